@@ -1,0 +1,13 @@
+"""DigitLab's exception types: each carries one sentence a person can act on."""
+
+
+class DigitLabError(Exception):
+    """Base class of every error DigitLab raises on purpose."""
+
+
+class ImageError(DigitLabError, ValueError):
+    """An input that is not a usable image (not an image, corrupt, too large, animated...)."""
+
+
+class ModelError(DigitLabError, ValueError):
+    """An unknown model id, or a model artifact that is missing or fails its checksum."""
