@@ -11,3 +11,7 @@ class ImageError(DigitLabError, ValueError):
 
 class ModelError(DigitLabError, ValueError):
     """An unknown model id, or a model artifact that is missing or fails its checksum."""
+
+
+class NoDigitError(DigitLabError):
+    """A readable image in which no digit was found (blank, or only specks)."""
