@@ -1,0 +1,46 @@
+"""DigitLab: handwritten digit recognition you can trust with your own handwriting.
+
+The public API::
+
+    images, labels = digitlab.load_mnist("test")
+    model = digitlab.load_model("cnn")           # "logreg", "knn", "ann", "cnn"
+    model.predict_proba(images)                   # [N,10] probabilities
+    x = digitlab.preprocess("my_digit.jpg")       # float32 [28,28], MNIST-style
+    digitlab.predict("my_digit.jpg", model="cnn") # Prediction(digit=..., confidence=...)
+    digitlab.read_number("house.jpg")             # NumberReading(text="2026", digits=[...])
+
+Names are imported on first use, so ``import digitlab`` stays fast (no torch until needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# ``digitlab.preprocess`` must be the function, not its module: import it eagerly so the
+# name is bound once, after the submodule import (which would otherwise win).
+from digitlab.preprocess import preprocess
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_mnist": "digitlab.data",
+    "load_model": "digitlab.models.registry",
+    "predict": "digitlab.inference",
+    "Prediction": "digitlab.inference",
+    "read_number": "digitlab.number",
+    "DigitLabError": "digitlab.errors",
+    "ImageError": "digitlab.errors",
+    "NoDigitError": "digitlab.errors",
+    "ModelError": "digitlab.errors",
+    "DISPLAY_NAMES": "digitlab.models.registry",
+    "MODEL_IDS": "digitlab.models.registry",
+}
+__all__ = ["preprocess", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'digitlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,101 @@
+"""Safe model artifacts: safetensors for torch, plain npz/JSON for the rest, all hashed.
+
+Nothing here can run code on load: npz files are read with ``allow_pickle=False`` and
+every file is checked against the SHA-256 recorded in ``manifest.json`` before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = "manifest.json"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _replace_atomically(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_json(path: Path, obj: dict) -> None:
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(json.dumps(obj, indent=1) + "\n")
+
+    _replace_atomically(path, write)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    _replace_atomically(path, write)
+
+
+def save_tensors(path: Path, tensors: dict) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _replace_atomically(path, lambda tmp: save_file(tensors, tmp))
+
+
+def read_manifest(weights_dir: Path) -> dict[str, str]:
+    path = weights_dir / MANIFEST
+    return json.loads(path.read_text())["sha256"] if path.is_file() else {}
+
+
+def record_in_manifest(weights_dir: Path, names: list[str]) -> None:
+    """Record the SHA-256 of each named file in ``weights_dir/manifest.json``."""
+    hashes = read_manifest(weights_dir)
+    hashes.update({name: file_sha256(weights_dir / name) for name in names})
+    save_json(weights_dir / MANIFEST, {"sha256": dict(sorted(hashes.items()))})
+
+
+def verified_path(weights_dir: Path, name: str) -> Path:
+    """Return the path of an artifact whose SHA-256 matches the manifest, else raise ModelError."""
+    path = weights_dir / name
+    expected = read_manifest(weights_dir).get(name)
+    if not path.is_file() or expected is None:
+        raise ModelError(f"Model file {name} is missing; run `digitlab train` to create it.")
+    if file_sha256(path) != expected:
+        raise ModelError(f"Model file {name} does not match its checksum in {MANIFEST}.")
+    return path
+
+
+def load_json(weights_dir: Path, name: str) -> dict:
+    return json.loads(verified_path(weights_dir, name).read_text())
+
+
+def load_npz(weights_dir: Path, name: str) -> dict[str, np.ndarray]:
+    with np.load(verified_path(weights_dir, name), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def load_tensors(weights_dir: Path, name: str) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(verified_path(weights_dir, name))

@@ -1,0 +1,90 @@
+"""Training-time augmentation for the neural models, on whole batches in torch.
+
+The preprocessing pipeline removes what it can (position, size, polarity, lighting); these
+cover what remains in people's digits: small rotations, scale, shear and shifts, elastic
+wobble of the strokes, thinner or thicker pens, and coarse low-resolution scans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotate_deg: float = 10.0
+    scale: float = 0.10  # +-10% size
+    shear: float = 0.15
+    shift_px: float = 1.5
+    elastic_px: float = 1.2  # typical displacement of the smooth random field
+    elastic_grid: int = 4  # coarse control grid: smooth, stroke-sized wobble
+    p_thickness: float = 0.25
+    p_lowres: float = 0.10
+    lowres_sizes: tuple[int, ...] = (8, 10, 12, 14)
+
+
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """A sampling grid [B,28,28,2] for a random rotation/scale/shear/shift (plus elastic wobble)."""
+    b = x.shape[0]
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, generator=gen)
+
+    angle = torch.deg2rad(uniform(-cfg.rotate_deg, cfg.rotate_deg))
+    scale = 1.0 + uniform(-cfg.scale, cfg.scale)
+    shear = uniform(-cfg.shear, cfg.shear)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin + shear
+    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+    theta[:, :, 2] = (torch.rand(b, 2, generator=gen) * 2 - 1) * (cfg.shift_px / 14.0)
+    grid = F.affine_grid(theta, (b, 1, 28, 28), align_corners=False)
+    if cfg.elastic_px > 0:
+        g = cfg.elastic_grid
+        coarse = torch.randn(b, 2, g, g, generator=gen) * (cfg.elastic_px / 14.0)
+        field = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=True)
+        grid = grid + field.permute(0, 2, 3, 1)
+    return grid
+
+
+def change_thickness(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """Thicken (grey dilation) or thin (grey erosion) a random share ``p`` of the batch."""
+    pick = torch.rand(x.shape[0], generator=gen)
+    thicker = F.max_pool2d(x, 3, stride=1, padding=1)
+    thinner = -F.max_pool2d(-x, 3, stride=1, padding=1)
+    # Half-strength versions: a full 3x3 dilation is already a marker; blend to vary it.
+    mix = torch.rand(x.shape[0], 1, 1, 1, generator=gen) * 0.5 + 0.5
+    out = x.clone()
+    up, down = pick < p / 2, (pick >= p / 2) & (pick < p)
+    out[up] = (mix[up] * thicker[up] + (1 - mix[up]) * x[up]).clamp(0, 1)
+    out[down] = (mix[down] * thinner[down] + (1 - mix[down]) * x[down]).clamp(0, 1)
+    return out
+
+
+def lower_resolution(x: torch.Tensor, gen: torch.Generator, p: float, sizes) -> torch.Tensor:
+    """Make a random share ``p`` of the batch look like a coarse scan, upsampled back.
+
+    The digit (20x20 of the 28x28 field) is averaged down to a few pixels, quantised to
+    17 grey levels like old 8x8 scans, and smoothly interpolated back to 28x28.
+    """
+    pick = torch.rand(x.shape[0], generator=gen) < p
+    if not pick.any():
+        return x
+    out = x.clone()
+    size = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
+    field = round(size * 28 / 20)  # the whole 28x28 field at that digit size
+    small = F.interpolate(x[pick], size=(field, field), mode="area")
+    small = torch.round(small * 16) / 16
+    big = F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)
+    out[pick] = (big / big.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)).clamp(0, 1)
+    return out
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Augment float images [B,1,28,28] in [0,1]; deterministic for a given generator state."""
+    x = F.grid_sample(x, random_affine(x, cfg, gen), mode="bilinear", align_corners=False)
+    x = change_thickness(x, gen, cfg.p_thickness)
+    return lower_resolution(x, gen, cfg.p_lowres, cfg.lowres_sizes)

@@ -1,0 +1,225 @@
+"""The ``digitlab`` command: thin wrappers over the library, one function per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from digitlab.errors import DigitLabError
+
+MODEL_CHOICES = ("logreg", "knn", "ann", "cnn")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from digitlab.data import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
+
+    for split in SPLIT_SIZES:
+        images, labels = load_mnist(split, args.data_dir)
+        print(f"{split}: {len(images)} images {images.shape[1:]} uint8, {len(labels)} labels")
+    names = ", ".join(r.name for r in RESOURCES.values())
+    print(f"verified by SHA-256: {names}\ncache: {cache_dir()}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from digitlab.evaluate import all_model_ids
+    from digitlab.train import train_models
+
+    out = Path(args.out) if args.out else None
+    kwargs = {"weights_dir": out} if out else {}
+    results = train_models(
+        all_model_ids(args.model),
+        seed=args.seed,
+        limit=args.limit,
+        data_dir=args.data_dir,
+        **kwargs,
+    )
+    total = sum(r["train_seconds"] for r in results)
+    for r in results:
+        print(f"{r['model']}: accuracy {r['accuracy']:.2%}, trained in {r['train_seconds']:.0f} s")
+    print(f"total training time: {total:.0f} s")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from digitlab import evaluate
+
+    results = []
+    for model_id in evaluate.all_model_ids(args.model):
+        result = evaluate.evaluate_model(model_id)
+        result.pop("misclassified")
+        results.append(result)
+        if args.plot:
+            plot = Path(args.plot)
+            if args.model == "all":
+                plot = plot.with_name(f"{plot.stem}-{model_id}{plot.suffix}")
+            evaluate.plot_confusion_matrix(result, plot)
+            print(f"wrote {plot}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(result), flush=True)
+    if args.json:
+        return 0
+    if args.model == "all":
+        print(evaluate.markdown_table(evaluate.comparison_rows(results)))
+    else:
+        r = results[0]
+        print(f"{r['display_name']} on the MNIST test set (10,000 images)")
+        print(evaluate.markdown_table(evaluate.comparison_rows(results)))
+        print(f"\nmacro precision {r['precision_macro']:.4f}, recall {r['recall_macro']:.4f}")
+        print(evaluate.per_class_table(r))
+    return 0
+
+
+def cmd_evaluate_real(args: argparse.Namespace) -> int:
+    from digitlab import robustness
+
+    ids = list(MODEL_CHOICES) if args.model == "all" else [args.model]
+    result = robustness.evaluate_robustness(ids, args.n, args.seed)
+    print(json.dumps(result) if args.json else robustness.format_table(result))
+    return 0
+
+
+def prediction_record(path: str, prediction) -> dict:
+    if not prediction.found:
+        return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None,
+                "error": "No digit found in this image."}  # fmt: skip
+    return {"file": path, "digit": prediction.digit, "confidence": round(prediction.confidence, 6),
+            "probabilities": [round(float(p), 6) for p in prediction.probabilities],
+            "error": None}  # fmt: skip
+
+
+def number_record(path: str, reading) -> dict:
+    digits = [
+        {"box": list(map(int, d.box)), "digit": d.digit, "confidence": round(d.confidence, 6)}
+        for d in reading.digits
+    ]
+    confidence = min((d.confidence for d in reading.digits), default=0.0)
+    return {"file": path, "number": reading.text if reading.found else None,
+            "confidence": round(confidence, 6), "digits": digits,
+            "error": None if reading.found else "No digit found in this image."}  # fmt: skip
+
+
+def error_record(path: str, message: str, number: bool) -> dict:
+    if number:
+        return {"file": path, "number": None, "confidence": 0.0, "digits": [], "error": message}
+    return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None, "error": message}
+
+
+def read_input(path: str) -> bytes:
+    """Read a file (``-`` for standard input); OSError becomes one clear sentence."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise DigitLabError(f"{path} is a directory, not an image file.") from None
+    except FileNotFoundError:
+        raise DigitLabError(f"{path}: no such file.") from None
+    except OSError as err:
+        raise DigitLabError(f"{path}: cannot read it ({err.strerror or err}).") from None
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from digitlab.inference import predict
+    from digitlab.models.registry import load_model
+
+    model = load_model(args.model)
+    failed = 0
+    for path in args.files:
+        try:
+            raw = read_input(path)
+            if args.number:
+                from digitlab.number import read_number
+
+                record = number_record(path, read_number(raw, model=model))
+            else:
+                record = prediction_record(path, predict(raw, model=model))
+        except DigitLabError as err:
+            record = error_record(path, str(err), args.number)
+        failed += record["error"] is not None
+        print(json.dumps(record) if args.json else human_line(record), flush=True)
+    return 1 if failed else 0
+
+
+def human_line(record: dict) -> str:
+    if record["error"]:
+        return f"{record['file']}: error: {record['error']}"
+    answer = record.get("number", record.get("digit"))
+    return f"{record['file']}: {answer} (confidence {record['confidence']:.1%})"
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    home = Path(__file__).parent / "app" / "Home.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    print(f"DigitLab app on http://localhost:{args.port}", file=sys.stderr)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="digitlab", description="Handwritten digit recognition on MNIST: four models."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    models_or_all = (*MODEL_CHOICES, "all")
+
+    p = sub.add_parser("data", help="get and verify the MNIST data")
+    p.add_argument("--data-dir", help="a directory with the IDX files (raw or .gz)")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train models and write their artifacts and metrics")
+    p.add_argument("--model", choices=models_or_all, default="all")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
+    p.add_argument("--out", help="weights directory (default: the package's shipped weights)")
+    p.add_argument("--data-dir", help="a directory with the IDX files (raw or .gz)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics on the official MNIST test set")
+    p.add_argument("--model", choices=models_or_all, default="all")
+    p.add_argument("--json", action="store_true", help="one JSON line per model")
+    p.add_argument("--plot", metavar="FILE.png", help="write a confusion-matrix heat-map")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")
+    p.add_argument("--model", choices=models_or_all, default="all")
+    p.add_argument("--n", type=int, default=300, help="images per kind")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate_real)
+
+    p = sub.add_parser("predict", help="recognise the digit in image files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
+    p.add_argument("--model", choices=MODEL_CHOICES, default="cnn")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--number", action="store_true", help="read a row of digits (a number)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DigitLabError as err:
+        print(f"digitlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

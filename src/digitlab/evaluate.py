@@ -1,0 +1,166 @@
+"""Metrics on MNIST's official 10,000 test images, the comparison table, and plots.
+
+Every figure is computed from a model's answers with scikit-learn's metrics; nothing
+here is typed in by hand. ``metrics_path(id)`` is where training stores the latest
+figures, which the app reads without recomputing them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from digitlab.artifacts import WEIGHTS_DIR
+from digitlab.data import load_mnist
+from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+
+LATENCY_RUNS = 50
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Accuracy, macro P/R/F1, per-class report and confusion matrix (rows = true digit)."""
+    predicted = probabilities.argmax(1)
+    digits = list(range(10))
+    p, r, f, s = precision_recall_fscore_support(labels, predicted, labels=digits, zero_division=0)
+    mp, mr, mf, _ = precision_recall_fscore_support(
+        labels, predicted, labels=digits, average="macro", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "precision_macro": float(mp),
+        "recall_macro": float(mr),
+        "f1_macro": float(mf),
+        "per_class": {
+            str(d): {
+                "precision": float(p[d]),
+                "recall": float(r[d]),
+                "f1": float(f[d]),
+                "support": int(s[d]),
+            }
+            for d in digits
+        },  # fmt: skip
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=digits).tolist(),
+    }
+
+
+def misclassified(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
+    """Test-set indices the model got wrong, with its answer and confidence."""
+    predicted = probabilities.argmax(1)
+    wrong = np.flatnonzero(predicted != labels)
+    return [
+        {"index": int(i), "true": int(labels[i]), "predicted": int(predicted[i]),
+         "confidence": round(float(probabilities[i].max()), 4)}
+        for i in wrong
+    ]  # fmt: skip
+
+
+def median_latency_ms(model, image: np.ndarray, runs: int = LATENCY_RUNS) -> float:
+    """Median wall time of ``predict_proba`` on one already-preprocessed image."""
+    batch = image[None]
+    model.predict_proba(batch)  # warm-up: lazy index build, first-call allocations
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.predict_proba(batch)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def artifact_bytes(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> int:
+    return sum(
+        p.stat().st_size for p in weights_dir.glob(f"{model_id}.*") if "metrics" not in p.name
+    )
+
+
+def metrics_path(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
+    return weights_dir / f"{model_id}.metrics.json"
+
+
+def stored_metrics(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> dict | None:
+    """The figures training stored for a model (None if it was never trained)."""
+    path = metrics_path(model_id, weights_dir)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def evaluate_model(model_id: str, weights_dir: Path = WEIGHTS_DIR, model=None) -> dict:
+    """Evaluate a trained model on the official test set: metrics, latency, sizes."""
+    model = model or load_model(model_id, weights_dir)
+    images, labels = load_mnist("test")
+    probabilities = model.predict_proba(images)
+    result = {"model": model_id, "display_name": DISPLAY_NAMES[model_id]}
+    result |= classification_metrics(labels, probabilities)
+    result["latency_ms"] = round(median_latency_ms(model, images[0]), 3)
+    result["artifact_bytes"] = artifact_bytes(model_id, weights_dir)
+    stored = stored_metrics(model_id, weights_dir) or {}
+    result["train_seconds"] = stored.get("train_seconds")
+    result["misclassified"] = misclassified(labels, probabilities)
+    return result
+
+
+def comparison_rows(results: list[dict]) -> list[dict]:
+    return [
+        {"Model": DISPLAY_NAMES[r["model"]], "Accuracy": f"{r['accuracy']:.2%}",
+         "Macro F1": f"{r['f1_macro']:.4f}",
+         "Train time": "-" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f} s",
+         "Latency (1 image)": f"{r['latency_ms']:.2f} ms",
+         "Artifact size": f"{r['artifact_bytes'] / 1024:.0f} KiB"}
+        for r in results
+    ]  # fmt: skip
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of equal keys -> a Markdown table (readable in a terminal too)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(keys), sep, *(line([r[k] for k in keys]) for r in rows)])
+
+
+def per_class_table(result: dict) -> str:
+    rows = [
+        {"Digit": d, "Precision": f"{c['precision']:.4f}", "Recall": f"{c['recall']:.4f}",
+         "F1": f"{c['f1']:.4f}", "Support": c["support"]}
+        for d, c in result["per_class"].items()
+    ]  # fmt: skip
+    return markdown_table(rows)
+
+
+def plot_confusion_matrix(result: dict, path: str | Path) -> None:
+    """Write the confusion matrix of ``result`` as a PNG heat-map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.array(result["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(6, 5.2), dpi=120)
+    # Log colour scale: the diagonal (~1000) would otherwise hide every mistake.
+    im = ax.imshow(np.log1p(cm), cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                color="white" if v > cm.max() / 3 else "black")  # fmt: skip
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("Predicted digit")
+    ax.set_ylabel("True digit")
+    name = DISPLAY_NAMES.get(result["model"], result["model"])
+    ax.set_title(f"{name}: accuracy {result['accuracy']:.2%}")
+    fig.colorbar(im, ax=ax, label="log(1 + count)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def all_model_ids(model: str) -> tuple[str, ...]:
+    return MODEL_IDS if model == "all" else (model,)

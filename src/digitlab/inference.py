@@ -1,0 +1,66 @@
+"""Predict the digit in one image, end to end: decode -> preprocess -> model -> answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlab.errors import NoDigitError
+from digitlab.models.registry import load_model
+
+NO_DIGIT = "No digit found in this image."
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model's answer for one image.
+
+    ``digit`` is None when no digit was found. ``low_confidence`` flags answers whose
+    confidence is under the model's threshold (chosen on the validation split).
+    ``image`` is the 28x28 float32 input the model saw (None when no digit was found).
+    """
+
+    model: str
+    digit: int | None
+    confidence: float
+    probabilities: np.ndarray
+    low_confidence: bool
+    image: np.ndarray | None
+
+    @property
+    def found(self) -> bool:
+        return self.digit is not None
+
+
+def resolve_model(model):
+    """A model id (``"cnn"``) or an already-loaded model object -> (id, model)."""
+    if isinstance(model, str):
+        return model, load_model(model)
+    return getattr(model, "id", type(model).__name__), model
+
+
+def predict_preprocessed(image28: np.ndarray, model="cnn") -> Prediction:
+    """Predict from an already-preprocessed 28x28 image (uint8 0-255 or float in [0,1])."""
+    model_id, net = resolve_model(model)
+    probabilities = net.predict_proba(np.asarray(image28)[None])[0]
+    digit = int(probabilities.argmax())
+    confidence = float(probabilities[digit])
+    threshold = net.config.get("low_confidence_threshold", 0.0)
+    return Prediction(model_id, digit, confidence, probabilities, confidence < threshold, image28)
+
+
+def predict(image, model="cnn") -> Prediction:
+    """Recognise the digit in ``image`` (path, bytes, PIL image or array) with ``model``.
+
+    Raises `digitlab.errors.ImageError` for input that is not a usable image; a blank
+    image gives a Prediction with ``digit=None``.
+    """
+    from digitlab.preprocess import preprocess
+
+    model_id, net = resolve_model(model)
+    try:
+        image28 = preprocess(image)
+    except NoDigitError:
+        return Prediction(model_id, None, 0.0, np.zeros(10, np.float32), False, None)
+    return predict_preprocessed(image28, net)

@@ -1,0 +1,1 @@
+"""The four DigitLab models, one module each; `registry` maps ids to them."""

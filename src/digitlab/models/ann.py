@@ -1,0 +1,36 @@
+"""ANN: a multilayer perceptron, 784 -> 1024 -> 1024 -> 10, with batch norm and dropout.
+
+A plain MLP sees pixels, not shapes, so it relies on augmentation (affine and elastic
+distortions, after Simard et al. 2003) to generalise past ~98.4% on MNIST.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from digitlab.models.torchnet import TorchModel
+
+
+class Model(TorchModel):
+    id = "ann"
+    HPARAMS = {
+        "hidden": [1024, 1024],
+        "dropout": 0.2,
+        "epochs": 20,
+        "batch_size": 128,
+        "lr": 2e-3,
+        "weight_decay": 1e-4,
+        "patience": 5,
+        "augment": "default",
+    }
+
+    @staticmethod
+    def build(config: dict) -> nn.Module:
+        layers: list[nn.Module] = [nn.Flatten()]
+        size = 28 * 28
+        for hidden in config["hidden"]:
+            layers += [nn.Linear(size, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                       nn.Dropout(config["dropout"])]  # fmt: skip
+            size = hidden
+        layers.append(nn.Linear(size, 10))
+        return nn.Sequential(*layers)

@@ -1,0 +1,175 @@
+"""k-Nearest Neighbours on pixel-derived features: deskew -> Gaussian blur -> PCA.
+
+Why these features: deskewing removes slant, blurring makes the distance tolerant of
+1-pixel stroke shifts, and PCA keeps the few dozen directions that carry most of the
+variance, so a brute-force search over all 60,000 training digits is one small matrix
+product (much faster than 784-D pixels, and more accurate). k, blur and PCA size are
+chosen on the validation split. Votes are weighted by inverse distance.
+
+Only the PCA basis ships (a small npz); the index of the 60,000 training digits is built
+from the verified MNIST cache on first load and kept in the user cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from digitlab import artifacts
+from digitlab.data import cache_dir, load_mnist
+from digitlab.features import as_float_images, deskew, gaussian_blur
+from digitlab.models.base import TrainingData, low_confidence_threshold
+
+ID = "knn"
+ARTIFACT = "knn.npz"
+CONFIG = "knn.json"
+K_CHOICES = (1, 3, 4, 5, 6, 8)
+SIGMA_CHOICES = (0.0, 0.75, 1.0, 1.25)
+DIM_CHOICES = (30, 40, 50, 60)
+QUERY_BATCH = 2048
+
+
+def fit_pca(features: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the top ``dims`` principal directions (rows) of ``features`` [N,D]."""
+    mean = features.mean(0)
+    x = torch.from_numpy(features - mean)
+    _, _, v = torch.linalg.svd(x.T @ x)  # D x D covariance: fast for D = 784
+    return mean.astype(np.float32), v[:dims].numpy().astype(np.float32)
+
+
+def pixel_features(images: np.ndarray, sigma: float) -> np.ndarray:
+    x = gaussian_blur(deskew(images), sigma)
+    return x.reshape(len(x), -1)
+
+
+def nearest(queries: np.ndarray, index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean k nearest rows of ``index`` for each query: (distances, indices), both [N,k]."""
+    idx = torch.from_numpy(index)
+    idx_sq = (idx * idx).sum(1)
+    dists, found = [], []
+    with torch.no_grad():
+        for i in range(0, len(queries), QUERY_BATCH):
+            q = torch.from_numpy(queries[i : i + QUERY_BATCH])
+            d2 = (q * q).sum(1, keepdim=True) - 2 * q @ idx.T + idx_sq
+            d, j = torch.topk(d2, k, dim=1, largest=False)
+            dists.append(d.clamp_min(0).sqrt())
+            found.append(j)
+    return torch.cat(dists).numpy(), torch.cat(found).numpy()
+
+
+def vote(distances: np.ndarray, neighbour_labels: np.ndarray) -> np.ndarray:
+    """Inverse-distance-weighted class votes -> [N,10] probabilities."""
+    weights = 1.0 / (distances + 1e-3)
+    probs = np.zeros((len(distances), 10), np.float64)
+    np.add.at(probs, (np.arange(len(distances))[:, None], neighbour_labels), weights)
+    return (probs / probs.sum(1, keepdims=True)).astype(np.float32)
+
+
+class Model:
+    id = ID
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray, config: dict):
+        self.mean, self.components, self.config = mean, components, config
+        self._index: tuple[np.ndarray, np.ndarray] | None = None
+
+    # -- features and index ------------------------------------------------------------
+    def features(self, images: np.ndarray) -> np.ndarray:
+        x = pixel_features(as_float_images(images), self.config["sigma"])
+        return ((x - self.mean) @ self.components.T).astype(np.float32)
+
+    def index_cache_path(self) -> Path:
+        key = hashlib.sha256(self.components.tobytes() + self.mean.tobytes()).hexdigest()[:16]
+        return cache_dir().parent / f"knn-index-{key}.npz"
+
+    def index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(features [60000,d], labels [60000]) of MNIST's training set, built once and cached."""
+        if self._index is None:
+            self._index = self._read_index() or self._build_index()
+        return self._index
+
+    def _read_index(self) -> tuple[np.ndarray, np.ndarray] | None:
+        path = self.index_cache_path()
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                feats, labels = npz["features"], npz["labels"]
+        except (OSError, KeyError, ValueError):
+            return None
+        if feats.shape != (60_000, self.components.shape[0]) or labels.shape != (60_000,):
+            return None
+        return feats, labels
+
+    def _build_index(self) -> tuple[np.ndarray, np.ndarray]:
+        print("digitlab: building the k-NN index from MNIST (once)", file=sys.stderr)
+        images, labels = load_mnist("train")
+        feats = self.features(images)
+        labels = labels.astype(np.int64)
+        try:
+            artifacts.save_npz(self.index_cache_path(), {"features": feats, "labels": labels})
+        except OSError as err:  # a read-only cache only costs time on the next start
+            print(f"digitlab: could not cache the k-NN index ({err})", file=sys.stderr)
+        return feats, labels
+
+    # -- the model interface --------------------------------------------------------------
+    def kneighbors(self, images: np.ndarray, k: int | None = None):
+        """(distances [N,k], training-set indices [N,k], labels [N,k]) of the nearest digits."""
+        feats, labels = self.index()
+        dist, idx = nearest(self.features(images), feats, k or self.config["k"])
+        return dist, idx, labels[idx]
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        dist, _, neighbour_labels = self.kneighbors(images)
+        return vote(dist, neighbour_labels)
+
+    # -- training and artifacts ---------------------------------------------------------
+    @classmethod
+    def train(
+        cls, data: TrainingData, seed: int = 0, sigmas=SIGMA_CHOICES, dims=DIM_CHOICES, ks=K_CHOICES
+    ) -> Model:
+        """Choose blur, PCA size and k on validation; then fit PCA on all training images."""
+        best = None
+        grid = [(s, d, k) for s in sigmas for d in dims for k in ks]
+        bar = tqdm(total=len(grid), desc="knn: choosing blur/PCA/k on validation", leave=False)
+        for sigma in sigmas:
+            train_f = pixel_features(data.train_x, sigma)
+            val_f = pixel_features(data.val_x, sigma)
+            mean, comps = fit_pca(train_f, max(dims))
+            for dim in dims:
+                tr = ((train_f - mean) @ comps[:dim].T).astype(np.float32)
+                va = ((val_f - mean) @ comps[:dim].T).astype(np.float32)
+                dist, idx = nearest(va, tr, max(ks))
+                for k in ks:
+                    guess = vote(dist[:, :k], data.train_y[idx[:, :k]]).argmax(1)
+                    acc = float((guess == data.val_y).mean())
+                    if best is None or acc > best[0]:
+                        best = (acc, sigma, dim, k)
+                    bar.update()
+        bar.close()
+        val_acc, sigma, dim, k = best
+        # The chosen features, refitted on all 60k training images (the index uses them all).
+        mean, comps = fit_pca(pixel_features(data.all_x, sigma), dim)
+        config = {"sigma": sigma, "dims": dim, "k": k, "val_accuracy": val_acc, "seed": seed}
+        model = cls(mean, comps, config)
+        # Threshold from validation with the validation-era index (train split only).
+        tr = ((pixel_features(data.train_x, sigma) - mean) @ comps.T).astype(np.float32)
+        dist, idx = nearest(model.features(data.val_x), tr, k)
+        model.config["low_confidence_threshold"] = low_confidence_threshold(
+            vote(dist, data.train_y[idx]), data.val_y
+        )
+        return model
+
+    def save(self, weights_dir: Path) -> list[str]:
+        artifacts.save_npz(
+            weights_dir / ARTIFACT, {"mean": self.mean, "components": self.components}
+        )
+        artifacts.save_json(weights_dir / CONFIG, self.config)
+        return [ARTIFACT, CONFIG]
+
+    @classmethod
+    def load(cls, weights_dir: Path) -> Model:
+        arrays = artifacts.load_npz(weights_dir, ARTIFACT)
+        return cls(arrays["mean"], arrays["components"], artifacts.load_json(weights_dir, CONFIG))

@@ -1,0 +1,148 @@
+"""What the two neural models share: predict, save/load as safetensors, and the training loop.
+
+The loop is plain PyTorch (as in pytorch/examples' MNIST): one function per epoch, AdamW
+with a one-cycle learning-rate schedule, augmentation on each batch, and the weights
+with the best validation accuracy kept (early stopping when it stops improving).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from digitlab import artifacts
+from digitlab.augment import AugmentConfig, augment_batch
+from digitlab.features import as_float_images
+from digitlab.models.base import TrainingData, low_confidence_threshold
+
+EVAL_BATCH = 2000
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8/float [N,28,28] -> float tensor [N,1,28,28] in [0,1]."""
+    return torch.from_numpy(as_float_images(images))[:, None]
+
+
+def logits_in_batches(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    net.eval()
+    with torch.inference_mode():
+        return torch.cat([net(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+
+
+def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits_in_batches(net, x).argmax(1) == y).float().mean())
+
+
+def train_one_epoch(net, x, y, optimizer, scheduler, batch_size, augment, gen, bar) -> float:
+    net.train()
+    order = torch.randperm(len(x), generator=gen)
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        idx = order[i : i + batch_size]
+        xb = augment_batch(x[idx], augment, gen) if augment else x[idx]
+        loss = F.cross_entropy(net(xb), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += float(loss) * len(idx)
+        bar.update(len(idx))
+    return total / len(x)
+
+
+def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict:
+    """Train ``net`` in place on ``data.train``; keep the best weights on ``data.val``."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x, y = to_tensor(data.train_x), torch.from_numpy(data.train_y)
+    vx, vy = to_tensor(data.val_x), torch.from_numpy(data.val_y)
+    augment = AugmentConfig(**hp["augment"]) if hp.get("augment") is not None else None
+    optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
+    best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
+    history = []
+    for epoch in range(1, hp["epochs"] + 1):
+        start = time.perf_counter()
+        with tqdm(
+            total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
+        ) as bar:
+            loss = train_one_epoch(
+                net, x, y, optimizer, scheduler, hp["batch_size"], augment, gen, bar
+            )
+        val_acc = accuracy(net, vx, vy)
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": round(loss, 5),
+                "val_accuracy": val_acc,
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        )
+        tqdm.write(f"{hp['id']} epoch {epoch}: loss {loss:.4f}  val acc {val_acc:.4%}")
+        if val_acc > best["val_accuracy"]:
+            best = {
+                "val_accuracy": val_acc,
+                "epoch": epoch,
+                "state": copy.deepcopy(net.state_dict()),
+            }
+        elif epoch - best["epoch"] >= hp["patience"]:
+            tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}")
+            break
+    net.load_state_dict(best["state"])
+    probs = torch.softmax(logits_in_batches(net, vx), 1).numpy()
+    return {
+        "val_accuracy": best["val_accuracy"],
+        "best_epoch": best["epoch"],
+        "history": history,
+        "low_confidence_threshold": low_confidence_threshold(probs, data.val_y),
+    }
+
+
+class TorchModel:
+    """Base of the ANN and the CNN: subclasses set ``id``, ``HPARAMS`` and ``build(config)``."""
+
+    id = ""
+    HPARAMS: dict = {}
+
+    def __init__(self, net: nn.Module, config: dict):
+        self.net, self.config = net.eval(), config
+
+    @staticmethod
+    def build(config: dict) -> nn.Module:
+        raise NotImplementedError
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return torch.softmax(logits_in_batches(self.net, to_tensor(images)), 1).numpy()
+
+    @classmethod
+    def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
+        """Train with ``HPARAMS`` (``overrides`` replace some, e.g. ``epochs=1`` in tests)."""
+        config = copy.deepcopy(cls.HPARAMS) | overrides | {"id": cls.id, "seed": seed}
+        if config.get("augment") == "default":
+            config["augment"] = asdict(AugmentConfig())
+        torch.manual_seed(seed)
+        net = cls.build(config)
+        config |= fit_network(net, data, config, seed)
+        return cls(net, config)
+
+    def save(self, weights_dir: Path) -> list[str]:
+        names = [f"{self.id}.safetensors", f"{self.id}.json"]
+        artifacts.save_tensors(weights_dir / names[0], self.net.state_dict())
+        artifacts.save_json(weights_dir / names[1], self.config)
+        return names
+
+    @classmethod
+    def load(cls, weights_dir: Path) -> TorchModel:
+        config = artifacts.load_json(weights_dir, f"{cls.id}.json")
+        net = cls.build(config)
+        net.load_state_dict(artifacts.load_tensors(weights_dir, f"{cls.id}.safetensors"))
+        return cls(net, config)

@@ -1,0 +1,57 @@
+"""Train models, save their artifacts (with SHA-256s in the manifest) and their test metrics."""
+
+from __future__ import annotations
+
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from digitlab import artifacts
+from digitlab.artifacts import WEIGHTS_DIR
+from digitlab.evaluate import evaluate_model, metrics_path
+from digitlab.models.base import training_data
+from digitlab.models.registry import model_class
+
+DEFAULT_SEED = 0
+
+
+def train_model(model_id: str, data, weights_dir: Path = WEIGHTS_DIR, seed: int = DEFAULT_SEED):
+    """Train one model, save it, evaluate it on the test set and store the metrics JSON."""
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    model = model_class(model_id).train(data, seed=seed)
+    train_seconds = time.perf_counter() - start
+    names = model.save(weights_dir)
+    artifacts.record_in_manifest(weights_dir, names)
+    result = evaluate_model(model_id, weights_dir, model=model)
+    result |= {
+        "train_seconds": round(train_seconds, 1),
+        "val_accuracy": model.config.get("val_accuracy"),
+        "low_confidence_threshold": model.config.get("low_confidence_threshold"),
+        "seed": seed,
+        "train_images": len(data.train_x),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+    }
+    artifacts.save_json(metrics_path(model_id, weights_dir), result)
+    tqdm.write(
+        f"{model_id}: test accuracy {result['accuracy']:.2%}, trained in {train_seconds:.0f} s"
+    )
+    return result
+
+
+def train_models(
+    model_ids,
+    weights_dir: Path = WEIGHTS_DIR,
+    seed: int = DEFAULT_SEED,
+    limit: int | None = None,
+    data_dir=None,
+) -> list[dict]:
+    """Train each model in turn on one fixed train/validation split of MNIST's training set."""
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    data = training_data(limit, data_dir)
+    return [train_model(m, data, weights_dir, seed) for m in model_ids]
