@@ -583,3 +583,12 @@ def test_real_registry_wheel_rebuilds_verified_mnist(isolated_data_env):
     for res in RESOURCES.values():
         assert sha(files[res.name]) == res.sha256
         assert sha((isolated_data_env / res.name).read_bytes()) == res.sha256
+
+
+def test_unwritable_cache_costs_only_a_warning(monkeypatch, capsys):
+    def refuse(path, raw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data, "write_atomic", refuse)
+    data.cache_files({"train-labels-idx1-ubyte": b"x"})  # does not raise
+    assert "could not write the MNIST cache" in capsys.readouterr().err

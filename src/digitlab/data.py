@@ -358,6 +358,15 @@ def default_sources(data_dir: str | Path | None = None) -> list[tuple[str, Sourc
     return chain
 
 
+def cache_files(found: dict[str, bytes]) -> None:
+    """Keep verified files in the cache; a cache we cannot write only costs a later re-fetch."""
+    try:
+        for name, raw in found.items():
+            write_atomic(cache_dir() / name, raw)
+    except OSError as err:
+        print(f"digitlab: could not write the MNIST cache ({err}); continuing", file=sys.stderr)
+
+
 def fetch_resources(
     resources: list[Resource], sources: Iterable[tuple[str, Source, bool]]
 ) -> dict[str, bytes]:
@@ -370,8 +379,7 @@ def fetch_resources(
             tried.append(f"- {description}: {err}")
             continue
         if cache:
-            for name, raw in found.items():
-                write_atomic(cache_dir() / name, raw)
+            cache_files(found)
         return {res.name: found[res.name] for res in resources}
     raise DataError("Could not get MNIST from any source. Tried:\n" + "\n".join(tried))
 

@@ -53,7 +53,7 @@ def train_one_epoch(net, x, y, optimizer, scheduler, batch_size, augment, gen, b
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += float(loss) * len(idx)
+        total += loss.item() * len(idx)
         bar.update(len(idx))
     return total / len(x)
 

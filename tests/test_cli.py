@@ -1,0 +1,134 @@
+"""The `digitlab` command's contracts: JSON lines, errors, exit codes (real models, real data)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitlab.cli import main
+from digitlab.data import load_mnist
+from digitlab.evaluate import stored_metrics
+
+PREDICT_KEYS = {"file", "digit", "confidence", "probabilities", "error"}
+EVALUATE_KEYS = {"model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "per_class",
+                 "confusion_matrix"}  # fmt: skip
+
+needs_logreg = pytest.mark.skipif(stored_metrics("logreg") is None, reason="logreg not trained")
+
+
+def paper_png(index: int, path) -> int:
+    """An MNIST test digit as dark ink on white paper, 4x larger; returns its label."""
+    images, labels = load_mnist("test")
+    ink = Image.fromarray(255 - images[index]).resize((112, 112), Image.LANCZOS)
+    ink.save(path)
+    return int(labels[index])
+
+
+def run_json(capsys, argv: list[str]) -> tuple[int, list[dict]]:
+    code = main(argv)
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@needs_logreg
+def test_evaluate_json_contract(capsys):
+    code, lines = run_json(capsys, ["evaluate", "--model", "logreg", "--json"])
+    assert code == 0 and len(lines) == 1
+    result = lines[0]
+    assert set(result) >= EVALUATE_KEYS
+    assert result["model"] == "logreg"
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 10_000
+    assert result["accuracy"] == pytest.approx(np.trace(cm) / 10_000)
+    assert set(result["per_class"]) == {str(d) for d in range(10)}
+    assert {"precision", "recall", "f1", "support"} == set(result["per_class"]["3"])
+    supports = [result["per_class"][str(d)]["support"] for d in range(10)]
+    assert supports == cm.sum(1).tolist()  # rows are the true digit
+
+
+@needs_logreg
+def test_evaluate_table_and_plot(capsys, tmp_path):
+    plot = tmp_path / "cm.png"
+    assert main(["evaluate", "--model", "logreg", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "Logistic Regression" in out and "Accuracy" in out and "| 9 " in out
+    assert Image.open(plot).size[0] > 300
+
+
+@needs_logreg
+def test_predict_json_good_and_bad_files(capsys, tmp_path):
+    good = tmp_path / "seven.png"
+    label = paper_png(0, good)
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    missing = tmp_path / "missing.png"
+    argv = ["predict", str(good), str(bad), str(missing), "--model", "logreg", "--json"]
+    code, lines = run_json(capsys, argv)
+    assert code == 1  # some files failed
+    assert [line["file"] for line in lines] == [str(good), str(bad), str(missing)]
+    assert all(set(line) == PREDICT_KEYS for line in lines)
+    ok, not_image, absent = lines
+    assert ok["error"] is None and ok["digit"] == label
+    assert len(ok["probabilities"]) == 10 and sum(ok["probabilities"]) == pytest.approx(1, abs=1e-4)
+    assert ok["confidence"] == pytest.approx(max(ok["probabilities"]), abs=1e-5)
+    for line in (not_image, absent):
+        assert line["digit"] is None and isinstance(line["error"], str)
+        assert "\n" not in line["error"] and "Traceback" not in line["error"]
+
+
+@needs_logreg
+def test_predict_all_good_exits_zero(capsys, tmp_path):
+    files = []
+    for i in range(3):
+        files.append(str(tmp_path / f"{i}.png"))
+        paper_png(i, files[-1])
+    code, lines = run_json(capsys, ["predict", *files, "--model", "logreg", "--json"])
+    assert code == 0 and all(line["error"] is None for line in lines)
+
+
+@needs_logreg
+def test_predict_blank_image_is_no_digit(capsys, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (100, 100), 255).save(blank)
+    code, lines = run_json(capsys, ["predict", str(blank), "--model", "logreg", "--json"])
+    assert lines[0]["digit"] is None and "no digit" in lines[0]["error"].lower()
+    assert code == 1
+
+
+def test_unknown_model_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "x.png", "--model", "svm"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@needs_logreg
+def test_console_script_reads_stdin(tmp_path):
+    path = tmp_path / "d.png"
+    label = paper_png(1, path)
+    buf = io.BytesIO(path.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "digitlab.cli", "predict", "-", "--model", "logreg", "--json"],
+        input=buf.getvalue(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["digit"] == label
+
+
+def test_train_quick_run_writes_artifacts_and_metrics(tmp_path, capsys):
+    out = tmp_path / "weights"
+    argv = ["train", "--model", "logreg", "--limit", "2000", "--out", str(out)]
+    assert main(argv) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"logreg.npz", "logreg.json", "logreg.metrics.json", "manifest.json"} <= names
+    metrics = json.loads((out / "logreg.metrics.json").read_text())
+    assert metrics["train_seconds"] > 0 and 0.8 < metrics["accuracy"] < 1
+    assert len(metrics["confusion_matrix"]) == 10
+    manifest = json.loads((out / "manifest.json").read_text())["sha256"]
+    assert set(manifest) >= {"logreg.npz", "logreg.json"}
