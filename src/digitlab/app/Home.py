@@ -1,0 +1,25 @@
+"""DigitLab's web app, the entry point of ``streamlit run`` (``digitlab app`` runs it).
+
+It only sets up the pages; each page file lays out its widgets and calls the library.
+"""
+
+import streamlit as st
+
+from digitlab.app import loaders
+
+st.set_page_config(page_title="DigitLab", page_icon=":material/draw:", layout="wide")
+loaders.warm_up()  # models load in the background; the page is usable meanwhile
+
+page = st.navigation(
+    [
+        st.Page("pages/recognise.py", title="Recognise", icon=":material/draw:", default=True),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page(
+            "pages/how_it_works.py",
+            title="How it works",
+            icon=":material/menu_book:",
+            url_path="how-it-works",
+        ),
+    ]
+)
+page.run()

@@ -1,0 +1,77 @@
+"""The app's expensive objects, each made once: models and MNIST per server, inputs per upload.
+
+Models come from ``digitlab.models.registry.load_model`` behind ``st.cache_resource``. A model
+without weights raises ``ModelError``, which Streamlit does not cache, so a model trained while
+the server runs appears on the next page run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import streamlit as st
+
+from digitlab.errors import ModelError
+from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+
+logger = logging.getLogger("digitlab.app")
+
+COMPARE_ALL = "Compare all"
+MODEL_CHOICES = [*DISPLAY_NAMES.values(), COMPARE_ALL]
+DEFAULT_MODEL = "cnn"
+ID_BY_NAME = {name: model_id for model_id, name in DISPLAY_NAMES.items()}
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def get_model(model_id: str):
+    """The trained model ``model_id``, loaded once per server (raises ``ModelError``)."""
+    return load_model(model_id)
+
+
+def available_model(model_id: str):
+    """(model, None) or (None, a sentence saying why the model cannot be used)."""
+    try:
+        return get_model(model_id), None
+    except ModelError as err:
+        return None, f"{DISPLAY_NAMES[model_id]} is not available: {err}"
+
+
+@st.cache_resource(show_spinner="Loading MNIST...")
+def mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    from digitlab.data import load_mnist
+
+    return load_mnist(split)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def prepare(source: bytes | np.ndarray):
+    """``preprocess(source, steps=True)``, once per distinct input (reruns reuse it)."""
+    from digitlab.preprocess import preprocess
+
+    return preprocess(source, steps=True)
+
+
+def _warm(model_ids: tuple[str, ...]) -> None:
+    blank = np.zeros((1, 28, 28), np.float32)
+    for model_id in model_ids:
+        try:
+            load_model(model_id).predict_proba(blank)  # loads torch, builds the k-NN index
+        except ModelError:
+            pass  # not trained yet: the page says so when the model is chosen
+        except Exception:
+            logger.exception("warming up %s failed", model_id)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Load every model in the background once per server, so the first answer is instant.
+
+    The page does not wait for it: it is usable at once, and ``load_model``'s own cache makes
+    ``get_model`` instant once the thread has loaded a model.
+    """
+    order = (DEFAULT_MODEL, *(m for m in MODEL_IDS if m != DEFAULT_MODEL))
+    thread = threading.Thread(target=_warm, args=(order,), name="digitlab-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,352 @@
+"""Sections of the Recognise page: each draws one thing from the library's answers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from digitlab import explain
+from digitlab.app import images
+from digitlab.app.loaders import available_model, mnist, prepare
+from digitlab.errors import ImageError, ModelError, NoDigitError
+from digitlab.inference import Prediction, predict_preprocessed
+from digitlab.models.registry import DISPLAY_NAMES
+
+logger = logging.getLogger("digitlab.app")
+
+NO_DIGIT = "No digit found in this image: try darker ink, a plain background or a closer crop."
+UNEXPECTED = "Something went wrong while reading this image; please try another one."
+DIGITS = [str(d) for d in range(10)]
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn any failure inside the block into one short ``st.error`` sentence, never a trace."""
+    try:
+        yield
+    except (ImageError, ModelError) as err:
+        st.error(str(err))
+    except NoDigitError:
+        st.warning(NO_DIGIT)
+    except Exception:
+        logger.exception("unexpected error while handling an input")
+        st.error(UNEXPECTED)
+
+
+def loaded_models(model_ids: list[str]) -> tuple[dict, dict]:
+    """({id: model} for the models that load, {id: why not} for the others)."""
+    loaded = {model_id: available_model(model_id) for model_id in model_ids}
+    models = {m: model for m, (model, _) in loaded.items() if model is not None}
+    return models, {m: why_not for m, (model, why_not) in loaded.items() if model is None}
+
+
+def predictions_for(image28: np.ndarray, models: dict) -> dict[str, Prediction]:
+    return {m: predict_preprocessed(image28, model) for m, model in models.items()}
+
+
+# --- one image ------------------------------------------------------------------------------
+
+
+def show_input(source: bytes | np.ndarray, caption: str) -> None:
+    if isinstance(source, bytes):
+        st.image(images.display_image(source)[0], caption=caption, width="content")
+    else:
+        st.image(source, caption=caption, width=196)
+
+
+def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
+    """The full view of one input: input, 28x28, answer(s), probabilities, steps, why."""
+    with friendly_errors():
+        models, missing = loaded_models(model_ids)  # once per server: not part of the answer
+        start = time.perf_counter()
+        try:
+            prepared = prepare(source)
+        except NoDigitError:
+            show_input(source, name)
+            st.warning(NO_DIGIT)
+            return
+        predictions = predictions_for(prepared.image, models)
+        ms = (time.perf_counter() - start) * 1000  # preprocessing (cached on reruns) + models
+        left, middle, right = st.columns([1.2, 1, 1.6])
+        with left:
+            show_input(source, name)
+        with middle:
+            st.image(images.pixels(prepared.image, 7), caption="What the model sees (28x28)")
+        with right:
+            for why_not in missing.values():
+                st.error(why_not)
+            if len(model_ids) == 1 and predictions:
+                show_answer(predictions[model_ids[0]], ms)
+            elif predictions:
+                show_agreement(predictions, ms)
+        if len(model_ids) == 1 and predictions:
+            show_probabilities(predictions[model_ids[0]])
+        elif predictions:
+            show_comparison(predictions)
+        with st.expander("Preprocessing steps"):
+            show_steps(prepared.steps)
+        if predictions:
+            st.subheader("Why this answer?")
+            show_why_tabs(prepared.image, predictions)
+
+
+def show_answer(prediction: Prediction, ms: float) -> None:
+    name = DISPLAY_NAMES[prediction.model]
+    digit_column, confidence_column = st.columns(2)
+    digit_column.metric("Predicted digit", prediction.digit)
+    confidence_column.metric("Confidence", f"{prediction.confidence:.0%}")
+    st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
+    if prediction.low_confidence:
+        st.warning(
+            f"Low confidence: {name} is unsure about this one, so treat the answer with care."
+        )
+
+
+def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
+    digits = {p.digit for p in predictions.values()}
+    if len(digits) == 1:
+        st.metric("Predicted digit", digits.pop())
+        st.success(f"All {len(predictions)} models agree.")
+    else:
+        votes = pd.Series([p.digit for p in predictions.values()]).value_counts()
+        st.metric("Predicted digit", int(votes.index[0]), help="The answer most models give.")
+        st.warning("The models disagree: look at the table below.")
+    st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
+
+
+def show_probabilities(prediction: Prediction) -> None:
+    frame = pd.DataFrame({"Digit": DIGITS, "Probability": prediction.probabilities})
+    st.bar_chart(frame, x="Digit", y="Probability", height=220, x_label="Digit")
+
+
+def comparison_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
+    rows = []
+    for model_id, p in predictions.items():
+        row = {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
+               "Confidence": p.confidence, "Unsure": p.low_confidence,
+               "Probabilities": [float(v) for v in p.probabilities]}  # fmt: skip
+        row |= {d: float(v) for d, v in zip(DIGITS, p.probabilities, strict=True)}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def show_comparison(predictions: dict[str, Prediction]) -> None:
+    number = st.column_config.NumberColumn(format="%.3f", width="small")
+    st.dataframe(
+        comparison_frame(predictions),
+        hide_index=True,
+        column_config={
+            "Confidence": st.column_config.ProgressColumn(
+                format="percent", min_value=0, max_value=1
+            ),
+            "Probabilities": st.column_config.BarChartColumn(y_min=0.0, y_max=1.0),
+            **dict.fromkeys(DIGITS, number),
+        },
+    )
+
+
+def show_steps(steps: list[tuple[str, np.ndarray]]) -> None:
+    columns = st.columns(4)
+    for i, (title, step) in enumerate(steps):
+        picture = images.to_uint8(step)
+        if max(picture.shape) <= 40:
+            picture = images.pixels(picture, 5)
+        columns[i % 4].image(picture, caption=f"{i + 1}. {title}")
+
+
+# --- why ------------------------------------------------------------------------------------
+
+
+def show_why_tabs(image28: np.ndarray, predictions: dict[str, Prediction]) -> None:
+    if len(predictions) == 1:
+        [(model_id, prediction)] = predictions.items()
+        show_why(model_id, image28, prediction.digit)
+        return
+    tabs = st.tabs([DISPLAY_NAMES[m] for m in predictions])
+    for tab, (model_id, prediction) in zip(tabs, predictions.items(), strict=True):
+        with tab:
+            show_why(model_id, image28, prediction.digit)
+
+
+def show_why(model_id: str, image28: np.ndarray, digit: int) -> None:
+    model, why_not = available_model(model_id)
+    if model is None:
+        st.error(why_not)
+        return
+    with friendly_errors():
+        {"cnn": why_cnn, "ann": why_ann, "knn": why_knn, "logreg": why_logreg}[model_id](
+            model, image28, digit
+        )
+
+
+def why_cnn(model, image28: np.ndarray, digit: int) -> None:
+    occlusion = explain.occlusion_map(model, image28, digit)
+    saliency = explain.saliency_map(model.net, image28, digit)
+    a, b = st.columns(2)
+    a.image(
+        images.heatmap(occlusion, image28), caption=f"Occlusion: hiding red areas lowers P({digit})"
+    )
+    b.image(
+        images.heatmap(saliency, image28), caption="Saliency: pixels the score is most sensitive to"
+    )
+    st.caption(
+        "The occlusion map greys out a 6x6 patch at a time and measures how much the "
+        f"probability of {digit} drops: red is ink the answer depends on, blue is ink that "
+        "looks more like another digit."
+    )
+
+
+def why_ann(model, image28: np.ndarray, digit: int) -> None:
+    contribution = explain.gradient_times_input(model.net, image28, digit)
+    occlusion = explain.occlusion_map(model, image28, digit)
+    a, b = st.columns(2)
+    a.image(images.heatmap(contribution, image28), caption=f"Gradient x input for {digit}")
+    b.image(
+        images.heatmap(occlusion, image28), caption=f"Occlusion: hiding red areas lowers P({digit})"
+    )
+    st.caption(
+        "A multilayer perceptron sees 784 separate pixels, not strokes. Gradient x input splits "
+        f"its score for {digit} among the lit pixels, to first order: red pushed towards "
+        f"{digit}, blue away from it."
+    )
+
+
+def why_knn(model, image28: np.ndarray, digit: int) -> None:
+    train_images, _ = mnist("train")
+    neighbours = explain.nearest_training_digits(model, image28, train_images)
+    columns = st.columns(len(neighbours))
+    for column, n in zip(columns, neighbours, strict=True):
+        column.image(images.pixels(n.image, 3), caption=f"{n.label} (distance {n.distance:.2f})")
+    votes = sum(n.label == digit for n in neighbours)
+    st.caption(
+        f"The {len(neighbours)} training digits closest to yours, closest first; {votes} of them "
+        f"are {digit}s. Closer digits get bigger votes (weight 1/distance). Distances are "
+        "measured after deskewing, blurring and projecting onto the main PCA directions."
+    )
+
+
+def why_logreg(model, image28: np.ndarray, digit: int) -> None:
+    evidence = explain.logreg_evidence(model, image28, digit)
+    a, b, c = st.columns(3)
+    a.image(images.heatmap(evidence.template), caption=f"Weight template of {digit}")
+    b.image(images.pixels(evidence.deskewed, 8), caption="Your digit, deskewed")
+    c.image(images.heatmap(evidence.contribution, evidence.deskewed), caption="Template x digit")
+    st.caption(
+        "Logistic Regression scores each digit by one weight per pixel: red pixels count for "
+        f"{digit}, blue against. The model deskews its input first (straightens the slant), so "
+        "the template is matched against the deskewed digit; the score is the sum of the "
+        "right-hand picture plus a bias."
+    )
+
+
+# --- several images -------------------------------------------------------------------------
+
+
+def batch_rows(name: str, data: bytes, model_ids: list[str]) -> list[dict]:
+    """One row per (file, model): digit, confidence and a note; errors become the note."""
+    base = {"File": name, "Thumbnail": None}
+    try:
+        prepared = prepare(data)
+        base["Thumbnail"] = images.data_uri(images.thumbnail(data))
+    except ImageError as err:
+        return [base | {"Model": "", "Digit": None, "Confidence": None, "Note": str(err)}]
+    except NoDigitError:
+        base["Thumbnail"] = images.data_uri(images.thumbnail(data))
+        return [base | {"Model": "", "Digit": None, "Confidence": None, "Note": NO_DIGIT}]
+    models, missing = loaded_models(model_ids)
+    predictions = predictions_for(prepared.image, models)
+    rows = [base | {"Model": DISPLAY_NAMES[m], "Digit": None, "Confidence": None, "Note": why}
+            for m, why in missing.items()]  # fmt: skip
+    for model_id, p in predictions.items():
+        note = "low confidence" if p.low_confidence else ""
+        rows.append(base | {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
+                            "Confidence": round(p.confidence, 4), "Note": note})  # fmt: skip
+    return rows
+
+
+def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
+    rows = []
+    progress = st.progress(0.0, text=f"Reading {len(files)} images...")
+    for i, (name, data) in enumerate(files):
+        try:
+            rows += batch_rows(name, data, model_ids)
+        except Exception:
+            logger.exception("unexpected error on %s", name)
+            rows.append({"File": name, "Thumbnail": None, "Model": "", "Digit": None,
+                         "Confidence": None, "Note": UNEXPECTED})  # fmt: skip
+        progress.progress((i + 1) / len(files), text=f"Read {i + 1} of {len(files)} images")
+    progress.empty()
+    frame = pd.DataFrame(
+        rows, columns=["Thumbnail", "File", "Model", "Digit", "Confidence", "Note"]
+    )
+    frame["Digit"] = frame["Digit"].astype("Int64")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config={
+            "Thumbnail": st.column_config.ImageColumn("Image", width="small"),
+            "Confidence": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+    csv = frame.drop(columns="Thumbnail").to_csv(index=False).encode()
+    st.download_button("Download CSV", csv, "digitlab-predictions.csv", "text/csv")
+
+
+# --- a number -------------------------------------------------------------------------------
+
+
+def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
+    """Read a row of digits with each chosen model; boxes from the first reading on the image."""
+    with friendly_errors():
+        from digitlab.number import read_number
+
+        readings = {}
+        for model_id in model_ids:
+            model, why_not = available_model(model_id)
+            if model is None:
+                st.error(why_not)
+            else:
+                readings[model_id] = read_number(source, model=model)
+        if not readings:
+            return
+        first = next(iter(readings.values()))
+        if isinstance(source, bytes):
+            picture, scale = images.display_image(source)
+        else:
+            picture, scale = images.Image.fromarray(images.to_uint8(source)), 1.0
+        boxes = [tuple(d.box) for d in first.digits]
+        labels = [str(d.digit) for d in first.digits]
+        left, right = st.columns([1.3, 1])
+        left.image(images.draw_boxes(picture, boxes, labels, scale), caption=name)
+        with right:
+            if not first.found:
+                st.warning("No digits found in this image.")
+                return
+            if len(readings) == 1:
+                st.metric("Number read", first.text)
+            else:
+                st.dataframe(
+                    pd.DataFrame(
+                        [
+                            {
+                                "Model": DISPLAY_NAMES[m],
+                                "Number": r.text,
+                                "Lowest digit confidence": min(d.confidence for d in r.digits),
+                            }
+                            for m, r in readings.items()
+                        ]  # fmt: skip
+                    ),
+                    hide_index=True,
+                    column_config={
+                        "Lowest digit confidence": st.column_config.NumberColumn(format="percent")
+                    },
+                )
+        columns = st.columns(max(len(first.digits), 1))
+        for column, d in zip(columns, first.digits, strict=False):
+            column.image(images.pixels(d.image, 3), caption=f"{d.digit} ({d.confidence:.0%})")
