@@ -1,0 +1,173 @@
+"""Reading a row of digits ("2026" on a house, a form field) with any of the models.
+
+The upload goes through the first half of ``digitlab.preprocess`` (decode, polarity,
+background, candidate ink); the ink is then cut into digits:
+
+1. connected blobs, with specks and border artefacts dropped;
+2. blobs that overlap horizontally are merged (the detached bar of a 5 or a 7, the dot of a
+   broken stroke), because digits in a row sit side by side, not above each other;
+3. a blob much wider than the row's digits are tall is split where the vertical ink profile
+   is thinnest (touching digits);
+
+and each digit is rendered the MNIST way (``render_digit``) and classified in one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digitlab.imageio import ImageSource
+from digitlab.preprocess import (
+    Box,
+    Component,
+    find_ink,
+    is_border_artefact,
+    label_components,
+    render_digit,
+    scale_box,
+)
+
+# A digit whose top probability is under the model's ``low_confidence_threshold`` (chosen on
+# the validation split when the model was trained, stored in ``model.config``) is flagged;
+# this default serves models without one.
+DEFAULT_LOW_CONFIDENCE = 0.6
+MAX_DIGIT_ASPECT = 1.25  # a blob wider than this times the row's height holds several digits
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number: its box in the input's pixels, the answer and what the model saw."""
+
+    box: Box
+    digit: int
+    confidence: float
+    image: np.ndarray
+    low_confidence: bool
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """A row of digits read left to right; ``found`` is False when there is no digit at all."""
+
+    text: str
+    digits: list[DigitReading] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.digits)
+
+
+def read_number(image: ImageSource, model: object = "cnn") -> NumberReading:
+    """Read the digits of ``image`` left to right with ``model`` (an id or a ``predict_proba``).
+
+    Raises ``ImageError`` for unusable input; a blank image gives ``found == False``.
+    """
+    ink = find_ink(image)
+    masks = segment_digits(ink.candidates, ink.foreground)
+    if not masks:
+        return NumberReading("")
+    rendered = [render_digit(ink.foreground, mask)[0] for mask in masks]
+    net = resolve_model(model)
+    probabilities = np.asarray(net.predict_proba(np.stack(rendered)))
+    config = getattr(net, "config", None) or {}
+    threshold = float(config.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE))
+    digits = []
+    for mask, digit_image, probs in zip(masks, rendered, probabilities, strict=True):
+        best = int(np.argmax(probs))
+        confidence = float(probs[best])
+        box = scale_box(mask_bounds(mask), ink.to_input)
+        digits.append(DigitReading(box, best, confidence, digit_image, confidence < threshold))
+    return NumberReading("".join(str(d.digit) for d in digits), digits)
+
+
+def resolve_model(model: object) -> object:
+    """A model object from an id string (the registry loads each once) or the object itself."""
+    if not isinstance(model, str):
+        return model
+    from digitlab.models.registry import load_model  # lazy: torch only when needed
+
+    return load_model(model)
+
+
+def mask_bounds(mask: np.ndarray) -> Box:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def segment_digits(candidates: np.ndarray, foreground: np.ndarray) -> list[np.ndarray]:
+    """Boolean masks of the digits in a row, left to right."""
+    labels, components = label_components(candidates, foreground)
+    kept = keep_row_components(components, candidates.shape)
+    if not kept:
+        return []
+    groups = merge_overlapping(kept)
+    row_height = float(np.median([box_of(g)[3] - box_of(g)[1] for g in groups]))
+    masks = []
+    for group in groups:
+        mask = np.isin(labels, [c.label for c in group])
+        masks.extend(split_touching(mask, box_of(group), row_height))
+    return [m for m in masks if m.any()]
+
+
+def keep_row_components(components: list[Component], shape: tuple[int, int]) -> list[Component]:
+    """Drop specks and border artefacts; keep blobs tall enough to be (part of) a digit."""
+    if not components:
+        return []
+    inside = [c for c in components if not is_border_artefact(c, shape)] or components
+    tallest = max(c.box[3] - c.box[1] for c in inside)
+    biggest = max(c.area for c in inside)
+    return [
+        c
+        for c in inside
+        if c.area >= max(0.03 * biggest, 4) and (c.box[3] - c.box[1]) >= 0.15 * tallest
+    ]
+
+
+def box_of(group: list[Component]) -> Box:
+    return (
+        min(c.box[0] for c in group),
+        min(c.box[1] for c in group),
+        max(c.box[2] for c in group),
+        max(c.box[3] for c in group),
+    )
+
+
+def merge_overlapping(components: list[Component]) -> list[list[Component]]:
+    """Group blobs whose horizontal extents overlap by half of the narrower one, left to right."""
+    groups: list[list[Component]] = []
+    for component in sorted(components, key=lambda c: c.box[0]):
+        if groups:
+            x0, _, x1, _ = box_of(groups[-1])
+            overlap = min(x1, component.box[2]) - max(x0, component.box[0])
+            narrower = min(x1 - x0, component.box[2] - component.box[0])
+            if overlap >= 0.5 * narrower:
+                groups[-1].append(component)
+                continue
+        groups.append([component])
+    return groups
+
+
+def split_touching(mask: np.ndarray, box: Box, row_height: float) -> list[np.ndarray]:
+    """Split a blob holding several touching digits at the columns with the least ink."""
+    x0, y0, x1, y1 = box
+    width = x1 - x0
+    count = int(round(width / (0.75 * row_height)))
+    if width <= MAX_DIGIT_ASPECT * row_height or count < 2:
+        return [mask]
+    profile = mask[y0:y1, x0:x1].sum(axis=0).astype(float)
+    cuts = [x0]
+    window = width // (3 * count)
+    for k in range(1, count):
+        centre = k * width // count
+        lo, hi = max(centre - window, 1), min(centre + window, width - 1)
+        cuts.append(x0 + lo + int(np.argmin(profile[lo:hi])) if hi > lo else x0 + centre)
+    cuts.append(x1)
+    parts = []
+    for left, right in zip(cuts, cuts[1:], strict=False):
+        part = np.zeros_like(mask)
+        part[:, left:right] = mask[:, left:right]
+        parts.append(part)
+    return parts

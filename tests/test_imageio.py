@@ -1,0 +1,206 @@
+"""Safe decoding: every format and mode, EXIF, transparency, and each kind of bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from digitlab.errors import ImageError, NoDigitError
+from digitlab.imageio import decode_image, flatten_alpha, load_image
+from digitlab.preprocess import preprocess
+
+
+def digit_picture(size: int = 64) -> np.ndarray:
+    """Dark 'L'-shaped ink on light paper (uint8), asymmetric so orientation is visible."""
+    grey = np.full((size, size), 230, np.uint8)
+    grey[10:50, 20:28] = 20
+    grey[42:50, 20:45] = 20
+    return grey
+
+
+def encode(image: Image.Image, fmt: str, **save) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"])
+def test_every_format_decodes(fmt):
+    data = encode(Image.fromarray(digit_picture()).convert("RGB"), fmt)
+    grey = load_image(data)
+    assert grey.shape == (64, 64) and grey.dtype == np.float32
+    assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "CMYK"])
+def test_every_mode_decodes(mode):
+    base = Image.fromarray(digit_picture())
+    if mode == "I;16":
+        image = Image.fromarray(digit_picture().astype(np.uint16) * 257)
+    else:
+        image = base.convert(mode)
+    fmt = "TIFF" if mode in ("I;16", "CMYK") else "PNG"
+    grey = load_image(encode(image, fmt))
+    assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied(orientation):
+    upright = digit_picture()[:, :48]
+    stored = np.rot90(upright, k={3: 2, 6: 1, 8: 3}[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(np.ascontiguousarray(stored)), "JPEG", exif=exif.tobytes())
+    grey = load_image(data)
+    assert grey.shape == upright.shape
+    assert np.abs(grey * 255 - upright).mean() < 8
+
+
+def test_draft_decoding_reports_scale_to_full_size():
+    big = Image.fromarray(np.repeat(np.repeat(digit_picture(), 20, 0), 20, 1))
+    decoded = decode_image(encode(big, "JPEG"), max_side=400)
+    assert decoded.original_size == (1280, 1280)
+    assert max(decoded.grey.shape) < 1280 and decoded.scale == 1280 / decoded.grey.shape[1]
+
+
+def test_transparent_canvas_ink_in_alpha_becomes_visible():
+    rgba = np.zeros((64, 64, 4), np.uint8)  # black everywhere, ink only in alpha
+    rgba[10:50, 20:28, 3] = 255
+    grey = load_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert grey[30, 24] < 0.1 and grey[5, 5] > 0.9  # dark ink on a light background
+    white = rgba.copy()
+    white[..., :3] = 255
+    grey = load_image(encode(Image.fromarray(white, "RGBA"), "PNG"))
+    assert grey[30, 24] > 0.9 and grey[5, 5] < 0.1  # white ink: composited onto black
+
+
+def test_flatten_alpha_keeps_opaque_pictures():
+    grey = np.full((4, 4), 0.8, np.float32)
+    alpha = np.ones((4, 4), np.float32)
+    alpha[0, 0] = 0
+    assert flatten_alpha(grey, alpha)[0, 0] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.full((20, 20), 200, np.uint8),
+        np.ones((20, 20, 3), np.float32),
+        np.zeros((20, 20, 4), np.uint8),
+        np.full((20, 20), 40000, np.uint16),
+        np.zeros((20, 20), bool),
+    ],
+)
+def test_arrays_of_many_types_decode(array):
+    grey = load_image(array)
+    assert grey.shape == (20, 20) and 0 <= grey.min() <= grey.max() <= 1
+
+
+def png_with_header(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height, with a tiny (truncated) pixel stream."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def animated(fmt: str) -> bytes:
+    frames = [Image.fromarray(digit_picture()), Image.fromarray(255 - digit_picture())]
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:])
+
+
+BAD_INPUTS = {
+    "empty": b"",
+    "text": b"hello, this is not an image at all",
+    "truncated": encode(Image.fromarray(digit_picture(256)), "JPEG")[:600],
+    "truncated png": encode(Image.fromarray(digit_picture(256)), "PNG")[:200],
+    "bomb": png_with_header(30000, 30000),
+    "absurd aspect": png_with_header(10000, 3),
+    "too small": png_with_header(4, 4),
+    "animated png": animated("PNG"),
+    "animated webp": animated("WEBP"),
+    "multi-page tiff": animated("TIFF"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_inputs_raise_one_clear_image_error_quickly(name):
+    start = time.perf_counter()
+    with pytest.raises(ImageError) as info:
+        preprocess(BAD_INPUTS[name])
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert message.endswith(".") and message.count(". ") == 0 and len(message) < 120
+
+
+def test_animated_gif_reads_first_frame():
+    grey = load_image(animated("GIF"))
+    assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
+
+
+def test_missing_path_and_wrong_type_are_image_errors(tmp_path):
+    with pytest.raises(ImageError):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError):
+        load_image(12345)  # type: ignore[arg-type]
+    with pytest.raises(ImageError):
+        load_image(np.full((20, 20), np.nan, np.float32))
+
+
+def test_path_source(tmp_path):
+    path = tmp_path / "digit.png"
+    path.write_bytes(encode(Image.fromarray(digit_picture()), "PNG"))
+    assert load_image(path).shape == (64, 64) and load_image(str(path)).shape == (64, 64)
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+VALID_PNG = encode(Image.fromarray(digit_picture()), "PNG")
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_fuzz_arbitrary_bytes(data):
+    with contextlib.suppress(ImageError, NoDigitError):
+        preprocess(data)
+
+
+@FUZZ
+@given(st.integers(0, len(VALID_PNG) - 1), st.binary(min_size=1, max_size=8))
+def test_fuzz_corrupted_png(position, patch):
+    data = VALID_PNG[:position] + patch + VALID_PNG[position + len(patch) :]
+    with contextlib.suppress(ImageError, NoDigitError):
+        preprocess(data)
+
+
+@FUZZ
+@given(
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.sampled_from([(), (1,), (2,), (3,), (4,), (5,)]),
+    st.sampled_from([np.uint8, np.float32, np.uint16, np.int64, np.float64]),
+    st.integers(0, 2**32 - 1),
+)
+def test_fuzz_small_arrays(height, width, channels, dtype, seed):
+    rng = np.random.default_rng(seed)
+    array = (rng.random((height, width, *channels)) * rng.choice([1, 255, 70000])).astype(dtype)
+    try:
+        out = preprocess(array)
+        assert out.shape == (28, 28) and out.dtype == np.float32
+    except (ImageError, NoDigitError):
+        pass

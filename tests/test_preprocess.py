@@ -1,0 +1,186 @@
+"""The MNIST-faithful pipeline, step by step and end to end."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import digitlab.preprocess as _pre  # noqa: F401  (binds the submodule)
+from digitlab.data import load_mnist
+from digitlab.errors import NoDigitError
+from digitlab.userlike import generate, mnist_test_digits
+
+P = __import__("sys").modules["digitlab.preprocess"]
+
+
+@pytest.fixture(scope="module")
+def mnist_digits() -> np.ndarray:
+    images, _ = load_mnist("test")
+    return images[:40]
+
+
+def test_output_is_mnist_like(mnist_digits):
+    out = P.preprocess(mnist_digits[0])
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20  # fits the 20x20 box
+    cy, cx = np.argwhere(out > 0).mean(0)  # roughly centred
+    assert abs(cy - 14) < 3 and abs(cx - 14) < 3
+
+
+def test_mnist_digit_comes_back_nearly_unchanged(mnist_digits):
+    errors = [np.abs(P.preprocess(d) - d / 255.0).mean() for d in mnist_digits]
+    assert np.median(errors) < 0.05
+
+
+def test_photo_of_mnist_digit_comes_back_close_to_original():
+    digits, _ = mnist_test_digits()
+    rng = np.random.default_rng(3)
+    errors = []
+    for index in range(8):
+        photo = P_photo(digits[index], rng)
+        errors.append(np.abs(P.preprocess(photo) - digits[index]).mean())
+    assert np.median(errors) < 0.08
+
+
+def P_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The generator's photo kind, for one chosen MNIST test digit."""
+    from digitlab.userlike import make_photo
+
+    return make_photo(digit, 0, rng).data
+
+
+def test_steps_are_returned_in_order_with_a_bbox():
+    canvas = np.full((200, 300), 0.9, np.float32)
+    canvas[60:140, 150:160] = 0.1  # a "1" in dark ink
+    result = P.preprocess(canvas, steps=True)
+    assert isinstance(result, P.Preprocessed)
+    titles = [title for title, _ in result.steps]
+    assert titles[0].startswith("Decoded") and titles[-1].startswith("Centred")
+    assert all(np.asarray(image).ndim == 2 for _, image in result.steps)
+    x0, y0, x1, y1 = result.bbox
+    assert abs(x0 - 150) <= 3 and abs(x1 - 160) <= 3 and abs(y0 - 60) <= 3 and abs(y1 - 140) <= 3
+    assert np.array_equal(result.image, P.preprocess(canvas))
+
+
+def test_bbox_is_in_full_resolution_coordinates_for_big_jpegs():
+    canvas = np.full((900, 1200), 230, np.uint8)
+    canvas[300:600, 700:740] = 20
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, "JPEG")
+    x0, y0, x1, y1 = P.preprocess(buffer.getvalue(), steps=True).bbox
+    assert abs(x0 - 700) <= 8 and abs(y0 - 300) <= 8 and abs(x1 - 740) <= 8 and abs(y1 - 600) <= 8
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5, 1.0])
+def test_blank_images_have_no_digit(value):
+    with pytest.raises(NoDigitError, match="No digit found"):
+        P.preprocess(np.full((100, 100), value, np.float32))
+
+
+def test_nearly_blank_image_with_specks_and_noise_has_no_digit():
+    rng = np.random.default_rng(0)
+    image = 0.9 + rng.normal(0, 0.01, (200, 200))
+    with pytest.raises(NoDigitError):
+        P.preprocess(np.clip(image, 0, 1).astype(np.float32))
+
+
+@pytest.mark.parametrize("ink_is_dark", [True, False])
+def test_polarity_is_detected(ink_is_dark):
+    light = np.zeros((100, 100), np.float32)
+    light[20:80, 45:55] = 1.0
+    image = 1.0 - light if ink_is_dark else light
+    assert P.detect_ink_is_dark(image) is ink_is_dark
+    assert P.to_white_on_black(image, ink_is_dark)[50, 50] == 1.0
+
+
+def test_polarity_on_low_resolution_digits_covering_half_the_image():
+    digits, _ = generate_lowres_arrays()
+    for digit in digits:
+        assert P.detect_ink_is_dark(P.to_working_size(1.0 - digit)[0])
+        assert not P.detect_ink_is_dark(P.to_working_size(digit)[0])
+
+
+def generate_lowres_arrays():
+    from digitlab.userlike import other_writers_digits
+
+    images, labels = other_writers_digits()
+    return images[:20], labels[:20]
+
+
+def test_remove_background_flattens_a_lighting_gradient():
+    ramp = np.linspace(0.0, 0.5, 200, dtype=np.float32)[None, :].repeat(200, 0)
+    image = ramp.copy()
+    image[80:120, 90:96] += 0.5
+    foreground = P.remove_background(image)
+    assert foreground[100, 92] > 0.35
+    assert np.percentile(foreground, 90) < 0.08
+
+
+def test_threshold_and_components_drop_specks_and_border_strips():
+    fg = np.zeros((200, 200), np.float32)
+    fg[60:140, 95:105] = 0.8  # the digit
+    fg[10, 10] = 0.8  # a speck
+    fg[:, :3] = 0.8  # a scanner edge
+    mask = P.find_digit_components(P.threshold_ink(fg), fg)
+    assert mask[100, 100] and not mask[10, 10] and not mask[100, 1]
+
+
+def test_broken_digit_pieces_are_kept_together():
+    fg = np.zeros((200, 200), np.float32)
+    fg[60:140, 95:105] = 0.8  # body
+    fg[50:56, 95:130] = 0.8  # a detached bar, as in a broken 5 or 7
+    mask = P.find_digit_components(P.threshold_ink(fg), fg)
+    assert mask[100, 100] and mask[53, 120]
+
+
+def test_undo_pixel_replication():
+    small = np.random.default_rng(0).random((8, 8)).astype(np.float32)
+    big = np.kron(small, np.ones((16, 16), np.float32))
+    pixels, block = P.undo_pixel_replication(big)
+    assert block == 16 and np.allclose(pixels, small)
+
+
+def test_fit_20x20_keeps_aspect_and_center_by_mass():
+    shape = np.zeros((100, 50), bool)
+    shape[:, 10:40] = True
+    fitted = P.fit_20x20(shape)
+    assert fitted.shape == (20, 6)
+    centred = P.center_by_mass(fitted)
+    cy, cx = np.argwhere(centred > 0.5).mean(0)
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+
+
+def test_center_by_mass_never_cuts_ink():
+    digit = np.zeros((20, 20), np.float32)
+    digit[0, 0] = 1.0  # mass in a corner
+    assert P.center_by_mass(digit).sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("width_px", [2, 30])
+def test_stroke_width_is_pulled_into_mnist_range(width_px):
+    shape = np.zeros((200, 200), bool)
+    shape[20:180, 100 - width_px // 2 : 100 + width_px // 2 + 1] = True
+    shape[20 : 20 + width_px, 60:140] = True
+    low, high = P.MNIST_STROKE_RANGE
+    before = P.stroke_width(shape)
+    after = P.stroke_width(P.normalise_stroke_width(shape))
+    assert not low <= before <= high
+    assert low - 0.6 <= after <= high + 0.6
+
+
+def test_naive_preprocess_is_the_plain_resize():
+    image = np.full((56, 84), 0.8, np.float32)
+    out = P.naive_preprocess(image)
+    assert out.shape == (28, 28) and np.allclose(out, 0.8)
+
+
+@pytest.mark.parametrize("kind", ["photo", "scan", "dark", "canvas", "lowres"])
+def test_userlike_kinds_go_through_the_pipeline(kind):
+    for item in generate(kind, 3, seed=1):
+        out = P.preprocess(item.data)
+        assert out.shape == (28, 28) and out.max() > 0.5
