@@ -139,12 +139,21 @@ def decode_pil(image: Image.Image, max_side: int | None) -> DecodedImage:
     if max_side is not None and image.format == "JPEG" and image.mode in ("RGB", "L"):
         shrink = max_side / max(image.size)  # decode only luma, at 1/2, 1/4 or 1/8 size
         image.draft("L", (int(image.size[0] * shrink) + 1, int(image.size[1] * shrink) + 1))
+    elif max_side is not None and max(image.size) >= 2 * max_side:
+        image = reduce_early(image, max(image.size) // max_side)
     scale = full_width / image.size[0]
     if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # quarter turns swap sides
         full_width, full_height = full_height, full_width
     image = ImageOps.exif_transpose(image)
     grey = pil_to_grey(image)
     return DecodedImage(grey, scale, (full_width, full_height))
+
+
+def reduce_early(image: Image.Image, factor: int) -> Image.Image:
+    """Box-average a big image by an integer ``factor`` before any further work."""
+    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return image.reduce(factor)
 
 
 def pil_to_grey(image: Image.Image) -> np.ndarray:
