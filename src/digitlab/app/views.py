@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -23,6 +24,9 @@ logger = logging.getLogger("digitlab.app")
 NO_DIGIT = "No digit found in this image: try darker ink, a plain background or a closer crop."
 UNEXPECTED = "Something went wrong while reading this image; please try another one."
 DIGITS = [str(d) for d in range(10)]
+INPUT_WIDTH = 240  # px on the page for the input, next to the 28x28 at 7x (196 px)
+STEP_WIDTH = 150
+WHY_WIDTH = 224  # 28x28 at 8x
 
 
 @contextmanager
@@ -55,9 +59,9 @@ def predictions_for(image28: np.ndarray, models: dict) -> dict[str, Prediction]:
 
 def show_input(source: bytes | np.ndarray, caption: str) -> None:
     if isinstance(source, bytes):
-        st.image(images.display_image(source)[0], caption=caption, width="content")
+        st.image(images.display_image(source)[0], caption=caption, width=INPUT_WIDTH)
     else:
-        st.image(source, caption=caption, width=196)
+        st.image(source, caption=caption, width=INPUT_WIDTH)
 
 
 def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
@@ -82,7 +86,7 @@ def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
             for why_not in missing.values():
                 st.error(why_not)
             if len(model_ids) == 1 and predictions:
-                show_answer(predictions[model_ids[0]], ms)
+                show_answer(model_ids[0], predictions[model_ids[0]], ms)
             elif predictions:
                 show_agreement(predictions, ms)
         if len(model_ids) == 1 and predictions:
@@ -96,8 +100,8 @@ def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
             show_why_tabs(prepared.image, predictions)
 
 
-def show_answer(prediction: Prediction, ms: float) -> None:
-    name = DISPLAY_NAMES[prediction.model]
+def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
+    name = DISPLAY_NAMES[model_id]
     digit_column, confidence_column = st.columns(2)
     digit_column.metric("Predicted digit", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.0%}")
@@ -122,7 +126,18 @@ def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
 
 def show_probabilities(prediction: Prediction) -> None:
     frame = pd.DataFrame({"Digit": DIGITS, "Probability": prediction.probabilities})
-    st.bar_chart(frame, x="Digit", y="Probability", height=220, x_label="Digit")
+    frame["Answer"] = frame["Digit"] == str(prediction.digit)
+    chart = (
+        alt.Chart(frame, height=200)
+        .mark_bar()
+        .encode(
+            x=alt.X("Digit:N", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("Probability:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.condition(alt.datum.Answer, alt.value("#d62728"), alt.value("#8aa6c1")),
+            tooltip=["Digit", alt.Tooltip("Probability:Q", format=".3f")],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
 
 
 def comparison_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
@@ -157,7 +172,7 @@ def show_steps(steps: list[tuple[str, np.ndarray]]) -> None:
         picture = images.to_uint8(step)
         if max(picture.shape) <= 40:
             picture = images.pixels(picture, 5)
-        columns[i % 4].image(picture, caption=f"{i + 1}. {title}")
+        columns[i % 4].image(picture, caption=f"{i + 1}. {title}", width=STEP_WIDTH)
 
 
 # --- why ------------------------------------------------------------------------------------
@@ -185,20 +200,21 @@ def show_why(model_id: str, image28: np.ndarray, digit: int) -> None:
         )
 
 
+def picture(column, image: np.ndarray, caption: str) -> None:
+    column.image(image, caption=caption, width=WHY_WIDTH)
+
+
 def why_cnn(model, image28: np.ndarray, digit: int) -> None:
+    patch = explain.OCCLUSION_PATCH
     occlusion = explain.occlusion_map(model, image28, digit)
     saliency = explain.saliency_map(model.net, image28, digit)
     a, b = st.columns(2)
-    a.image(
-        images.heatmap(occlusion, image28), caption=f"Occlusion: hiding red areas lowers P({digit})"
-    )
-    b.image(
-        images.heatmap(saliency, image28), caption="Saliency: pixels the score is most sensitive to"
-    )
+    picture(a, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
+    picture(b, images.heatmap(saliency, image28), "Saliency: where the score is most sensitive")
     st.caption(
-        "The occlusion map greys out a 6x6 patch at a time and measures how much the "
-        f"probability of {digit} drops: red is ink the answer depends on, blue is ink that "
-        "looks more like another digit."
+        f"The occlusion map greys out a {patch}x{patch} patch at a time and measures how much "
+        f"the probability of {digit} drops: red is ink the answer depends on, blue is ink that "
+        "looks more like another digit. Saliency is the size of the score's gradient per pixel."
     )
 
 
@@ -206,10 +222,8 @@ def why_ann(model, image28: np.ndarray, digit: int) -> None:
     contribution = explain.gradient_times_input(model.net, image28, digit)
     occlusion = explain.occlusion_map(model, image28, digit)
     a, b = st.columns(2)
-    a.image(images.heatmap(contribution, image28), caption=f"Gradient x input for {digit}")
-    b.image(
-        images.heatmap(occlusion, image28), caption=f"Occlusion: hiding red areas lowers P({digit})"
-    )
+    picture(a, images.heatmap(contribution, image28), f"Gradient x input for {digit}")
+    picture(b, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
     st.caption(
         "A multilayer perceptron sees 784 separate pixels, not strokes. Gradient x input splits "
         f"its score for {digit} among the lit pixels, to first order: red pushed towards "
@@ -234,9 +248,9 @@ def why_knn(model, image28: np.ndarray, digit: int) -> None:
 def why_logreg(model, image28: np.ndarray, digit: int) -> None:
     evidence = explain.logreg_evidence(model, image28, digit)
     a, b, c = st.columns(3)
-    a.image(images.heatmap(evidence.template), caption=f"Weight template of {digit}")
-    b.image(images.pixels(evidence.deskewed, 8), caption="Your digit, deskewed")
-    c.image(images.heatmap(evidence.contribution, evidence.deskewed), caption="Template x digit")
+    picture(a, images.heatmap(evidence.template), f"Weight template of {digit}")
+    picture(b, images.pixels(evidence.deskewed, 8), "Your digit, deskewed")
+    picture(c, images.heatmap(evidence.contribution, evidence.deskewed), "Template x digit")
     st.caption(
         "Logistic Regression scores each digit by one weight per pixel: red pixels count for "
         f"{digit}, blue against. The model deskews its input first (straightens the slant), so "

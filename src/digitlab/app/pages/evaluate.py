@@ -79,10 +79,11 @@ def show_gallery(results: list[dict]) -> None:
     true = b.selectbox("True digit", [ANY, *range(10)], key="gallery_true")
     predicted = c.selectbox("Predicted digit", [ANY, *range(10)], key="gallery_predicted")
     mistakes = [
-        m for m in by_name[name]["misclassified"]
+        m for m in sorted(by_name[name]["misclassified"], key=lambda m: -m["confidence"])
         if true in (ANY, m["true"]) and predicted in (ANY, m["predicted"])
     ]  # fmt: skip
-    st.caption(f"{len(mistakes)} mistakes match; showing {min(len(mistakes), GALLERY_SIZE)}.")
+    shown = min(len(mistakes), GALLERY_SIZE)
+    st.caption(f"{len(mistakes)} mistakes match; showing the {shown} most confident ones.")
     test_images, _ = mnist("test")
     columns = st.columns(8)
     for i, m in enumerate(mistakes[:GALLERY_SIZE]):

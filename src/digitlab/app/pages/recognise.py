@@ -30,7 +30,7 @@ def drawn_input() -> list[tuple[str, object]]:
     from streamlit_drawable_canvas import st_canvas
 
     st.session_state.setdefault("canvas_round", 0)
-    st.caption("Draw one digit, large, in the middle (or a row of digits with Read a number).")
+    st.space("small")  # room for the canvas's toolbar, which sits above its top-right corner
     result = st_canvas(
         stroke_width=PEN_WIDTH,
         stroke_color="#FFFFFF",
@@ -42,6 +42,7 @@ def drawn_input() -> list[tuple[str, object]]:
         key=f"canvas-{st.session_state.canvas_round}",
     )
     st.button("Clear", on_click=clear_canvas)
+    st.caption("Draw one digit, large, in the middle (or a row of digits with Read a number).")
     drawing = result.image_data
     if drawing is None or drawing[..., :3].max() < 32:  # nothing drawn yet (black background)
         return []
