@@ -6,7 +6,7 @@ import base64
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 THUMBNAIL_SIDE = 64
 DISPLAY_SIDE = 480
@@ -85,8 +85,9 @@ def draw_boxes(
     out = image.convert("RGB")
     pen = ImageDraw.Draw(out)
     width = max(2, round(min(out.size) / 120))
+    font = ImageFont.load_default(size=max(12, out.height // 12))
     for (x0, y0, x1, y1), label in zip(boxes, labels, strict=True):
         rect = [x0 * scale, y0 * scale, x1 * scale, y1 * scale]
         pen.rectangle(rect, outline=(230, 60, 40), width=width)
-        pen.text((rect[0] + width, max(rect[1] - 14, 0)), label, fill=(230, 60, 40))
+        pen.text((rect[0], rect[1] - width), label, fill=(230, 60, 40), font=font, anchor="ld")
     return out

@@ -262,25 +262,26 @@ def why_logreg(model, image28: np.ndarray, digit: int) -> None:
 # --- several images -------------------------------------------------------------------------
 
 
+BATCH_COLUMNS = ["Thumbnail", "Seen as", "File", "Model", "Digit", "Confidence", "Note"]
+
+
 def batch_rows(name: str, data: bytes, model_ids: list[str]) -> list[dict]:
     """One row per (file, model): digit, confidence and a note; errors become the note."""
-    base = {"File": name, "Thumbnail": None}
+    row = {"File": name}
     try:
         prepared = prepare(data)
-        base["Thumbnail"] = images.data_uri(images.thumbnail(data))
     except ImageError as err:
-        return [base | {"Model": "", "Digit": None, "Confidence": None, "Note": str(err)}]
+        return [row | {"Note": str(err)}]
     except NoDigitError:
-        base["Thumbnail"] = images.data_uri(images.thumbnail(data))
-        return [base | {"Model": "", "Digit": None, "Confidence": None, "Note": NO_DIGIT}]
+        return [row | {"Thumbnail": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT}]
+    row |= {"Thumbnail": images.data_uri(images.thumbnail(data)),
+            "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
     models, missing = loaded_models(model_ids)
-    predictions = predictions_for(prepared.image, models)
-    rows = [base | {"Model": DISPLAY_NAMES[m], "Digit": None, "Confidence": None, "Note": why}
-            for m, why in missing.items()]  # fmt: skip
-    for model_id, p in predictions.items():
-        note = "low confidence" if p.low_confidence else ""
-        rows.append(base | {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
-                            "Confidence": round(p.confidence, 4), "Note": note})  # fmt: skip
+    rows = [row | {"Model": DISPLAY_NAMES[m], "Note": why} for m, why in missing.items()]
+    for model_id, p in predictions_for(prepared.image, models).items():
+        rows.append(row | {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
+                           "Confidence": round(p.confidence, 4),
+                           "Note": "low confidence" if p.low_confidence else ""})  # fmt: skip
     return rows
 
 
@@ -292,27 +293,38 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
             rows += batch_rows(name, data, model_ids)
         except Exception:
             logger.exception("unexpected error on %s", name)
-            rows.append({"File": name, "Thumbnail": None, "Model": "", "Digit": None,
-                         "Confidence": None, "Note": UNEXPECTED})  # fmt: skip
+            rows.append({"File": name, "Note": UNEXPECTED})
         progress.progress((i + 1) / len(files), text=f"Read {i + 1} of {len(files)} images")
     progress.empty()
-    frame = pd.DataFrame(
-        rows, columns=["Thumbnail", "File", "Model", "Digit", "Confidence", "Note"]
-    )
+    frame = pd.DataFrame(rows, columns=BATCH_COLUMNS)
     frame["Digit"] = frame["Digit"].astype("Int64")
+    frame["Note"] = frame["Note"].fillna("")
     st.dataframe(
         frame,
         hide_index=True,
+        row_height=64,
         column_config={
             "Thumbnail": st.column_config.ImageColumn("Image", width="small"),
+            "Seen as": st.column_config.ImageColumn(
+                "Seen as", width="small", help="The 28x28 image the model sees"
+            ),
             "Confidence": st.column_config.NumberColumn(format="percent"),
         },
     )
-    csv = frame.drop(columns="Thumbnail").to_csv(index=False).encode()
+    csv = frame.drop(columns=["Thumbnail", "Seen as"]).to_csv(index=False).encode()
     st.download_button("Download CSV", csv, "digitlab-predictions.csv", "text/csv")
 
 
 # --- a number -------------------------------------------------------------------------------
+
+
+def warn_unsure_digits(model_id: str, reading) -> None:
+    model, _ = available_model(model_id)
+    threshold = model.config.get("low_confidence_threshold", 0.0)
+    unsure = [str(i + 1) for i, d in enumerate(reading.digits) if d.confidence < threshold]
+    if unsure:
+        where = ", ".join(unsure)
+        st.warning(f"Low confidence on digit {where} (counting from the left): check it.")
 
 
 def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
@@ -344,6 +356,7 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
                 return
             if len(readings) == 1:
                 st.metric("Number read", first.text)
+                warn_unsure_digits(model_ids[0], first)
             else:
                 st.dataframe(
                     pd.DataFrame(
