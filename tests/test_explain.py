@@ -162,8 +162,13 @@ def test_trained_knn_neighbours_vote_for_the_answer(test_digit):
     assert [n.label for n in found].count(label) > len(found) / 2
 
 
-def test_trained_logreg_evidence_sums_to_the_class_score(test_digit):
+def test_trained_logreg_evidence_adds_up_to_the_winning_score(test_digit):
     model = trained("logreg")
     image, label = test_digit
-    evidence = explain.logreg_evidence(model, image, label)
-    assert evidence.contribution.sum() > 0
+    scores = [
+        explain.logreg_evidence(model, image, d).contribution.sum() + model.bias[d]
+        for d in range(10)
+    ]
+    assert int(np.argmax(scores)) == label
+    probabilities = model.predict_proba(image[None])[0]
+    np.testing.assert_allclose(np.exp(scores) / np.exp(scores).sum(), probabilities, atol=1e-4)
