@@ -113,13 +113,18 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
 
 
 def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
-    digits = {p.digit for p in predictions.values()}
-    if len(digits) == 1:
-        st.metric("Predicted digit", digits.pop())
+    # The most common answer; a tie goes to the answer with the larger summed confidence.
+    support: dict[int, tuple[int, float]] = {}
+    for p in predictions.values():
+        count, total = support.get(p.digit, (0, 0.0))
+        support[p.digit] = (count + 1, total + p.confidence)
+    best = max(support, key=support.get)
+    st.metric("Predicted digit", best, help="The answer most models give.")
+    if len(predictions) == 1:
+        st.info("Only one model is available to compare.")
+    elif len(support) == 1:
         st.success(f"All {len(predictions)} models agree.")
     else:
-        votes = pd.Series([p.digit for p in predictions.values()]).value_counts()
-        st.metric("Predicted digit", int(votes.index[0]), help="The answer most models give.")
         st.warning("The models disagree: look at the table below.")
     st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
 
