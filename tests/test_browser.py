@@ -176,6 +176,7 @@ def test_first_page_is_usable_quickly(page):
     started = float(os.environ["_DIGITLAB_TEST_SERVER_STARTED"])
     elapsed = time.monotonic() - started
     # The issue asks for 5 s; the bound here is looser so a busy CI machine does not flake.
+    print(f"first page usable {elapsed:.1f} s after `digitlab app` started")
     assert elapsed < 30, f"the first page took {elapsed:.1f} s to become usable"
     expect(page.locator('input[type="file"]').first).to_be_attached()
 
