@@ -132,3 +132,21 @@ def test_train_quick_run_writes_artifacts_and_metrics(tmp_path, capsys):
     assert len(metrics["confusion_matrix"]) == 10
     manifest = json.loads((out / "manifest.json").read_text())["sha256"]
     assert set(manifest) >= {"logreg.npz", "logreg.json"}
+
+
+@pytest.mark.skipif(stored_metrics("knn") is None, reason="knn not trained")
+def test_predict_number_json(capsys, tmp_path):
+    images, labels = load_mnist("test")
+    tiles = []
+    for char in "2026":
+        tile = np.kron(images[int(np.flatnonzero(labels == int(char))[0])], np.ones((4, 4)))
+        tiles.append(np.pad(tile[8:-8, 12:-12], ((0, 0), (0, 12))))
+    row = np.pad(np.concatenate(tiles, axis=1), 40)
+    path = tmp_path / "house.png"
+    Image.fromarray((230 - 0.8 * row).clip(0, 255).astype(np.uint8)).save(path)
+    code, lines = run_json(capsys, ["predict", str(path), "--number", "--model", "knn", "--json"])
+    assert code == 0
+    line = lines[0]
+    assert line["number"] == "2026" and line["error"] is None
+    assert [d["digit"] for d in line["digits"]] == [2, 0, 2, 6]
+    assert all(len(d["box"]) == 4 for d in line["digits"])

@@ -20,14 +20,14 @@ def conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
 class Model(TorchModel):
     id = "cnn"
     HPARAMS = {
-        "width": 24,
+        "width": 32,
         "hidden": 128,
         "dropout": 0.3,
-        "epochs": 15,
+        "epochs": 18,
         "batch_size": 128,
         "lr": 3e-3,
         "weight_decay": 5e-4,
-        "patience": 4,
+        "patience": 6,
         "augment": "default",
     }
 

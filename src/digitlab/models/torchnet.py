@@ -41,14 +41,23 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits_in_batches(net, x).argmax(1) == y).float().mean())
 
 
-def train_one_epoch(net, x, y, optimizer, scheduler, batch_size, augment, gen, bar) -> float:
+def fast_bf16_available() -> bool:
+    """Whether this CPU does bfloat16 matrix work natively (AMX or AVX512-BF16)."""
+    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+
+
+def train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, gen, bar) -> float:
     net.train()
     order = torch.randperm(len(x), generator=gen)
     total = 0.0
-    for i in range(0, len(x), batch_size):
-        idx = order[i : i + batch_size]
+    # bfloat16 autocast halves the time on CPUs with native bf16; weights stay float32.
+    use_bf16 = hp.get("bf16", True) and fast_bf16_available()
+    for i in range(0, len(x), hp["batch_size"]):
+        idx = order[i : i + hp["batch_size"]]
         xb = augment_batch(x[idx], augment, gen) if augment else x[idx]
-        loss = F.cross_entropy(net(xb), y[idx])
+        xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = F.cross_entropy(net(xb), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -65,6 +74,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     x, y = to_tensor(data.train_x), torch.from_numpy(data.train_y)
     vx, vy = to_tensor(data.val_x), torch.from_numpy(data.val_y)
     augment = AugmentConfig(**hp["augment"]) if hp.get("augment") is not None else None
+    net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
@@ -75,9 +85,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
         with tqdm(
             total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
         ) as bar:
-            loss = train_one_epoch(
-                net, x, y, optimizer, scheduler, hp["batch_size"], augment, gen, bar
-            )
+            loss = train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, gen, bar)
         val_acc = accuracy(net, vx, vy)
         history.append(
             {
