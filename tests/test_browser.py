@@ -65,6 +65,7 @@ def require_model(model_id: str) -> None:
 def trained_models() -> list[str]:
     from digitlab.errors import ModelError
     from digitlab.models.registry import MODEL_IDS, load_model
+
     ready = []
     for model_id in MODEL_IDS:
         try:
@@ -163,13 +164,28 @@ def choose_model(page, name: str) -> None:
     page.get_by_role("option", name=name, exact=True).click()
 
 
+def wait_until_idle(page) -> None:
+    """Wait until the script run has finished and no element is left over from the last run."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    expect(page.locator('[data-stale="true"]')).to_have_count(0)
+    # Elements render as skeletons until their code has loaded in the browser.
+    expect(
+        page.locator('[data-testid^="stSkeleton"], [data-testid="stAppSkeleton"]')
+    ).to_have_count(0)
+
+
 def screenshot(page, name: str) -> None:
-    """Save the page once every picture on it has loaded (media arrive after the elements)."""
+    """Save the page once it is idle and every picture on it has loaded."""
+    wait_until_idle(page)
     page.wait_for_function(
         "() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    # Streamlit scrolls inside its main block, so clip to the content instead of full_page.
+    content = page.get_by_test_id("stMainBlockContainer").bounding_box()
+    height = min(content["y"] + content["height"] + 24, VIEWPORT["height"])
+    clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
+    page.screenshot(path=str(SCREENSHOTS / name), clip=clip)
 
 
 def test_first_page_is_usable_quickly(page):

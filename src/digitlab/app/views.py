@@ -212,14 +212,15 @@ def picture(column, image: np.ndarray, caption: str) -> None:
 def why_cnn(model, image28: np.ndarray, digit: int) -> None:
     patch = explain.OCCLUSION_PATCH
     occlusion = explain.occlusion_map(model, image28, digit)
-    saliency = explain.saliency_map(model.net, image28, digit)
+    contribution = explain.gradient_times_input(model.net, image28, digit)
     a, b = st.columns(2)
     picture(a, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
-    picture(b, images.heatmap(saliency, image28), "Saliency: where the score is most sensitive")
+    picture(b, images.heatmap(contribution, image28), f"Gradient x input for {digit}")
     st.caption(
         f"The occlusion map greys out a {patch}x{patch} patch at a time and measures how much "
         f"the probability of {digit} drops: red is ink the answer depends on, blue is ink that "
-        "looks more like another digit. Saliency is the size of the score's gradient per pixel."
+        f"looks more like another digit. Gradient x input shows, to first order, how each lit "
+        f"pixel pushed the score for {digit} up (red) or down (blue)."
     )
 
 
