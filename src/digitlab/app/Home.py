@@ -8,8 +8,6 @@ import streamlit as st
 from digitlab.app import loaders
 
 st.set_page_config(page_title="DigitLab", page_icon=":material/draw:", layout="wide")
-loaders.warm_up()  # models load in the background; the page is usable meanwhile
-
 page = st.navigation(
     [
         st.Page("pages/recognise.py", title="Recognise", icon=":material/draw:", default=True),
@@ -23,3 +21,4 @@ page = st.navigation(
     ]
 )
 page.run()
+loaders.warm_up()  # after the first page is drawn: models then load in the background

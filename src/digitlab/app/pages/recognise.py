@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from digitlab.app import views
 from digitlab.app.loaders import COMPARE_ALL, ID_BY_NAME, MODEL_CHOICES
 from digitlab.models.registry import MODEL_IDS
 
@@ -54,6 +53,19 @@ def camera_input() -> list[tuple[str, bytes]]:
     return [("Camera photo", photo.getvalue())] if photo else []
 
 
+def show_results(inputs: list[tuple[str, object]], model_ids: list[str], number: bool) -> None:
+    # Imported here: the views pull in torch, and the widgets above should appear at once.
+    from digitlab.app import views
+
+    if number:
+        for name, data in inputs:
+            views.show_number(name, data, model_ids)
+    elif len(inputs) == 1:
+        views.show_single(*inputs[0], model_ids)
+    else:
+        views.show_batch(inputs, model_ids)
+
+
 st.title("Recognise a handwritten digit")
 st.caption(
     "Upload a photo or scan, draw, or use your camera: four models trained on MNIST answer, "
@@ -70,12 +82,7 @@ read_a_number = mode_column.toggle(
 model_ids = list(MODEL_IDS) if choice == COMPARE_ALL else [ID_BY_NAME[choice]]
 
 inputs = {"Upload": uploaded_inputs, "Draw": drawn_input, "Camera": camera_input}[source]()
-if not inputs:
-    st.info("Give me a digit: upload an image, draw one, or take a photo.")
-elif read_a_number:
-    for name, data in inputs:
-        views.show_number(name, data, model_ids)
-elif len(inputs) == 1:
-    views.show_single(*inputs[0], model_ids)
+if inputs:
+    show_results(inputs, model_ids, read_a_number)
 else:
-    views.show_batch(inputs, model_ids)
+    st.info("Give me a digit: upload an image, draw one, or take a photo.")
