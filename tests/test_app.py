@@ -113,6 +113,15 @@ def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id
     assert len(app.get("image")) >= 3  # the input, the 28x28 and the why pictures
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF", "TIFF"])
+def test_every_upload_format_is_read(app, mnist_test, fmt):
+    model_id = any_trained()
+    images, labels = mnist_test
+    upload(choose(app, model_id), f"digit.{fmt.lower()}", paper([images[6]], fmt=fmt))
+    assert not app.error, [e.value for e in app.error]
+    assert predicted(app) == str(labels[6])
+
+
 def test_compare_all_has_one_row_per_model(app, mnist_test):
     any_trained()
     images, labels = mnist_test
