@@ -19,8 +19,14 @@ from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model, model
 QUICK = {
     "logreg": {"c_choices": (0.1,)},
     "knn": {"sigmas": (0.75,), "dims": (30,), "ks": (3,)},
-    "ann": {"epochs": 2, "hidden": [64], "patience": 2},
-    "cnn": {"epochs": 3, "width": 8, "hidden": 32, "patience": 3},
+    "ann": {"epochs": 2, "hidden": [64], "patience": 2, "pool": {"pipeline": 40, "coarse": 40}},
+    "cnn": {
+        "epochs": 3,
+        "width": 8,
+        "hidden": 32,
+        "patience": 3,
+        "pool": {"pipeline": 40, "coarse": 40},
+    },
 }
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -22,8 +24,9 @@ class AugmentConfig:
     elastic_px: float = 1.2  # typical displacement of the smooth random field
     elastic_grid: int = 4  # coarse control grid: smooth, stroke-sized wobble
     p_thickness: float = 0.25
-    p_lowres: float = 0.10
+    p_lowres: float = 0.05
     lowres_sizes: tuple[int, ...] = (8, 10, 12, 14)
+    p_pool: float = 0.25  # share of each batch drawn from the pipeline-rendered pool
 
 
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -88,3 +91,59 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
     x = F.grid_sample(x, random_affine(x, cfg, gen), mode="bilinear", align_corners=False)
     x = change_thickness(x, gen, cfg.p_thickness)
     return lower_resolution(x, gen, cfg.p_lowres, cfg.lowres_sizes)
+
+
+# ----------------------------------------------------------------------------- pools
+# Whatever people upload reaches the models through `digitlab.preprocess`, which binarises,
+# normalises the stroke width and re-renders each digit; a coarse 8x8 scan comes out as a
+# smooth, thick shape. The models learn that look from a pool of *training* digits sent
+# through the same pipeline, some first reduced to coarse scans like other writers' 8x8
+# digits (UCI/sklearn: 32x32 bitmaps counted in 4x4 blocks, 17 grey levels).
+
+
+def coarse_scan(digit: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """An MNIST digit (uint8 28x28) as a coarse ``size`` x ``size`` scan, values in [0,1]."""
+    ink = digit > 127
+    ys, xs = np.nonzero(ink)
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.uint8) * 255
+    h, w = crop.shape
+    side = 32
+    scale = side / max(h, w)
+    # Other writers' scans were size-normalised to fill the box, often stretching narrow
+    # digits: stretch the width part of the way, at random.
+    nh = max(1, round(h * scale))
+    nw_keep = max(1, round(w * scale))
+    nw = round(nw_keep + rng.uniform(0, 0.6) * (side - nw_keep))
+    bitmap = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.NEAREST)) > 127
+    canvas = np.zeros((side, side), np.float32)
+    oy, ox = (side - nh) // 2, (side - nw) // 2
+    canvas[oy : oy + nh, ox : ox + nw] = bitmap
+    block = side // size
+    counts = canvas[: size * block, : size * block].reshape(size, block, size, block).mean((1, 3))
+    return np.round(counts * 16) / 16
+
+
+def rendered_pool(
+    images: np.ndarray, labels: np.ndarray, n_pipeline: int, n_coarse: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training digits (float [N,28,28]) as the pipeline renders them: ([M,28,28], [M]).
+
+    ``n_pipeline`` digits go through `digitlab.preprocess` as they are, ``n_coarse`` are
+    first reduced to coarse scans (8x8 mostly, some 12x12 or 16x16).
+    """
+    from digitlab.errors import DigitLabError
+    from digitlab.preprocess import preprocess
+
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(images), min(len(images), n_pipeline + n_coarse), replace=False)
+    out, out_labels = [], []
+    for i, index in enumerate(picks):
+        digit = np.rint(images[index] * 255).astype(np.uint8)
+        if i >= n_pipeline:
+            digit = coarse_scan(digit, int(rng.choice((8, 8, 8, 12, 16))), rng)
+        try:
+            out.append(preprocess(digit))
+        except DigitLabError:  # a digit the pipeline rejects is simply left out
+            continue
+        out_labels.append(labels[index])
+    return np.stack(out).astype(np.float32), np.array(out_labels, np.int64)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -155,13 +154,12 @@ def human_line(record: dict) -> str:
 def cmd_app(args: argparse.Namespace) -> int:
     home = Path(__file__).parent / "app" / "Home.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]  # fmt: skip
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    print(f"DigitLab app on http://localhost:{args.port}", file=sys.stderr)
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 130
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]  # fmt: skip
+    print(f"DigitLab app on http://localhost:{args.port}", file=sys.stderr, flush=True)
+    # Become the Streamlit server (no child left behind when we are stopped).
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ class Model(TorchModel):
         "weight_decay": 1e-4,
         "patience": 5,
         "augment": "default",
+        "pool": {"pipeline": 8000, "coarse": 6000},
     }
 
     @staticmethod

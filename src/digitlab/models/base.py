@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,16 @@ class TrainingData:
     train_y: np.ndarray
     val_x: np.ndarray
     val_y: np.ndarray
+    _pools: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def rendered_pool(self, n_pipeline: int, n_coarse: int, seed: int):
+        """Training-split digits as the preprocessing pipeline renders them (built once)."""
+        from digitlab.augment import rendered_pool
+
+        key = (n_pipeline, n_coarse, seed)
+        if key not in self._pools:
+            self._pools[key] = rendered_pool(self.train_x, self.train_y, n_pipeline, n_coarse, seed)
+        return self._pools[key]
 
     @property
     def all_x(self) -> np.ndarray:

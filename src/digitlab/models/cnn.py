@@ -29,6 +29,7 @@ class Model(TorchModel):
         "weight_decay": 5e-4,
         "patience": 6,
         "augment": "default",
+        "pool": {"pipeline": 8000, "coarse": 6000},
     }
 
     @staticmethod

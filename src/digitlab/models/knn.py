@@ -28,9 +28,9 @@ from digitlab.models.base import TrainingData, low_confidence_threshold
 ID = "knn"
 ARTIFACT = "knn.npz"
 CONFIG = "knn.json"
-K_CHOICES = (1, 3, 4, 5, 6, 8)
-SIGMA_CHOICES = (0.0, 0.75, 1.0, 1.25)
-DIM_CHOICES = (30, 40, 50, 60)
+K_CHOICES = (3, 4, 5, 6)
+SIGMA_CHOICES = (0.75, 1.0, 1.25)
+DIM_CHOICES = (40, 50, 60)
 QUERY_BATCH = 2048
 
 

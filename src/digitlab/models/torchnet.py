@@ -46,7 +46,7 @@ def fast_bf16_available() -> bool:
     return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
-def train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, gen, bar) -> float:
+def train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, pool, gen, bar) -> float:
     net.train()
     order = torch.randperm(len(x), generator=gen)
     total = 0.0
@@ -54,10 +54,15 @@ def train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, gen, bar) -> f
     use_bf16 = hp.get("bf16", True) and fast_bf16_available()
     for i in range(0, len(x), hp["batch_size"]):
         idx = order[i : i + hp["batch_size"]]
-        xb = augment_batch(x[idx], augment, gen) if augment else x[idx]
+        xb, yb = x[idx], y[idx]
+        if pool is not None:  # swap a share of the batch for pipeline-rendered digits
+            swap = torch.rand(len(idx), generator=gen) < augment.p_pool
+            picks = torch.randint(len(pool[0]), (int(swap.sum()),), generator=gen)
+            xb[swap], yb[swap] = pool[0][picks], pool[1][picks]
+        xb = augment_batch(xb, augment, gen) if augment else xb
         xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            loss = F.cross_entropy(net(xb), y[idx])
+            loss = F.cross_entropy(net(xb), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -75,6 +80,10 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     vx, vy = to_tensor(data.val_x), torch.from_numpy(data.val_y)
     augment = AugmentConfig(**hp["augment"]) if hp.get("augment") is not None else None
     net.to(memory_format=torch.channels_last)
+    pool = None
+    if augment is not None and augment.p_pool > 0:
+        px, py = data.rendered_pool(hp["pool"]["pipeline"], hp["pool"]["coarse"], seed)
+        pool = (torch.from_numpy(px)[:, None], torch.from_numpy(py))
     optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
@@ -85,7 +94,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
         with tqdm(
             total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
         ) as bar:
-            loss = train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, gen, bar)
+            loss = train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, pool, gen, bar)
         val_acc = accuracy(net, vx, vy)
         history.append(
             {
