@@ -163,3 +163,21 @@ def test_low_confidence_threshold_is_median_of_wrong_answers():
     probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2]])
     labels = np.array([0, 1, 0, 1])  # wrong: 0.6, 0.7, 0.8 -> median 0.7
     assert low_confidence_threshold(probs, labels) == pytest.approx(0.7)
+
+
+def test_coarse_scan_looks_like_an_8x8_scan():
+    from digitlab.augment import coarse_scan
+    from digitlab.data import load_mnist
+
+    digit = load_mnist("train")[0][0]
+    scan = coarse_scan(digit, 8, np.random.default_rng(0))
+    assert scan.shape == (8, 8) and scan.max() > 0.5
+    assert set(np.unique(scan * 16)) <= set(range(17))  # 17 grey levels
+
+
+def test_rendered_pool_keeps_labels(small_data):
+    from digitlab.augment import rendered_pool
+
+    x, y = rendered_pool(small_data.train_x[:30], small_data.train_y[:30], 10, 10, seed=0)
+    assert x.shape[1:] == (28, 28) and len(x) == len(y) and 15 <= len(x) <= 20
+    assert set(y) <= set(small_data.train_y[:30])

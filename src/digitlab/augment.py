@@ -141,6 +141,8 @@ def rendered_pool(
         digit = np.rint(images[index] * 255).astype(np.uint8)
         if i >= n_pipeline:
             digit = coarse_scan(digit, int(rng.choice((8, 8, 8, 12, 16))), rng)
+        else:  # as a photo or canvas would show it: large enough to be binarised finely
+            digit = np.asarray(Image.fromarray(digit).resize((112, 112), Image.BILINEAR))
         try:
             out.append(preprocess(digit))
         except DigitLabError:  # a digit the pipeline rejects is simply left out

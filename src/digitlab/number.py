@@ -68,7 +68,7 @@ def read_number(image: ImageSource, model: object = "cnn") -> NumberReading:
     masks = segment_digits(ink.candidates, ink.foreground)
     if not masks:
         return NumberReading("")
-    rendered = [render_digit(ink.foreground, mask)[0] for mask in masks]
+    rendered = [render_digit(ink.foreground, mask, coarse=ink.coarse)[0] for mask in masks]
     net = resolve_model(model)
     probabilities = np.asarray(net.predict_proba(np.stack(rendered)))
     config = getattr(net, "config", None) or {}

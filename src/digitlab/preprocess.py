@@ -12,7 +12,9 @@ it, and the models fail on people's own handwriting. This module redoes each ste
 3. subtract a large-scale background estimate (uneven lighting, shadows, tinted paper);
 4. threshold relative to the noise and the ink's contrast, label connected components and keep
    the digit: drop specks and artefacts along the border (scanner edges, paper edges);
-5. crop the digit and binarise it at high resolution (``FINE_SIDE``), as NIST's digits were;
+5. crop the digit and binarise it at high resolution (``FINE_SIDE``), as NIST's digits were
+   (a tiny upload, a coarse 8x8 to 64x64 scan, keeps its grey levels instead: they are its
+   shape);
 6. bring its stroke width into MNIST's range (thin pens, thick markers);
 7. fit it into 20x20 keeping its aspect ratio, with area resampling for MNIST's anti-aliasing;
 8. centre it by centre of mass in 28x28.
@@ -65,7 +67,7 @@ class InkMap:
     """The first half of the pipeline: the upload as bright ink on a flat black background.
 
     ``candidates`` marks pixels bright enough to be ink; ``to_input`` converts working pixels
-    to the decoded input's pixels.
+    to the decoded input's pixels; ``coarse`` says the upload was tiny (a low-resolution scan).
     """
 
     working: np.ndarray
@@ -73,6 +75,7 @@ class InkMap:
     foreground: np.ndarray
     candidates: np.ndarray
     to_input: float
+    coarse: bool = False
 
 
 def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preprocessed:
@@ -82,7 +85,7 @@ def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preproce
     """
     ink = find_ink(image)
     digit_mask = find_digit_components(ink.candidates, ink.foreground)
-    result, digit_steps = render_digit(ink.foreground, digit_mask)
+    result, digit_steps = render_digit(ink.foreground, digit_mask, coarse=ink.coarse)
     if not steps:
         return result
     shown = [
@@ -114,7 +117,8 @@ def find_ink(image: ImageSource) -> InkMap:
     white = to_white_on_black(working, detect_ink_is_dark(working))
     foreground = remove_flat_background(white) if small_upload else remove_background(white)
     candidates = threshold_ink(foreground)
-    return InkMap(working, white, foreground, candidates, factor * block * decoded.scale)
+    to_input = factor * block * decoded.scale
+    return InkMap(working, white, foreground, candidates, to_input, coarse=small_upload)
 
 
 def undo_pixel_replication(grey: np.ndarray) -> tuple[np.ndarray, int]:
@@ -375,10 +379,20 @@ def scale_box(box: Box, factor: float) -> Box:
 
 
 def render_digit(
-    foreground: np.ndarray, digit_mask: np.ndarray
+    foreground: np.ndarray, digit_mask: np.ndarray, coarse: bool = False
 ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
-    """Crop, binarise finely, normalise the stroke, fit 20x20 and centre; also the steps."""
+    """Crop, binarise finely, normalise the stroke, fit 20x20 and centre; also the steps.
+
+    A ``coarse`` upload (an 8x8 to 64x64 scan) is not binarised: at that resolution its grey
+    levels *are* the shape (a 9's small loop is one darker pixel), and a threshold would
+    erase them. Its soft crop is fitted and centred as it is.
+    """
     crop = crop_digit(foreground, digit_mask)
+    if coarse:
+        fitted = fit_20x20_soft(crop)
+        centred = center_by_mass(fitted)
+        return centred, [("Cropped", crop), ("Fitted in 20x20", fitted),
+                         ("Centred by mass in 28x28", centred)]  # fmt: skip
     shape = binarise_fine(crop)
     if not shape.any():
         raise NoDigitError(NO_DIGIT)
@@ -393,6 +407,21 @@ def render_digit(
         ("Centred by mass in 28x28", centred),
     ]
     return centred, steps
+
+
+def fit_20x20_soft(crop: np.ndarray) -> np.ndarray:
+    """Scale a grey crop (ink brighter) so its ink's box fits 20x20, aspect kept, max 1."""
+    peak = float(crop.max())
+    if peak <= 0:
+        raise NoDigitError(NO_DIGIT)
+    grey = crop / peak
+    x0, y0, x1, y1 = mask_box(grey > 0.25)  # the box of the ink, not of its faint halo
+    tight = grey[y0:y1, x0:x1]
+    factor = MNIST_BOX / max(tight.shape)
+    height = min(max(round(tight.shape[0] * factor), 1), MNIST_BOX)
+    width = min(max(round(tight.shape[1] * factor), 1), MNIST_BOX)
+    fitted = np.clip(resize(tight, height, width, Image.BOX), 0.0, 1.0)
+    return fitted / max(float(fitted.max()), 1e-6)
 
 
 def crop_digit(foreground: np.ndarray, digit_mask: np.ndarray, margin: int = 2) -> np.ndarray:

@@ -23,7 +23,7 @@ class Model(TorchModel):
         "width": 32,
         "hidden": 128,
         "dropout": 0.3,
-        "epochs": 18,
+        "epochs": 20,
         "batch_size": 128,
         "lr": 3e-3,
         "weight_decay": 5e-4,
