@@ -40,14 +40,24 @@ def resolve_model(model):
     return getattr(model, "id", type(model).__name__), model
 
 
+def predict_preprocessed_batch(images28: list[np.ndarray], model="cnn") -> list[Prediction]:
+    """Predict several already-preprocessed 28x28 images in one batch."""
+    model_id, net = resolve_model(model)
+    probabilities = np.asarray(net.predict_proba(np.stack([np.asarray(i) for i in images28])))
+    config = getattr(net, "config", None) or {}
+    threshold = float(config.get("low_confidence_threshold", 0.0))
+    predictions = []
+    for image28, probs in zip(images28, probabilities, strict=True):
+        digit = int(probs.argmax())
+        confidence = float(probs[digit])
+        low = confidence < threshold
+        predictions.append(Prediction(model_id, digit, confidence, probs, low, image28))
+    return predictions
+
+
 def predict_preprocessed(image28: np.ndarray, model="cnn") -> Prediction:
     """Predict from an already-preprocessed 28x28 image (uint8 0-255 or float in [0,1])."""
-    model_id, net = resolve_model(model)
-    probabilities = net.predict_proba(np.asarray(image28)[None])[0]
-    digit = int(probabilities.argmax())
-    confidence = float(probabilities[digit])
-    threshold = net.config.get("low_confidence_threshold", 0.0)
-    return Prediction(model_id, digit, confidence, probabilities, confidence < threshold, image28)
+    return predict_preprocessed_batch([image28], model)[0]
 
 
 def predict(image, model="cnn") -> Prediction:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitlab.imageio import ImageSource
+from digitlab.inference import predict_preprocessed_batch
 from digitlab.preprocess import (
     Box,
     Component,
@@ -32,7 +33,6 @@ from digitlab.preprocess import (
 # A digit whose top probability is under the model's ``low_confidence_threshold`` (chosen on
 # the validation split when the model was trained, stored in ``model.config``) is flagged;
 # this default serves models without one.
-DEFAULT_LOW_CONFIDENCE = 0.6
 MAX_DIGIT_ASPECT = 1.25  # a blob wider than this times the row's height holds several digits
 
 
@@ -69,26 +69,12 @@ def read_number(image: ImageSource, model: object = "cnn") -> NumberReading:
     if not masks:
         return NumberReading("")
     rendered = [render_digit(ink.foreground, mask, coarse=ink.coarse)[0] for mask in masks]
-    net = resolve_model(model)
-    probabilities = np.asarray(net.predict_proba(np.stack(rendered)))
-    config = getattr(net, "config", None) or {}
-    threshold = float(config.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE))
-    digits = []
-    for mask, digit_image, probs in zip(masks, rendered, probabilities, strict=True):
-        best = int(np.argmax(probs))
-        confidence = float(probs[best])
-        box = scale_box(mask_bounds(mask), ink.to_input)
-        digits.append(DigitReading(box, best, confidence, digit_image, confidence < threshold))
+    digits = [
+        DigitReading(scale_box(mask_bounds(mask), ink.to_input), p.digit, p.confidence, p.image,
+                     p.low_confidence)
+        for mask, p in zip(masks, predict_preprocessed_batch(rendered, model), strict=True)
+    ]  # fmt: skip
     return NumberReading("".join(str(d.digit) for d in digits), digits)
-
-
-def resolve_model(model: object) -> object:
-    """A model object from an id string (the registry loads each once) or the object itself."""
-    if not isinstance(model, str):
-        return model
-    from digitlab.models.registry import load_model  # lazy: torch only when needed
-
-    return load_model(model)
 
 
 def mask_bounds(mask: np.ndarray) -> Box:
