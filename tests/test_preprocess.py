@@ -145,6 +145,27 @@ def test_undo_pixel_replication():
     assert block == 16 and np.allclose(pixels, small)
 
 
+def test_smooth_photo_and_sharp_drawing_are_not_mistaken_for_replicated_pixels():
+    y, x = np.mgrid[0:512, 0:512] / 512
+    photo = (0.5 + 0.3 * x + 0.1 * y).astype(np.float32)  # a lighting gradient...
+    photo[250:262, 250:254] = 0.1  # ...with a small, thin digit in it
+    assert P.undo_pixel_replication(photo)[1] == 1
+    drawing = np.zeros((280, 280), np.float32)
+    drawing[60:220, 130:148] = 1.0  # a sharp-edged stroke, not aligned to any block grid
+    drawing[60:78, 95:148] = 1.0
+    assert P.undo_pixel_replication(drawing)[1] == 1
+
+
+def test_coarse_scan_keeps_its_grey_levels():
+    from sklearn.datasets import load_digits
+
+    nine = load_digits().images[19] / 16.0  # a 9 whose loop is a single darker pixel
+    result = P.preprocess(np.kron(nine, np.ones((4, 4))), steps=True)
+    titles = [title for title, _ in result.steps]
+    assert "Binarised finely" not in titles  # grey levels are the shape at 8x8
+    assert result.image.max() == pytest.approx(1.0, abs=0.05)
+
+
 def test_fit_20x20_keeps_aspect_and_center_by_mass():
     shape = np.zeros((100, 50), bool)
     shape[:, 10:40] = True

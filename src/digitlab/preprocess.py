@@ -132,7 +132,14 @@ def undo_pixel_replication(grey: np.ndarray) -> tuple[np.ndarray, int]:
             continue
         pixels = grey[block // 2 :: block, block // 2 :: block]
         blocky = np.repeat(np.repeat(pixels, block, axis=0), block, axis=1)
-        if np.abs(blocky - grey).mean() < 0.01:
+        deviation = np.abs(blocky - grey)
+        within = deviation.mean()
+        # Blocky means flat inside *every* block (a drawing's sharp strokes are not) *and*
+        # sharp steps between some blocks (a smooth, blurred photo has none).
+        steps = np.concatenate([np.abs(np.diff(pixels, axis=0)).ravel(),
+                                np.abs(np.diff(pixels, axis=1)).ravel()])  # fmt: skip
+        flat_blocks = within < 0.01 and np.percentile(deviation, 99.9) < 0.2
+        if flat_blocks and within < 0.05 * np.percentile(steps, 99):
             return pixels, block
     return grey, 1
 
@@ -227,8 +234,11 @@ def remove_background(image: np.ndarray) -> np.ndarray:
     coarse = shrink(image, 64)
     long_side = max(coarse.shape)
     size = opening_size(coarse, max(3, round(long_side / 5)))
-    background = ndi.grey_opening(coarse, size=(size, size), mode="nearest")
-    background = ndi.uniform_filter(background, size=max(3, size // 2), mode="nearest")
+    opened = ndi.grey_opening(coarse, size=(size, size), mode="nearest")
+    smooth = ndi.uniform_filter(opened, size=max(3, size // 2), mode="nearest")
+    # Smoothing blurs the edge of a sharp shadow and would leave a bright band beside it that
+    # can swallow a digit: never go below the opening itself, nor above the image's local min.
+    background = np.maximum(smooth, opened)
     background = np.minimum(background, ndi.grey_erosion(coarse, size=(3, 3), mode="nearest"))
     if background.shape != image.shape:
         background = resize(background, image.shape[0], image.shape[1], Image.BILINEAR)
