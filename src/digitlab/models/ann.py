@@ -21,7 +21,6 @@ class Model(TorchModel):
         "lr": 2e-3,
         "weight_decay": 1e-4,
         "patience": 5,
-        "ema": 0.999,
         "augment": "default",
         "pool": {"pipeline": 8000, "coarse": 6000},
     }

@@ -28,7 +28,6 @@ class Model(TorchModel):
         "lr": 3e-3,
         "weight_decay": 5e-4,
         "patience": 6,
-        "ema": 0.999,
         "augment": "default",
         "pool": {"pipeline": 8000, "coarse": 6000},
     }

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from digitlab import artifacts
@@ -47,7 +46,7 @@ def fast_bf16_available() -> bool:
     return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
-def train_one_epoch(net, x, y, optimizer, scheduler, ema, hp, augment, pool, gen, bar) -> float:
+def train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, pool, gen, bar) -> float:
     net.train()
     order = torch.randperm(len(x), generator=gen)
     total = 0.0
@@ -68,8 +67,6 @@ def train_one_epoch(net, x, y, optimizer, scheduler, ema, hp, augment, pool, gen
         loss.backward()
         optimizer.step()
         scheduler.step()
-        if ema is not None:
-            ema.update_parameters(net)
         total += loss.item() * len(idx)
         bar.update(len(idx))
     return total / len(x)
@@ -90,44 +87,29 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
-    # An exponential moving average of the weights (and batch-norm statistics) is a smoother,
-    # often better model than the last step's; validation decides which one to keep.
-    ema = None
-    if hp.get("ema"):
-        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(hp["ema"]), use_buffers=True)
-    best = {"val_accuracy": -1.0, "epoch": 0, "state": None, "averaged": False}
+    best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
     history = []
     for epoch in range(1, hp["epochs"] + 1):
         start = time.perf_counter()
         with tqdm(
             total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
         ) as bar:
-            loss = train_one_epoch(
-                net, x, y, optimizer, scheduler, ema, hp, augment, pool, gen, bar
-            )
-        candidates = [(accuracy(net, vx, vy), False, net)]
-        if ema is not None:
-            candidates.append((accuracy(ema.module, vx, vy), True, ema.module))
-        val_acc, averaged, chosen = max(candidates, key=lambda c: c[0])
+            loss = train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, pool, gen, bar)
+        val_acc = accuracy(net, vx, vy)
         history.append(
             {
                 "epoch": epoch,
                 "loss": round(loss, 5),
-                "val_accuracy": candidates[0][0],
-                "val_accuracy_ema": candidates[-1][0] if ema is not None else None,
+                "val_accuracy": val_acc,
                 "seconds": round(time.perf_counter() - start, 2),
             }
         )
-        ema_note = f"  (EMA {candidates[-1][0]:.4%})" if ema is not None else ""
-        tqdm.write(
-            f"{hp['id']} epoch {epoch}: loss {loss:.4f}  val acc {candidates[0][0]:.4%}{ema_note}"
-        )
+        tqdm.write(f"{hp['id']} epoch {epoch}: loss {loss:.4f}  val acc {val_acc:.4%}")
         if val_acc > best["val_accuracy"]:
             best = {
                 "val_accuracy": val_acc,
                 "epoch": epoch,
-                "state": copy.deepcopy(chosen.state_dict()),
-                "averaged": averaged,
+                "state": copy.deepcopy(net.state_dict()),
             }
         elif epoch - best["epoch"] >= hp["patience"]:
             tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}")
@@ -137,7 +119,6 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     return {
         "val_accuracy": best["val_accuracy"],
         "best_epoch": best["epoch"],
-        "best_is_weight_average": best["averaged"],
         "history": history,
         "low_confidence_threshold": low_confidence_threshold(probs, data.val_y),
     }
