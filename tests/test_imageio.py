@@ -204,3 +204,24 @@ def test_fuzz_small_arrays(height, width, channels, dtype, seed):
         assert out.shape == (28, 28) and out.dtype == np.float32
     except (ImageError, NoDigitError):
         pass
+
+
+def test_16_bit_tiff_holding_8_bit_values_keeps_its_contrast():
+    grey = np.full((40, 40), 230, np.uint8)
+    grey[10:30, 18:22] = 20
+    buffer = io.BytesIO()
+    Image.fromarray(grey).convert("I;16").save(buffer, "TIFF")
+    out = load_image(buffer.getvalue())
+    assert out.max() == pytest.approx(230 / 255, abs=0.01)
+    assert out.min() == pytest.approx(20 / 255, abs=0.01)
+
+
+def test_big_16_bit_scan_is_not_clipped_when_reduced_early():
+    grey = np.full((900, 700), 60000, np.uint16)
+    grey[300:600, 330:370] = 5000  # a dark "1"
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, "TIFF")
+    decoded = decode_image(buffer.getvalue(), max_side=400)
+    assert max(decoded.grey.shape) < 900  # it was reduced...
+    assert decoded.grey.min() < 0.2 and decoded.grey.max() > 0.85  # ...without clipping
+    assert preprocess(buffer.getvalue()).max() > 0.9

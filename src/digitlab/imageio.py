@@ -151,6 +151,10 @@ def decode_pil(image: Image.Image, max_side: int | None) -> DecodedImage:
 
 def reduce_early(image: Image.Image, factor: int) -> Image.Image:
     """Box-average a big image by an integer ``factor`` before any further work."""
+    if image.mode.startswith("I") or image.mode == "F":
+        # 16/32-bit greys: converting to RGB would clip them; reduce their float grey instead.
+        grey = Image.fromarray(pil_to_grey(image), "F")
+        return grey.reduce(factor)
     if image.mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     return image.reduce(factor)
@@ -160,7 +164,9 @@ def pil_to_grey(image: Image.Image) -> np.ndarray:
     """Grey float32 [H, W] in [0, 1] from any PIL mode, transparency flattened."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(image, dtype=np.float32) / 65535.0
+        # 8-bit greys are often saved in a 16-bit container unscaled: judge by the values.
+        values = np.asarray(image, dtype=np.float32)
+        return values / (65535.0 if values.max(initial=0) > 255 else 255.0)
     if mode in ("I", "F"):
         values = np.asarray(image, dtype=np.float32)
         return array_to_grey(values)
