@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from digitlab.errors import DigitLabError
-
-MODEL_CHOICES = ("logreg", "knn", "ann", "cnn")
+from digitlab.models.registry import MODEL_IDS
+from digitlab.preprocess import NO_DIGIT
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -76,7 +76,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_evaluate_real(args: argparse.Namespace) -> int:
     from digitlab import robustness
 
-    ids = list(MODEL_CHOICES) if args.model == "all" else [args.model]
+    ids = list(MODEL_IDS) if args.model == "all" else [args.model]
     result = robustness.evaluate_robustness(ids, args.n, args.seed)
     print(json.dumps(result) if args.json else robustness.format_table(result))
     return 0
@@ -85,7 +85,7 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
 def prediction_record(path: str, prediction) -> dict:
     if not prediction.found:
         return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None,
-                "error": "No digit found in this image."}  # fmt: skip
+                "error": NO_DIGIT}  # fmt: skip
     return {"file": path, "digit": prediction.digit, "confidence": round(prediction.confidence, 6),
             "probabilities": [round(float(p), 6) for p in prediction.probabilities],
             "error": None}  # fmt: skip
@@ -99,7 +99,7 @@ def number_record(path: str, reading) -> dict:
     confidence = min((d.confidence for d in reading.digits), default=0.0)
     return {"file": path, "number": reading.text if reading.found else None,
             "confidence": round(confidence, 6), "digits": digits,
-            "error": None if reading.found else "No digit found in this image."}  # fmt: skip
+            "error": None if reading.found else NO_DIGIT}  # fmt: skip
 
 
 def error_record(path: str, message: str, number: bool) -> dict:
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="digitlab", description="Handwritten digit recognition on MNIST: four models."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    models_or_all = (*MODEL_CHOICES, "all")
+    models_or_all = (*MODEL_IDS, "all")
 
     p = sub.add_parser("data", help="get and verify the MNIST data")
     p.add_argument("--data-dir", help="a directory with the IDX files (raw or .gz)")
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="recognise the digit in image files")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
-    p.add_argument("--model", choices=MODEL_CHOICES, default="cnn")
+    p.add_argument("--model", choices=MODEL_IDS, default="cnn")
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--number", action="store_true", help="read a row of digits (a number)")
     p.set_defaults(func=cmd_predict)

@@ -9,8 +9,6 @@ import numpy as np
 from digitlab.errors import NoDigitError
 from digitlab.models.registry import load_model
 
-NO_DIGIT = "No digit found in this image."
-
 
 @dataclass(frozen=True)
 class Prediction:
