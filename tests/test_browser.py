@@ -1,8 +1,9 @@
 """The web app in a real browser: `digitlab app` on a local port, driven by Playwright + Chromium.
 
 Upload a digit and read the answer, switch the model, draw a digit with the mouse, upload a
-broken file, and save a screenshot of each page (``docs/screenshots`` unless
-``DIGITLAB_SCREENSHOTS`` names another folder). Needs Debian's ``/usr/bin/chromium``
+broken file, and save a screenshot of each page (into a temporary folder, or into the folder
+``DIGITLAB_SCREENSHOTS`` names: ``DIGITLAB_SCREENSHOTS=docs/screenshots pytest
+tests/test_browser.py`` refreshes the README's pictures). Needs Debian's ``/usr/bin/chromium``
 (``apt-get install -y chromium``; never ``playwright install``) and the trained CNN.
 """
 
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,8 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = Path(os.environ.get("DIGITLAB_SCREENSHOTS", ROOT / "docs" / "screenshots"))
+SCREENSHOTS = Path(
+    os.environ.get("DIGITLAB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "digitlab-screenshots"
+)
 VIEWPORT = {"width": 1400, "height": 2400}  # tall: Streamlit scrolls inside the page
 SLOW = 60_000  # ms: generous, the machine may be busy; expectations return as soon as they hold
 
