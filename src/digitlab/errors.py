@@ -15,3 +15,7 @@ class ModelError(DigitLabError, ValueError):
 
 class NoDigitError(DigitLabError):
     """A readable image in which no digit was found (blank, or only specks)."""
+
+
+class NotADigitError(DigitLabError):
+    """A readable image whose content does not look like a single handwritten digit."""

@@ -8,15 +8,21 @@ import numpy as np
 
 from digitlab.errors import NoDigitError
 from digitlab.models.registry import load_model
+from digitlab.preprocess import NO_DIGIT
+
+NOT_A_DIGIT = "This doesn't look like a single digit."
 
 
 @dataclass(frozen=True)
 class Prediction:
     """A model's answer for one image.
 
-    ``digit`` is None when no digit was found. ``low_confidence`` flags answers whose
-    confidence is under the model's threshold (chosen on the validation split).
-    ``image`` is the 28x28 float32 input the model saw (None when no digit was found).
+    ``digit`` is None when the answer is refused; ``refusal`` then says why, in one sentence:
+    ``NO_DIGIT`` (nothing that looks like ink) or ``NOT_A_DIGIT`` (the model judges the ink
+    not to be a single digit; ``probabilities`` still holds what it would have answered).
+    ``low_confidence`` flags answers whose confidence is under the model's threshold (chosen
+    on the validation split). ``image`` is the 28x28 float32 input the model saw (None when
+    no digit was found).
     """
 
     model: str
@@ -25,6 +31,7 @@ class Prediction:
     probabilities: np.ndarray
     low_confidence: bool
     image: np.ndarray | None
+    refusal: str | None = None
 
     @property
     def found(self) -> bool:
@@ -70,5 +77,5 @@ def predict(image, model="cnn") -> Prediction:
     try:
         image28 = preprocess(image)
     except NoDigitError:
-        return Prediction(model_id, None, 0.0, np.zeros(10, np.float32), False, None)
+        return Prediction(model_id, None, 0.0, np.zeros(10, np.float32), False, None, NO_DIGIT)
     return predict_preprocessed(image28, net)
