@@ -82,6 +82,28 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_folder(args: argparse.Namespace) -> int:
+    from digitlab import folder_eval
+
+    items = folder_eval.load_labelled_folder(args.dir)
+    ids = list(MODEL_IDS) if args.model == "all" else [args.model]
+    results = folder_eval.evaluate_folder(items, ids, args.pipeline)
+    for model_id, result in results.items():
+        if args.gallery:
+            gallery = Path(args.gallery)
+            if args.model == "all":
+                gallery = gallery.with_name(f"{gallery.stem}-{model_id}{gallery.suffix}")
+            folder_eval.draw_gallery(result, items, gallery)
+            print(f"wrote {gallery}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif not args.markdown:
+            print(folder_eval.format_result(result) + "\n", flush=True)
+    if args.markdown:
+        print(folder_eval.summary_markdown(list(results.values())))
+    return 0
+
+
 def prediction_record(path: str, prediction) -> dict:
     if not prediction.found:
         return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None,
@@ -193,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate_real)
+
+    p = sub.add_parser("evaluate-folder", help="accuracy on your own labelled images")
+    p.add_argument("dir", metavar="DIR", help="a folder with labels.csv or 0/ ... 9/ subfolders")
+    p.add_argument("--model", choices=models_or_all, default="all")
+    p.add_argument("--pipeline", choices=("ours", "naive"), default="ours",
+                   help="ours, or naive: resize to 28x28 as tutorials do")  # fmt: skip
+    p.add_argument("--gallery", metavar="FILE.png", help="write a picture of the misses")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="one JSON line per model")
+    output.add_argument("--markdown", action="store_true", help="one table for the README")
+    p.set_defaults(func=cmd_evaluate_folder)
 
     p = sub.add_parser("predict", help="recognise the digit in image files")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
