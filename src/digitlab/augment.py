@@ -26,7 +26,7 @@ class AugmentConfig:
     p_thickness: float = 0.25
     p_lowres: float = 0.05
     lowres_sizes: tuple[int, ...] = (8, 10, 12, 14)
-    p_pool: float = 0.25  # share of each batch drawn from the pipeline-rendered pool
+    p_pool: float = 0.4  # share of each batch drawn from the pool (rendered, styled, negative)
 
 
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:

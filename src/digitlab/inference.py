@@ -46,18 +46,38 @@ def resolve_model(model):
 
 
 def predict_preprocessed_batch(images28: list[np.ndarray], model="cnn") -> list[Prediction]:
-    """Predict several already-preprocessed 28x28 images in one batch."""
+    """Predict several already-preprocessed 28x28 images in one batch.
+
+    A model with a not-a-digit class (``predict_proba_all``) refuses the images whose
+    not-a-digit probability is above its ``not_digit_threshold`` (chosen on validation data).
+    """
     model_id, net = resolve_model(model)
-    probabilities = np.asarray(net.predict_proba(np.stack([np.asarray(i) for i in images28])))
+    digits, not_digit = digit_and_not_digit_probabilities(net, images28)
     config = getattr(net, "config", None) or {}
-    threshold = float(config.get("low_confidence_threshold", 0.0))
+    low_threshold = float(config.get("low_confidence_threshold", 0.0))
+    refuse_threshold = float(config.get("not_digit_threshold", 1.0))
     predictions = []
-    for image28, probs in zip(images28, probabilities, strict=True):
+    for image28, probs, score in zip(images28, digits, not_digit, strict=True):
         digit = int(probs.argmax())
         confidence = float(probs[digit])
-        low = confidence < threshold
+        if score > refuse_threshold:
+            predictions.append(
+                Prediction(model_id, None, confidence, probs, False, image28, NOT_A_DIGIT)
+            )
+            continue
+        low = confidence < low_threshold
         predictions.append(Prediction(model_id, digit, confidence, probs, low, image28))
     return predictions
+
+
+def digit_and_not_digit_probabilities(net, images28) -> tuple[np.ndarray, np.ndarray]:
+    """(the ten digits' probabilities [N,10], the not-a-digit probability [N])."""
+    from digitlab.models.base import split_not_digit
+
+    batch = np.stack([np.asarray(i) for i in images28])
+    if hasattr(net, "predict_proba_all"):
+        return split_not_digit(net.predict_proba_all(batch))
+    return split_not_digit(np.asarray(net.predict_proba(batch)))
 
 
 def predict_preprocessed(image28: np.ndarray, model="cnn") -> Prediction:

@@ -22,7 +22,8 @@ class Model(TorchModel):
         "weight_decay": 1e-4,
         "patience": 5,
         "augment": "default",
-        "pool": {"pipeline": 8000, "coarse": 6000},
+        "pool": {"pipeline": 8000, "coarse": 6000, "styled": 6000, "negative": 8000},
+        "classes": 11,  # ten digits and "not a digit"
     }
 
     @staticmethod
@@ -33,5 +34,5 @@ class Model(TorchModel):
             layers += [nn.Linear(size, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                        nn.Dropout(config["dropout"])]  # fmt: skip
             size = hidden
-        layers.append(nn.Linear(size, 10))
+        layers.append(nn.Linear(size, config.get("classes", 10)))
         return nn.Sequential(*layers)

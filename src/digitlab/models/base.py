@@ -10,6 +10,10 @@ from digitlab.data import load_mnist
 
 VALIDATION_SIZE = 5_000  # held out of the 60k training images for every choice we make
 SPLIT_SEED = 0
+NOT_A_DIGIT = 10  # the eleventh class: "this doesn't look like a single digit"
+VALIDATION_SEED_OFFSET = 10_000  # validation's styles and negatives never share training's seed
+# At most this share of validation digits may be refused as "not a digit".
+MAX_VALIDATION_DIGITS_REFUSED = 0.005
 
 
 @dataclass(frozen=True)
@@ -22,14 +26,48 @@ class TrainingData:
     val_y: np.ndarray
     _pools: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def _once(self, key: tuple, make):
+        if key not in self._pools:
+            self._pools[key] = make()
+        return self._pools[key]
+
     def rendered_pool(self, n_pipeline: int, n_coarse: int, seed: int):
         """Training-split digits as the preprocessing pipeline renders them (built once)."""
         from digitlab.augment import rendered_pool
 
-        key = (n_pipeline, n_coarse, seed)
-        if key not in self._pools:
-            self._pools[key] = rendered_pool(self.train_x, self.train_y, n_pipeline, n_coarse, seed)
-        return self._pools[key]
+        return self._once(
+            ("rendered", n_pipeline, n_coarse, seed),
+            lambda: rendered_pool(self.train_x, self.train_y, n_pipeline, n_coarse, seed),
+        )
+
+    def extra_examples(self, n_styled: int, n_negative: int, seed: int):
+        """Training-split digits in the writing styles MNIST lacks (``digitlab.styles``) and
+        negatives labelled ``NOT_A_DIGIT`` (``digitlab.negatives``): ([M,28,28], [M])."""
+        return self._once(
+            ("extra", n_styled, n_negative, seed),
+            lambda: extra_examples(self.train_x, self.train_y, n_styled, n_negative, seed),
+        )
+
+    def validation_probe(self, n_styled: int = 1000, n_negative: int = 2000, seed: int = 0):
+        """What thresholds are chosen on: validation digits (plain, as the pipeline renders
+        them, and in the styles) and negatives made with other seeds than training's.
+
+        Returns (digit images [N,28,28], their labels, negative images [M,28,28]).
+        """
+
+        def make():
+            from digitlab.augment import rendered_pool
+
+            rendered, rendered_y = rendered_pool(self.val_x, self.val_y, 1000, 500, seed + 1)
+            extra_x, extra_y = extra_examples(
+                self.val_x, self.val_y, n_styled, n_negative, seed + VALIDATION_SEED_OFFSET
+            )
+            styled = extra_y != NOT_A_DIGIT
+            digits = np.concatenate([self.val_x, rendered, extra_x[styled]])
+            labels = np.concatenate([self.val_y, rendered_y, extra_y[styled]])
+            return digits, labels, extra_x[~styled]
+
+        return self._once(("probe", n_styled, n_negative, seed), make)
 
     @property
     def all_x(self) -> np.ndarray:
@@ -68,3 +106,68 @@ def low_confidence_threshold(probabilities: np.ndarray, labels: np.ndarray) -> f
     predicted = probabilities.argmax(1)
     wrong = probabilities.max(1)[predicted != labels]
     return float(np.median(wrong)) if len(wrong) else 0.5
+
+
+def extra_examples(
+    images: np.ndarray, labels: np.ndarray, n_styled: int, n_negative: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Styled digits made from ``images`` plus negatives (label ``NOT_A_DIGIT``)."""
+    from digitlab.negatives import not_digit_images
+    from digitlab.styles import styled_digits
+
+    parts_x, parts_y = [], []
+    if n_styled:
+        styled_x, styled_y = styled_digits(images, labels, n_styled, seed)
+        parts_x.append(styled_x)
+        parts_y.append(styled_y)
+    if n_negative:
+        negatives = not_digit_images(images, n_negative, seed)
+        parts_x.append(negatives)
+        parts_y.append(np.full(len(negatives), NOT_A_DIGIT, np.int64))
+    if not parts_x:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(parts_x).astype(np.float32), np.concatenate(parts_y)
+
+
+def split_not_digit(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[N,11] probabilities -> (the ten digits' probabilities renormalised [N,10], the
+    not-a-digit probability [N]). [N,10] input (a model without the class) gives zeros."""
+    probabilities = np.asarray(probabilities, np.float64)
+    if probabilities.shape[1] == 10:
+        return probabilities.astype(np.float32), np.zeros(len(probabilities), np.float32)
+    digits = probabilities[:, :10]
+    total = digits.sum(1, keepdims=True)
+    digits = np.where(total > 1e-12, digits / np.maximum(total, 1e-12), 0.1)
+    return digits.astype(np.float32), probabilities[:, 10].astype(np.float32)
+
+
+def not_digit_threshold(digit_scores: np.ndarray, negative_scores: np.ndarray) -> dict:
+    """The not-a-digit score above which an answer is refused, chosen on validation data.
+
+    The threshold refuses at most ``MAX_VALIDATION_DIGITS_REFUSED`` of validation digits (and
+    never sits below 0.5, where "not a digit" would not even be the likeliest answer). Returns
+    it with the shares of validation digits and negatives it refuses.
+    """
+    quantile = float(np.quantile(digit_scores, 1 - MAX_VALIDATION_DIGITS_REFUSED))
+    threshold = max(0.5, quantile)
+    return {
+        "not_digit_threshold": threshold,
+        "val_digits_refused": float(np.mean(digit_scores > threshold)),
+        "val_negatives_refused": float(np.mean(negative_scores > threshold)),
+    }
+
+
+def calibrate(probabilities_all, data: TrainingData) -> dict:
+    """Low-confidence and not-a-digit thresholds of a model on validation data.
+
+    ``probabilities_all`` maps images [N,28,28] to [N,11] probabilities, and must come from
+    a model that has not seen the validation digits.
+    """
+    digits, labels, negatives = data.validation_probe()
+    plain, _ = split_not_digit(probabilities_all(data.val_x))
+    _, digit_scores = split_not_digit(probabilities_all(digits))
+    _, negative_scores = split_not_digit(probabilities_all(negatives))
+    return {
+        "low_confidence_threshold": low_confidence_threshold(plain, data.val_y),
+        **not_digit_threshold(digit_scores, negative_scores),
+    }

@@ -29,7 +29,8 @@ class Model(TorchModel):
         "weight_decay": 5e-4,
         "patience": 6,
         "augment": "default",
-        "pool": {"pipeline": 8000, "coarse": 6000},
+        "pool": {"pipeline": 8000, "coarse": 6000, "styled": 6000, "negative": 8000},
+        "classes": 11,  # ten digits and "not a digit"
     }
 
     @staticmethod
@@ -43,5 +44,5 @@ class Model(TorchModel):
             nn.Dropout(config["dropout"]),
             nn.Linear(4 * c * 7 * 7, config["hidden"]), nn.ReLU(),
             nn.Dropout(config["dropout"]),
-            nn.Linear(config["hidden"], 10),
+            nn.Linear(config["hidden"], config.get("classes", 10)),
         )  # fmt: skip

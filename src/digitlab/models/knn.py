@@ -23,7 +23,7 @@ from tqdm import tqdm
 from digitlab import artifacts
 from digitlab.data import cache_dir, load_mnist
 from digitlab.features import as_float_images, deskew, gaussian_blur
-from digitlab.models.base import TrainingData, low_confidence_threshold
+from digitlab.models.base import NOT_A_DIGIT, TrainingData, calibrate, split_not_digit
 
 ID = "knn"
 ARTIFACT = "knn.npz"
@@ -32,6 +32,8 @@ K_CHOICES = (3, 4, 5, 6)
 SIGMA_CHOICES = (0.75, 1.0, 1.25)
 DIM_CHOICES = (40, 50, 60)
 QUERY_BATCH = 2048
+# Styled digits join the index of training digits; negatives ("not a digit") form their own.
+EXTRA = {"styled": 3000, "negative": 4000}
 
 
 def fit_pca(features: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,19 +64,39 @@ def nearest(queries: np.ndarray, index: np.ndarray, k: int) -> tuple[np.ndarray,
     return torch.cat(dists).numpy(), torch.cat(found).numpy()
 
 
-def vote(distances: np.ndarray, neighbour_labels: np.ndarray) -> np.ndarray:
-    """Inverse-distance-weighted class votes -> [N,10] probabilities."""
+def vote(distances: np.ndarray, neighbour_labels: np.ndarray, classes: int = 10) -> np.ndarray:
+    """Inverse-distance-weighted class votes -> [N,classes] probabilities."""
     weights = 1.0 / (distances + 1e-3)
-    probs = np.zeros((len(distances), 10), np.float64)
+    probs = np.zeros((len(distances), classes), np.float64)
     np.add.at(probs, (np.arange(len(distances))[:, None], neighbour_labels), weights)
     return (probs / probs.sum(1, keepdims=True)).astype(np.float32)
+
+
+def vote_with_negatives(queries, digits, labels, negatives, k: int) -> np.ndarray:
+    """[N,11] probabilities: the digits' vote among the ``k`` nearest ``digits``, times one
+    minus the not-a-digit share of the vote among the ``k`` nearest of digits and negatives."""
+    dist, idx = nearest(queries, digits, k)
+    digit_probs = vote(dist, labels[idx])
+    if len(negatives) == 0:
+        return np.concatenate([digit_probs, np.zeros((len(dist), 1), np.float32)], 1)
+    neg_dist, _ = nearest(queries, negatives, min(k, len(negatives)))
+    both = np.concatenate([dist, neg_dist], 1)
+    both_labels = np.concatenate([labels[idx], np.full(neg_dist.shape, NOT_A_DIGIT)], 1)
+    order = np.argsort(both, axis=1)[:, :k]
+    rows = np.arange(len(both))[:, None]
+    share = vote(both[rows, order], both_labels[rows, order], classes=11)[:, NOT_A_DIGIT:]
+    return np.concatenate([digit_probs * (1 - share), share], 1).astype(np.float32)
 
 
 class Model:
     id = ID
 
-    def __init__(self, mean: np.ndarray, components: np.ndarray, config: dict):
+    def __init__(self, mean, components, config: dict, extra_features=None, extra_labels=None):
         self.mean, self.components, self.config = mean, components, config
+        dims = components.shape[0]
+        self.extra_features = np.zeros((0, dims), np.float32) if extra_features is None else (
+            extra_features)  # fmt: skip
+        self.extra_labels = np.zeros(0, np.int64) if extra_labels is None else extra_labels
         self._index: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- features and index ------------------------------------------------------------
@@ -86,11 +108,23 @@ class Model:
         key = hashlib.sha256(self.components.tobytes() + self.mean.tobytes()).hexdigest()[:16]
         return cache_dir().parent / f"knn-index-{key}.npz"
 
-    def index(self) -> tuple[np.ndarray, np.ndarray]:
+    def mnist_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(features [60000,d], labels [60000]) of MNIST's training set, built once and cached."""
         if self._index is None:
             self._index = self._read_index() or self._build_index()
         return self._index
+
+    def index(self) -> tuple[np.ndarray, np.ndarray]:
+        """The digits searched: MNIST's 60,000 training digits (indices below 60,000), then
+        the styled digits that ship with the model."""
+        feats, labels = self.mnist_index()
+        digits = self.extra_labels != NOT_A_DIGIT
+        return (np.concatenate([feats, self.extra_features[digits]]),
+                np.concatenate([labels, self.extra_labels[digits]]))  # fmt: skip
+
+    def negative_index(self) -> np.ndarray:
+        """Features of the negatives ("not a digit") that ship with the model."""
+        return self.extra_features[self.extra_labels == NOT_A_DIGIT]
 
     def _read_index(self) -> tuple[np.ndarray, np.ndarray] | None:
         path = self.index_cache_path()
@@ -121,14 +155,26 @@ class Model:
         dist, idx = nearest(self.features(images), feats, k or self.config["k"])
         return dist, idx, labels[idx]
 
+    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
+        """[N,11]: the digits' vote among the k nearest digits, scaled by the share of the
+        not-a-digit vote among the k nearest of digits and negatives together."""
+        feats, labels = self.index()
+        return vote_with_negatives(self.features(images), feats, labels, self.negative_index(),
+                                   self.config["k"])  # fmt: skip
+
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        dist, _, neighbour_labels = self.kneighbors(images)
-        return vote(dist, neighbour_labels)
+        return split_not_digit(self.predict_proba_all(images))[0]
 
     # -- training and artifacts ---------------------------------------------------------
     @classmethod
     def train(
-        cls, data: TrainingData, seed: int = 0, sigmas=SIGMA_CHOICES, dims=DIM_CHOICES, ks=K_CHOICES
+        cls,
+        data: TrainingData,
+        seed: int = 0,
+        sigmas=SIGMA_CHOICES,
+        dims=DIM_CHOICES,
+        ks=K_CHOICES,
+        extra=None,
     ) -> Model:
         """Choose blur, PCA size and k on validation; then fit PCA on all training images."""
         best = None
@@ -152,24 +198,39 @@ class Model:
         val_acc, sigma, dim, k = best
         # The chosen features, refitted on all 60k training images (the index uses them all).
         mean, comps = fit_pca(pixel_features(data.all_x, sigma), dim)
-        config = {"sigma": sigma, "dims": dim, "k": k, "val_accuracy": val_acc, "seed": seed}
+        extra = EXTRA if extra is None else extra
+        config = {"sigma": sigma, "dims": dim, "k": k, "val_accuracy": val_acc, "seed": seed,
+                  "extra": extra}  # fmt: skip
+        extra_x, extra_y = data.extra_examples(extra["styled"], extra["negative"], seed)
         model = cls(mean, comps, config)
-        # Threshold from validation with the validation-era index (train split only).
+        model = cls(mean, comps, config, model.features(extra_x), extra_y)
+        # Thresholds from validation with the validation-era index (train split only).
         tr = ((pixel_features(data.train_x, sigma) - mean) @ comps.T).astype(np.float32)
-        dist, idx = nearest(model.features(data.val_x), tr, k)
-        model.config["low_confidence_threshold"] = low_confidence_threshold(
-            vote(dist, data.train_y[idx]), data.val_y
-        )
+        digits = extra_y != NOT_A_DIGIT
+        tr_all = np.concatenate([tr, model.extra_features[digits]])
+        tr_labels = np.concatenate([data.train_y, extra_y[digits]])
+
+        def validation_era(images):
+            return vote_with_negatives(model.features(images), tr_all, tr_labels,
+                                       model.negative_index(), k)  # fmt: skip
+
+        model.config |= calibrate(validation_era, data)
         return model
 
     def save(self, weights_dir: Path) -> list[str]:
-        artifacts.save_npz(
-            weights_dir / ARTIFACT, {"mean": self.mean, "components": self.components}
-        )
+        arrays = {
+            "mean": self.mean,
+            "components": self.components,
+            "extra_features": self.extra_features,
+            "extra_labels": self.extra_labels,
+        }
+        artifacts.save_npz(weights_dir / ARTIFACT, arrays)
         artifacts.save_json(weights_dir / CONFIG, self.config)
         return [ARTIFACT, CONFIG]
 
     @classmethod
     def load(cls, weights_dir: Path) -> Model:
         arrays = artifacts.load_npz(weights_dir, ARTIFACT)
-        return cls(arrays["mean"], arrays["components"], artifacts.load_json(weights_dir, CONFIG))
+        config = artifacts.load_json(weights_dir, CONFIG)
+        return cls(arrays["mean"], arrays["components"], config, arrays.get("extra_features"),
+                   arrays.get("extra_labels"))  # fmt: skip

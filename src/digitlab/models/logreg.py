@@ -18,13 +18,15 @@ from tqdm import tqdm
 
 from digitlab import artifacts
 from digitlab.features import as_float_images, deskew
-from digitlab.models.base import TrainingData, low_confidence_threshold, softmax
+from digitlab.models.base import TrainingData, calibrate, softmax, split_not_digit
 
 ID = "logreg"
 ARTIFACT = "logreg.npz"
 CONFIG = "logreg.json"
 C_CHOICES = (0.01, 0.05, 0.2)
 MAX_ITER = 200
+# Styled digits and negatives ("not a digit", the eleventh class) added to the training set.
+EXTRA = {"styled": 6000, "negative": 8000}
 
 
 def flat_deskewed(images: np.ndarray) -> np.ndarray:
@@ -45,29 +47,38 @@ class Model:
         self.weights, self.bias, self.config = weights, bias, config
 
     def templates(self) -> np.ndarray:
-        """Each class's weight template as a [10,28,28] image (positive = evidence for)."""
-        return self.weights.reshape(10, 28, 28)
+        """Each digit's weight template as a [10,28,28] image (positive = evidence for)."""
+        return self.weights[:10].reshape(10, 28, 28)
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
+        """[N,11]: the ten digits, then "not a digit" (N,10 for a model without it)."""
         return softmax(flat_deskewed(images) @ self.weights.T + self.bias)
 
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return split_not_digit(self.predict_proba_all(images))[0]
+
     @classmethod
-    def train(cls, data: TrainingData, seed: int = 0, c_choices=C_CHOICES) -> Model:
-        """Choose C on validation, then refit on all 60k training images."""
-        train_x, val_x = flat_deskewed(data.train_x), flat_deskewed(data.val_x)
+    def train(cls, data: TrainingData, seed: int = 0, c_choices=C_CHOICES, extra=None) -> Model:
+        """Choose C on validation, calibrate the thresholds, then refit on all 60k images."""
+        extra = EXTRA if extra is None else extra
+        extra_x, extra_y = data.extra_examples(extra["styled"], extra["negative"], seed)
+        train_x = flat_deskewed(np.concatenate([data.train_x, extra_x]))
+        train_y = np.concatenate([data.train_y, extra_y])
+        val_x = flat_deskewed(data.val_x)
         best = None
         for c in tqdm(c_choices, desc="logreg: choosing C on validation", leave=False):
-            fitted = fit_softmax(train_x, data.train_y, c, seed)
-            acc = float(fitted.score(val_x, data.val_y))
+            fitted = fit_softmax(train_x, train_y, c, seed)
+            acc = float((fitted.predict(val_x) == data.val_y).mean())
             if best is None or acc > best[0]:
                 best = (acc, c, fitted)
         val_acc, c, fitted = best
-        config = {"C": c, "max_iter": MAX_ITER, "val_accuracy": val_acc, "seed": seed}
-        config["low_confidence_threshold"] = low_confidence_threshold(
-            fitted.predict_proba(val_x), data.val_y
-        )
+        config = {"C": c, "max_iter": MAX_ITER, "val_accuracy": val_acc, "seed": seed,
+                  "extra": extra}  # fmt: skip
+        chosen = cls(fitted.coef_.astype(np.float32), fitted.intercept_.astype(np.float32), {})
+        config |= calibrate(chosen.predict_proba_all, data)
         # Refit on all 60k training images with the chosen C.
-        final = fit_softmax(np.concatenate([train_x, val_x]), data.all_y, c, seed)
+        all_x = np.concatenate([train_x, val_x])
+        final = fit_softmax(all_x, np.concatenate([train_y, data.val_y]), c, seed)
         return cls(final.coef_.astype(np.float32), final.intercept_.astype(np.float32), config)
 
     def save(self, weights_dir: Path) -> list[str]:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from digitlab import artifacts
 from digitlab.augment import AugmentConfig, augment_batch
 from digitlab.features import as_float_images
-from digitlab.models.base import TrainingData, low_confidence_threshold
+from digitlab.models.base import TrainingData, calibrate, split_not_digit
 
 EVAL_BATCH = 2000
 
@@ -82,8 +82,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     net.to(memory_format=torch.channels_last)
     pool = None
     if augment is not None and augment.p_pool > 0:
-        px, py = data.rendered_pool(hp["pool"]["pipeline"], hp["pool"]["coarse"], seed)
-        pool = (torch.from_numpy(px)[:, None], torch.from_numpy(py))
+        pool = torch_pool(data, hp, seed)
     optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
@@ -115,13 +114,29 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}")
             break
     net.load_state_dict(best["state"])
-    probs = torch.softmax(logits_in_batches(net, vx), 1).numpy()
+    thresholds = calibrate(lambda images: probabilities(net, images), data)
     return {
         "val_accuracy": best["val_accuracy"],
         "best_epoch": best["epoch"],
         "history": history,
-        "low_confidence_threshold": low_confidence_threshold(probs, data.val_y),
+        **thresholds,
     }
+
+
+def torch_pool(data: TrainingData, hp: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a share of each batch is swapped for: training digits as the pipeline renders
+    them, digits in the styles MNIST lacks, and negatives ("not a digit")."""
+    px, py = data.rendered_pool(hp["pool"]["pipeline"], hp["pool"]["coarse"], seed)
+    extra = hp["pool"].get("styled", 0), hp["pool"].get("negative", 0)
+    ex, ey = data.extra_examples(*extra, seed)
+    x = np.concatenate([px, ex]).astype(np.float32)
+    y = np.concatenate([py, ey])
+    return torch.from_numpy(x)[:, None], torch.from_numpy(y)
+
+
+def probabilities(net: nn.Module, images: np.ndarray) -> np.ndarray:
+    """[N,11] (or [N,10] for a net without the not-a-digit class) softmax probabilities."""
+    return torch.softmax(logits_in_batches(net, to_tensor(images)).float(), 1).numpy()
 
 
 class TorchModel:
@@ -137,8 +152,12 @@ class TorchModel:
     def build(config: dict) -> nn.Module:
         raise NotImplementedError
 
+    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
+        """[N,11]: the ten digits, then "not a digit"."""
+        return probabilities(self.net, images)
+
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return torch.softmax(logits_in_batches(self.net, to_tensor(images)), 1).numpy()
+        return split_not_digit(self.predict_proba_all(images))[0]
 
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
