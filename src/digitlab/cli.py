@@ -107,7 +107,7 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
 def prediction_record(path: str, prediction) -> dict:
     if not prediction.found:
         return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None,
-                "error": NO_DIGIT}  # fmt: skip
+                "error": prediction.refusal or NO_DIGIT}  # fmt: skip
     return {"file": path, "digit": prediction.digit, "confidence": round(prediction.confidence, 6),
             "probabilities": [round(float(p), 6) for p in prediction.probabilities],
             "error": None}  # fmt: skip

@@ -69,9 +69,11 @@ def read_number(image: ImageSource, model: object = "cnn") -> NumberReading:
     if not masks:
         return NumberReading("")
     rendered = [render_digit(ink.foreground, mask, coarse=ink.coarse)[0] for mask in masks]
+    # A piece the model refuses as "not a digit" is still read as its likeliest digit, flagged
+    # as unsure: in a row of digits, the row itself says what the pieces are.
     digits = [
-        DigitReading(scale_box(mask_bounds(mask), ink.to_input), p.digit, p.confidence, p.image,
-                     p.low_confidence)
+        DigitReading(scale_box(mask_bounds(mask), ink.to_input), int(p.probabilities.argmax()),
+                     p.confidence, p.image, p.low_confidence or p.digit is None)
         for mask, p in zip(masks, predict_preprocessed_batch(rendered, model), strict=True)
     ]  # fmt: skip
     return NumberReading("".join(str(d.digit) for d in digits), digits)

@@ -22,6 +22,8 @@ from digitlab.models.registry import DISPLAY_NAMES
 logger = logging.getLogger("digitlab.app")
 
 NO_DIGIT = "No digit found in this image: try darker ink, a plain background or a closer crop."
+NOT_A_DIGIT = "This doesn't look like a single digit."
+SEVERAL_DIGITS = "It looks like several digits: switch on *Read a number* to read them all."
 UNEXPECTED = "Something went wrong while reading this image; please try another one."
 DIGITS = [str(d) for d in range(10)]
 INPUT_WIDTH = 240  # px on the page for the input, next to the 28x28 at 7x (196 px)
@@ -89,6 +91,8 @@ def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
                 show_answer(model_ids[0], predictions[model_ids[0]], ms)
             elif predictions:
                 show_agreement(predictions, ms)
+            if any(p.digit is None for p in predictions.values()) and holds_several_digits(source):
+                st.info(SEVERAL_DIGITS)
         if len(model_ids) == 1 and predictions:
             show_probabilities(predictions[model_ids[0]])
         elif predictions:
@@ -100,8 +104,23 @@ def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
             show_why_tabs(prepared.image, predictions)
 
 
+def holds_several_digits(source: bytes | np.ndarray) -> bool:
+    """Whether *Read a number* finds two or more digits in the input."""
+    from digitlab.number import read_number
+
+    try:
+        return len(read_number(source).digits) >= 2
+    except (ImageError, NoDigitError, ModelError):
+        return False
+
+
 def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
     name = DISPLAY_NAMES[model_id]
+    if prediction.digit is None:
+        st.metric("Predicted digit", "none")
+        st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; the chart shows what it would say.")
+        st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
+        return
     digit_column, confidence_column = st.columns(2)
     digit_column.metric("Predicted digit", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.0%}")
@@ -113,19 +132,32 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
 
 
 def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
+    """The answer most models give; green only when every model gives it and none is unsure."""
+    answered = [p for p in predictions.values() if p.digit is not None]
+    refused = len(predictions) - len(answered)
     # The most common answer; a tie goes to the answer with the larger summed confidence.
     support: dict[int, tuple[int, float]] = {}
-    for p in predictions.values():
+    for p in answered:
         count, total = support.get(p.digit, (0, 0.0))
         support[p.digit] = (count + 1, total + p.confidence)
+    if not support:
+        st.metric("Predicted digit", "none")
+        st.warning(f"{NOT_A_DIGIT} None of the {len(predictions)} models reads a digit here.")
+        st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
+        return
     best = max(support, key=support.get)
     st.metric("Predicted digit", best, help="The answer most models give.")
+    unsure = sum(p.low_confidence for p in answered)
     if len(predictions) == 1:
         st.info("Only one model is available to compare.")
-    elif len(support) == 1:
-        st.success(f"All {len(predictions)} models agree.")
-    else:
+    elif refused:
+        st.warning(f"{refused} of {len(predictions)} models say: {NOT_A_DIGIT}")
+    elif len(support) > 1:
         st.warning("The models disagree: look at the table below.")
+    elif unsure:
+        st.warning(f"All {len(predictions)} models say {best}, but {unsure} of them are unsure.")
+    else:
+        st.success(f"All {len(predictions)} models agree.")
     st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
 
 
@@ -148,8 +180,9 @@ def show_probabilities(prediction: Prediction) -> None:
 def comparison_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
     rows = []
     for model_id, p in predictions.items():
-        row = {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
-               "Confidence": p.confidence, "Unsure": p.low_confidence,
+        row = {"Model": DISPLAY_NAMES[model_id],
+               "Digit": "none" if p.digit is None else str(p.digit),
+               "Confidence": p.confidence, "Unsure": p.low_confidence or p.digit is None,
                "Probabilities": [float(v) for v in p.probabilities]}  # fmt: skip
         row |= {d: float(v) for d, v in zip(DIGITS, p.probabilities, strict=True)}
         rows.append(row)
@@ -183,15 +216,20 @@ def show_steps(steps: list[tuple[str, np.ndarray]]) -> None:
 # --- why ------------------------------------------------------------------------------------
 
 
+def likeliest_digit(prediction: Prediction) -> int:
+    """The answer, or for a refused one the digit it would have said (explained as such)."""
+    return int(np.argmax(prediction.probabilities))
+
+
 def show_why_tabs(image28: np.ndarray, predictions: dict[str, Prediction]) -> None:
     if len(predictions) == 1:
         [(model_id, prediction)] = predictions.items()
-        show_why(model_id, image28, prediction.digit)
+        show_why(model_id, image28, likeliest_digit(prediction))
         return
     tabs = st.tabs([DISPLAY_NAMES[m] for m in predictions])
     for tab, (model_id, prediction) in zip(tabs, predictions.items(), strict=True):
         with tab:
-            show_why(model_id, image28, prediction.digit)
+            show_why(model_id, image28, likeliest_digit(prediction))
 
 
 def show_why(model_id: str, image28: np.ndarray, digit: int) -> None:
@@ -285,9 +323,9 @@ def batch_rows(name: str, data: bytes, model_ids: list[str]) -> list[dict]:
     models, missing = loaded_models(model_ids)
     rows = [row | {"Model": DISPLAY_NAMES[m], "Note": why} for m, why in missing.items()]
     for model_id, p in predictions_for(prepared.image, models).items():
+        note = p.refusal or ("low confidence" if p.low_confidence else "")
         rows.append(row | {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
-                           "Confidence": round(p.confidence, 4),
-                           "Note": "low confidence" if p.low_confidence else ""})  # fmt: skip
+                           "Confidence": round(p.confidence, 4), "Note": note})  # fmt: skip
     return rows
 
 
@@ -324,10 +362,8 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
 # --- a number -------------------------------------------------------------------------------
 
 
-def warn_unsure_digits(model_id: str, reading) -> None:
-    model, _ = available_model(model_id)
-    threshold = model.config.get("low_confidence_threshold", 0.0)
-    unsure = [str(i + 1) for i, d in enumerate(reading.digits) if d.confidence < threshold]
+def warn_unsure_digits(reading) -> None:
+    unsure = [str(i + 1) for i, d in enumerate(reading.digits) if d.low_confidence]
     if unsure:
         where = ", ".join(unsure)
         st.warning(f"Low confidence on digit {where} (counting from the left): check it.")
@@ -362,7 +398,7 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
                 return
             if len(readings) == 1:
                 st.metric("Number read", first.text)
-                warn_unsure_digits(model_ids[0], first)
+                warn_unsure_digits(first)
             else:
                 st.dataframe(
                     pd.DataFrame(
