@@ -129,7 +129,7 @@ def test_compare_all_has_one_row_per_model(app, mnist_test):
     table = app.dataframe[0].value
     ready = [DISPLAY_NAMES[m] for m in MODEL_IDS if trained(m)]
     assert list(table["Model"]) == ready
-    assert (table["Digit"] == labels[1]).sum() >= len(ready) - 1
+    assert (table["Digit"] == str(labels[1])).sum() >= len(ready) - 1
     assert np.allclose(table[[str(d) for d in range(10)]].sum(axis=1), 1, atol=1e-3)
     missing = [m for m in MODEL_IDS if not trained(m)]
     assert len(app.error) == len(missing)
@@ -142,6 +142,41 @@ def test_low_confidence_is_flagged(app, monkeypatch, mnist_test):
     monkeypatch.setitem(model.config, "low_confidence_threshold", 1.01)  # every answer is unsure
     upload(app, "digit.png", paper([mnist_test[0][2]]))
     assert any("Low confidence" in w.value for w in app.warning)
+
+
+def star_png() -> bytes:
+    """A hand-drawn-looking five-pointed star: not a digit."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (200, 200), 255)
+    angles = np.linspace(-np.pi / 2, 1.5 * np.pi, 11)
+    radii = [80 if i % 2 == 0 else 32 for i in range(11)]
+    points = [
+        (100 + r * np.cos(a), 100 + r * np.sin(a)) for r, a in zip(radii, angles, strict=True)
+    ]
+    ImageDraw.Draw(image).line(points, fill=0, width=9, joint="curve")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_not_a_digit_is_said_plainly(app):
+    require("cnn")
+    upload(choose(app, "cnn"), "star.png", star_png())
+    assert not app.error
+    assert any("doesn't look like a single digit" in w.value for w in app.warning)
+
+
+def test_compare_all_is_never_green_on_refused_or_unsure_answers(app, monkeypatch, mnist_test):
+    for model_id in MODEL_IDS:
+        require(model_id)
+    upload(choose(app, None), "star.png", star_png())
+    assert not app.success, [s.value for s in app.success]
+    for model_id in MODEL_IDS:  # every answer unsure: agreement is not shown as a success
+        monkeypatch.setitem(load_model(model_id).config, "low_confidence_threshold", 1.01)
+    upload(app, "digit.png", paper([mnist_test[0][0]]))
+    assert not app.success, [s.value for s in app.success]
+    assert any("unsure" in w.value for w in app.warning)
 
 
 def test_a_blank_image_says_no_digit_was_found(app):

@@ -101,6 +101,22 @@ def test_predict_blank_image_is_no_digit(capsys, tmp_path):
     assert code == 1
 
 
+def test_predict_a_drawn_star_is_not_a_digit(capsys, tmp_path):
+    from PIL import ImageDraw
+
+    star = tmp_path / "star.png"
+    image = Image.new("L", (200, 200), 255)
+    points = [(100 + 80 * np.cos(a) * (1 if i % 2 == 0 else 0.4),
+               100 + 80 * np.sin(a) * (1 if i % 2 == 0 else 0.4))
+              for i, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 11))]  # fmt: skip
+    ImageDraw.Draw(image).line(points, fill=0, width=9, joint="curve")
+    image.save(star)
+    code, lines = run_json(capsys, ["predict", str(star), "--json"])
+    assert lines[0]["digit"] is None
+    assert lines[0]["error"] == "This doesn't look like a single digit."
+    assert code == 1
+
+
 def test_unknown_model_is_rejected(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["predict", "x.png", "--model", "svm"])

@@ -272,6 +272,13 @@ def test_cli_human_report_naive_pipeline_on_image_folder(image_folder, capsys):
     assert "| kind " not in out  # one kind: no kind table
 
 
+def test_cli_both_pipelines_in_one_table(csv_folder, capsys):
+    argv = ["evaluate-folder", str(csv_folder), "--model", "logreg", "--pipeline", "both"]
+    assert main([*argv, "--markdown"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 4 and "| ours " in table[2] and "| naive " in table[3]
+
+
 def test_cli_bad_input_is_one_line_on_stderr(tmp_path, capsys):
     assert main(["evaluate-folder", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err

@@ -16,17 +16,13 @@ from digitlab.models.base import low_confidence_threshold, training_data
 from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model, model_class
 
 # Fast settings per model: enough to learn something on 2,000 images in a few seconds.
+SMALL_POOL = {"pipeline": 40, "coarse": 40, "styled": 60, "negative": 60}
+EXTRA = {"styled": 60, "negative": 60}
 QUICK = {
-    "logreg": {"c_choices": (0.1,)},
-    "knn": {"sigmas": (0.75,), "dims": (30,), "ks": (3,)},
-    "ann": {"epochs": 2, "hidden": [64], "patience": 2, "pool": {"pipeline": 40, "coarse": 40}},
-    "cnn": {
-        "epochs": 3,
-        "width": 8,
-        "hidden": 32,
-        "patience": 3,
-        "pool": {"pipeline": 40, "coarse": 40},
-    },
+    "logreg": {"c_choices": (0.1,), "extra": EXTRA},
+    "knn": {"sigmas": (0.75,), "dims": (30,), "ks": (3,), "extra": EXTRA},
+    "ann": {"epochs": 2, "hidden": [64], "patience": 2, "pool": SMALL_POOL},
+    "cnn": {"epochs": 3, "width": 8, "hidden": 32, "patience": 3, "pool": SMALL_POOL},
 }
 
 
@@ -72,6 +68,10 @@ def test_predict_proba_contract(trained, small_data, model_id):
     # It learned something from 2,000 images (chance is 10%).
     assert (probs.argmax(1) == small_data.val_y[:50]).mean() > 0.5
     assert 0.0 < model.config["low_confidence_threshold"] <= 1.0
+    # The eleventh class: "not a digit", with its threshold chosen on validation data.
+    assert model.predict_proba_all(x).shape == (50, 11)
+    assert 0.5 <= model.config["not_digit_threshold"] <= 1.0
+    assert model.config["val_digits_refused"] <= 0.01
 
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)

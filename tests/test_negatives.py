@@ -52,3 +52,15 @@ def test_split_not_digit_renormalises_the_digits():
     np.testing.assert_allclose(not_digit, [0.6, 0.0])
     ten = np.full((1, 10), 0.1)
     assert split_not_digit(ten)[1][0] == 0
+
+
+def test_fewer_extra_examples_are_the_first_of_more(digits):
+    from digitlab.models.base import TrainingData
+
+    data = TrainingData(digits[0], digits[1], digits[0][:10], digits[1][:10])
+    many_x, many_y = data.extra_examples(12, 12, seed=4)
+    few_x, few_y = data.extra_examples(5, 7, seed=4)
+    fresh_x, fresh_y = extra_examples(*digits, n_styled=5, n_negative=7, seed=4)
+    np.testing.assert_array_equal(few_x, fresh_x)
+    np.testing.assert_array_equal(few_y, fresh_y)
+    assert len(many_x) == 24

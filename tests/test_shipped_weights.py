@@ -8,8 +8,10 @@ from digitlab.artifacts import WEIGHTS_DIR, file_sha256, read_manifest
 from digitlab.evaluate import evaluate_model
 from digitlab.models.registry import MODEL_IDS
 
-# Test-set accuracy each shipped model must reach (the core issue's bars).
-BARS = {"logreg": 0.925, "knn": 0.980, "ann": 0.988, "cnn": 0.996}
+# Test-set accuracy each shipped model must keep (the real-handwriting issue's bars).
+BARS = {"logreg": 0.950, "knn": 0.984, "ann": 0.9915, "cnn": 0.9965}
+# Negatives made with a seed neither training (0) nor validation (10,000) used.
+HELD_OUT_NEGATIVE_SEED = 777
 
 
 def test_every_shipped_file_matches_the_manifest():
@@ -26,3 +28,21 @@ def test_shipped_model_meets_its_bar(model_id):
     result = evaluate_model(model_id)
     assert result["accuracy"] >= BARS[model_id], f"{model_id}: {result['accuracy']:.2%}"
     assert sum(map(sum, result["confusion_matrix"])) == 10_000
+
+
+@pytest.mark.slow
+def test_cnn_refuses_what_is_not_a_digit_and_keeps_the_digits():
+    import numpy as np
+
+    from digitlab.data import load_mnist
+    from digitlab.inference import NOT_A_DIGIT, predict_preprocessed_batch
+    from digitlab.negatives import not_digit_images
+
+    train_images, _ = load_mnist("train")
+    negatives = not_digit_images(train_images[:1000] / 255.0, 400, HELD_OUT_NEGATIVE_SEED)
+    refused = [p.refusal == NOT_A_DIGIT for p in predict_preprocessed_batch(list(negatives))]
+    assert np.mean(refused) >= 0.8, f"refused {np.mean(refused):.1%} of negatives"
+    test_images, _ = load_mnist("test")
+    digits = predict_preprocessed_batch(list(test_images))
+    share = np.mean([p.digit is None for p in digits])
+    assert share <= 0.005, f"refused {share:.2%} of MNIST's test digits"

@@ -31,6 +31,7 @@ _EXPORTS = {
     "DigitLabError": "digitlab.errors",
     "ImageError": "digitlab.errors",
     "NoDigitError": "digitlab.errors",
+    "NotADigitError": "digitlab.errors",
     "ModelError": "digitlab.errors",
     "DISPLAY_NAMES": "digitlab.models.registry",
     "MODEL_IDS": "digitlab.models.registry",

@@ -77,8 +77,12 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
     from digitlab import robustness
 
     ids = list(MODEL_IDS) if args.model == "all" else [args.model]
-    result = robustness.evaluate_robustness(ids, args.n, args.seed)
-    print(json.dumps(result) if args.json else robustness.format_table(result))
+    result = robustness.evaluate_robustness(ids, args.n, args.seeds, args.split)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(robustness.table_header(result) + "\n")
+        print(robustness.format_table(result))
     return 0
 
 
@@ -87,20 +91,24 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
 
     items = folder_eval.load_labelled_folder(args.dir)
     ids = list(MODEL_IDS) if args.model == "all" else [args.model]
-    results = folder_eval.evaluate_folder(items, ids, args.pipeline)
-    for model_id, result in results.items():
-        if args.gallery:
-            gallery = Path(args.gallery)
-            if args.model == "all":
-                gallery = gallery.with_name(f"{gallery.stem}-{model_id}{gallery.suffix}")
-            folder_eval.draw_gallery(result, items, gallery)
-            print(f"wrote {gallery}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif not args.markdown:
-            print(folder_eval.format_result(result) + "\n", flush=True)
+    pipelines = ("ours", "naive") if args.pipeline == "both" else (args.pipeline,)
+    every = []
+    for pipeline in pipelines:
+        for model_id, result in folder_eval.evaluate_folder(items, ids, pipeline).items():
+            every.append(result)
+            if args.gallery:
+                gallery = Path(args.gallery)
+                suffix = (f"-{model_id}" if args.model == "all" else "") + (
+                    f"-{pipeline}" if len(pipelines) > 1 else "")  # fmt: skip
+                gallery = gallery.with_name(f"{gallery.stem}{suffix}{gallery.suffix}")
+                folder_eval.draw_gallery(result, items, gallery)
+                print(f"wrote {gallery}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(result), flush=True)
+            elif not args.markdown:
+                print(folder_eval.format_result(result) + "\n", flush=True)
     if args.markdown:
-        print(folder_eval.summary_markdown(list(results.values())))
+        print(folder_eval.summary_markdown(every))
     return 0
 
 
@@ -211,16 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")
     p.add_argument("--model", choices=models_or_all, default="all")
-    p.add_argument("--n", type=int, default=300, help="images per kind")
-    p.add_argument("--seed", type=int, default=0)
+    from digitlab.robustness import DEFAULT_SEEDS, SEEDS_HELP, SPLIT_HELP, SPLITS, parse_seeds
+
+    p.add_argument("--n", type=int, default=300, help="images per kind and seed")
+    p.add_argument("--split", choices=SPLITS, default="val", help=SPLIT_HELP)
+    p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS, help=SEEDS_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate_real)
 
     p = sub.add_parser("evaluate-folder", help="accuracy on your own labelled images")
     p.add_argument("dir", metavar="DIR", help="a folder with labels.csv or 0/ ... 9/ subfolders")
     p.add_argument("--model", choices=models_or_all, default="all")
-    p.add_argument("--pipeline", choices=("ours", "naive"), default="ours",
-                   help="ours, or naive: resize to 28x28 as tutorials do")  # fmt: skip
+    p.add_argument("--pipeline", choices=("ours", "naive", "both"), default="ours",
+                   help="ours, naive (resize to 28x28 as tutorials do) or both")  # fmt: skip
     p.add_argument("--gallery", metavar="FILE.png", help="write a picture of the misses")
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON line per model")

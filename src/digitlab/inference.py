@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.errors import NoDigitError
+from digitlab.errors import NoDigitError, NotADigitError
 from digitlab.models.registry import load_model
 from digitlab.preprocess import NO_DIGIT
 
@@ -85,11 +85,13 @@ def predict_preprocessed(image28: np.ndarray, model="cnn") -> Prediction:
     return predict_preprocessed_batch([image28], model)[0]
 
 
-def predict(image, model="cnn") -> Prediction:
+def predict(image, model="cnn", raise_refusal: bool = False) -> Prediction:
     """Recognise the digit in ``image`` (path, bytes, PIL image or array) with ``model``.
 
-    Raises `digitlab.errors.ImageError` for input that is not a usable image; a blank
-    image gives a Prediction with ``digit=None``.
+    Raises `digitlab.errors.ImageError` for input that is not a usable image. A blank image,
+    or one the model judges not to be a single digit, gives a Prediction with ``digit=None``
+    and the reason in ``refusal``; with ``raise_refusal=True`` they raise ``NoDigitError`` and
+    ``NotADigitError`` instead.
     """
     from digitlab.preprocess import preprocess
 
@@ -97,5 +99,10 @@ def predict(image, model="cnn") -> Prediction:
     try:
         image28 = preprocess(image)
     except NoDigitError:
+        if raise_refusal:
+            raise
         return Prediction(model_id, None, 0.0, np.zeros(10, np.float32), False, None, NO_DIGIT)
-    return predict_preprocessed(image28, net)
+    prediction = predict_preprocessed(image28, net)
+    if raise_refusal and prediction.refusal == NOT_A_DIGIT:
+        raise NotADigitError(NOT_A_DIGIT)
+    return prediction

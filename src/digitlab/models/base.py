@@ -42,7 +42,14 @@ class TrainingData:
 
     def extra_examples(self, n_styled: int, n_negative: int, seed: int):
         """Training-split digits in the writing styles MNIST lacks (``digitlab.styles``) and
-        negatives labelled ``NOT_A_DIGIT`` (``digitlab.negatives``): ([M,28,28], [M])."""
+        negatives labelled ``NOT_A_DIGIT`` (``digitlab.negatives``): ([M,28,28], [M]).
+
+        Both are generated in sequence from ``seed``, so fewer are the first ones of more:
+        a larger set already made is cut instead of making a new one.
+        """
+        for key, (x, y) in self._pools.items():
+            if key[0] == "extra" and key[3] == seed and key[1] >= n_styled and key[2] >= n_negative:
+                return first_of_each(x, y, n_styled, n_negative)
         return self._once(
             ("extra", n_styled, n_negative, seed),
             lambda: extra_examples(self.train_x, self.train_y, n_styled, n_negative, seed),
@@ -127,6 +134,15 @@ def extra_examples(
     if not parts_x:
         return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
     return np.concatenate(parts_x).astype(np.float32), np.concatenate(parts_y)
+
+
+def first_of_each(x: np.ndarray, y: np.ndarray, n_styled: int, n_negative: int):
+    """The first ``n_styled`` digits and first ``n_negative`` negatives of extra examples."""
+    negative = y == NOT_A_DIGIT
+    keep = np.zeros(len(y), bool)
+    keep[np.flatnonzero(~negative)[:n_styled]] = True
+    keep[np.flatnonzero(negative)[:n_negative]] = True
+    return x[keep], y[keep]
 
 
 def split_not_digit(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
