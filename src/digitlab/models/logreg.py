@@ -25,8 +25,10 @@ ARTIFACT = "logreg.npz"
 CONFIG = "logreg.json"
 C_CHOICES = (0.01, 0.05, 0.2)
 MAX_ITER = 200
-# Styled digits and negatives ("not a digit", the eleventh class) added to the training set.
-EXTRA = {"styled": 6000, "negative": 8000}
+# Styled digits added to the training set. No negatives: on validation they cost a linear
+# model 0.36 point on MNIST's own digits and nothing gained on rendered or styled digits,
+# so logistic regression answers every image and only flags low confidence.
+EXTRA = {"styled": 6000, "negative": 0}
 
 
 def flat_deskewed(images: np.ndarray) -> np.ndarray:
