@@ -126,14 +126,14 @@ def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | Non
     strokes = []
     style = rng.choice(["flag", "flag", "flag+foot", "flag+foot", "foot"])
     if "flag" in style:
-        # The flag leaves the top at 25-65 degrees from the stem, going down and left; the
-        # flatter it is, the shorter, or it would be a 7's top.
-        spread = rng.uniform(25, 65)
-        length = height * (rng.uniform(0.15, 0.42) if spread < 50 else rng.uniform(0.12, 0.3))
+        # The flag leaves the top at 20-70 degrees from the stem, going down and left, from a
+        # tick to half the stem; the flatter it is, the shorter, or it would be a 7's top.
+        spread = rng.uniform(20, 70)
+        length = height * (rng.uniform(0.15, 0.55) if spread < 45 else rng.uniform(0.12, 0.35))
         end = towards(top, up + 180 - spread, length)  # from the top, back down the left side
         strokes.append(bent(top, end, rng))
     if "foot" in style:
-        half = height * rng.uniform(0.15, 0.32)
+        half = height * rng.uniform(0.15, 0.38)
         tilt = rng.normal(0, 4)
         strokes.append(
             bent(towards(bottom, 180 + tilt, half), towards(bottom, tilt, half), rng, 0.03)
@@ -269,10 +269,10 @@ STYLES: dict[str, tuple[int, int, Callable]] = {
 }
 # How often each style is drawn: the flagged 1 is by far the most common failure.
 STYLE_WEIGHTS = {
-    "flagged_one": 0.35,
+    "flagged_one": 0.4,
     "seven_from_one": 0.15,
-    "crossed_seven": 0.15,
-    "straight_nine": 0.15,
+    "crossed_seven": 0.13,
+    "straight_nine": 0.12,
     "closed_four": 0.1,
     "open_four": 0.1,
 }
