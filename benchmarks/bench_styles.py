@@ -1,0 +1,65 @@
+"""Validation figures of the writing styles and of "not a digit", per shipped model.
+
+Digits drawn in each style are made from MNIST *validation* digits with a seed training
+never used; negatives likewise. Prints, per model: accuracy on each style, on plain
+validation digits, and the share of validation digits and negatives refused as "not a
+digit". Logistic regression and k-NN are refitted on all 60,000 training digits, validation
+ones included, so their rows are marked: those figures are optimistic. Run::
+
+    .venv/bin/python benchmarks/bench_styles.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitlab.models.base import VALIDATION_SEED_OFFSET, split_not_digit, training_data
+from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+from digitlab.negatives import not_digit_images
+from digitlab.styles import STYLES, as_mnist
+
+PER_STYLE = 300
+
+
+def style_sets(data) -> dict[str, tuple[np.ndarray, int]]:
+    rng = np.random.default_rng(VALIDATION_SEED_OFFSET)
+    sets = {}
+    for name, (source, label, make) in STYLES.items():
+        made = []
+        for index in np.flatnonzero(data.val_y == source)[:PER_STYLE]:
+            shape = make(data.val_x[index], rng)
+            rendered = None if shape is None else as_mnist(shape)
+            if rendered is not None:
+                made.append(rendered)
+        sets[name] = (np.stack(made), label)
+    return sets
+
+
+def refused(model, images: np.ndarray) -> np.ndarray:
+    probs = model.predict_proba_all(images)
+    _, score = split_not_digit(probs)
+    return score > model.config.get("not_digit_threshold", 1.0)
+
+
+def main() -> None:
+    data = training_data()
+    sets = style_sets(data)
+    negatives = not_digit_images(data.val_x, 2000, VALIDATION_SEED_OFFSET + 1)
+    header = ["model", *(f"{n} (n={len(x)})" for n, (x, _) in sets.items()), "val plain",
+              "val digits refused", "val negatives refused"]  # fmt: skip
+    print("| " + " | ".join(header) + " |")
+    print("|---" * len(header) + "|")
+    for model_id in MODEL_IDS:
+        model = load_model(model_id)
+        seen = "best_epoch" not in model.config  # refitted on train + validation
+        cells = [DISPLAY_NAMES[model_id] + (" (saw these digits)" if seen else "")]
+        for images, label in sets.values():
+            cells.append(f"{(model.predict_proba(images).argmax(1) == label).mean():.1%}")
+        cells.append(f"{(model.predict_proba(data.val_x).argmax(1) == data.val_y).mean():.2%}")
+        cells.append(f"{refused(model, data.val_x).mean():.2%}")
+        cells.append(f"{refused(model, negatives).mean():.1%}")
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
