@@ -58,6 +58,7 @@ def test_fewer_extra_examples_are_the_first_of_more(digits):
     from digitlab.models.base import TrainingData
 
     data = TrainingData(digits[0], digits[1], digits[0][:10], digits[1][:10])
+    data.validation_probe(n_styled=4, n_negative=4)  # other cached sets do not get in the way
     many_x, many_y = data.extra_examples(12, 12, seed=4)
     few_x, few_y = data.extra_examples(5, 7, seed=4)
     fresh_x, fresh_y = extra_examples(*digits, n_styled=5, n_negative=7, seed=4)

@@ -47,9 +47,9 @@ class TrainingData:
         Both are generated in sequence from ``seed``, so fewer are the first ones of more:
         a larger set already made is cut instead of making a new one.
         """
-        for key, (x, y) in self._pools.items():
+        for key, made in self._pools.items():
             if key[0] == "extra" and key[3] == seed and key[1] >= n_styled and key[2] >= n_negative:
-                return first_of_each(x, y, n_styled, n_negative)
+                return first_of_each(*made, n_styled, n_negative)
         return self._once(
             ("extra", n_styled, n_negative, seed),
             lambda: extra_examples(self.train_x, self.train_y, n_styled, n_negative, seed),
