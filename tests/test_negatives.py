@@ -57,7 +57,7 @@ def test_split_not_digit_renormalises_the_digits():
 def test_fewer_extra_examples_are_the_first_of_more(digits):
     from digitlab.models.base import TrainingData
 
-    data = TrainingData(digits[0], digits[1], digits[0][:10], digits[1][:10])
+    data = TrainingData(digits[0], digits[1], digits[0][:300], digits[1][:300])
     data.validation_probe(n_styled=4, n_negative=4)  # other cached sets do not get in the way
     many_x, many_y = data.extra_examples(12, 12, seed=4)
     few_x, few_y = data.extra_examples(5, 7, seed=4)
