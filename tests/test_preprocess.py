@@ -108,7 +108,7 @@ def test_polarity_on_low_resolution_digits_covering_half_the_image():
 def generate_lowres_arrays():
     from digitlab.userlike import other_writers_digits
 
-    images, labels = other_writers_digits()
+    images, labels = other_writers_digits("val")
     return images[:20], labels[:20]
 
 
@@ -200,8 +200,104 @@ def test_naive_preprocess_is_the_plain_resize():
     assert out.shape == (28, 28) and np.allclose(out, 0.8)
 
 
-@pytest.mark.parametrize("kind", ["photo", "scan", "dark", "canvas", "lowres"])
+@pytest.mark.parametrize("kind", ["photo", "desk", "scan", "dark", "canvas", "lowres"])
 def test_userlike_kinds_go_through_the_pipeline(kind):
     for item in generate(kind, 3, seed=1):
         out = P.preprocess(item.data)
         assert out.shape == (28, 28) and out.max() > 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# A sheet of paper on a desk
+
+
+def sheet_on_desk(angle: float = 12.0) -> np.ndarray:
+    """A grey photo: a rotated bright sheet with a dark "1" on it, on a darker desk."""
+    sheet = np.zeros((300, 220), np.float32)
+    sheet[40:260, 30:190] = 1.0  # the sheet, in its own frame
+    stroke = np.zeros_like(sheet)
+    stroke[110:190, 105:117] = 1.0  # a "1" written on it
+    paper, ink = ndi_rotate(sheet, angle), ndi_rotate(stroke, angle)
+    image = 0.25 + 0.6 * paper - 0.7 * ink * paper
+    noise = np.random.default_rng(0).normal(0, 0.01, image.shape)
+    return np.clip(image + noise, 0, 1).astype(np.float32)
+
+
+def ndi_rotate(image: np.ndarray, angle: float) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.clip(ndimage.rotate(image, angle, reshape=False, order=1), 0, 1)
+
+
+def test_page_is_found_and_its_surroundings_become_paper():
+    image = sheet_on_desk()
+    page = P.find_page(image)
+    assert page is not None and 0.2 < page.mask.mean() < 0.8
+    kept = P.isolate_page(image)
+    assert kept.shape == image.shape
+    assert abs(float(kept[5, 5]) - 0.85) < 0.05  # the desk's corner is now paper
+    assert float(kept[150, 110]) < 0.4  # the ink on the sheet is kept
+    result = P.preprocess(image, steps=True)
+    titles = [title for title, _ in result.steps]
+    assert titles[:3] == ["Decoded (grey)", "Page found", "Ink made white"]
+    x0, y0, x1, y1 = result.bbox  # the "1", not a box around the whole sheet
+    assert x1 - x0 < 60 and y1 - y0 < 110
+
+
+@pytest.mark.parametrize("make", ["drawing", "canvas", "photo", "dark", "scan", "lowres"])
+def test_page_step_is_a_no_op_without_a_page(make, monkeypatch):
+    if make == "drawing":
+        image: object = np.full((200, 300), 0.9, np.float32)
+        image[60:140, 150:160] = 0.1  # a "1" in dark ink on plain paper
+    else:
+        image = generate(make, 1, seed=2)[0].data
+    working = P.find_ink(image).working
+    assert P.isolate_page(working) is working  # nothing found: the very same image
+    with_step = P.preprocess(image, steps=True)
+    monkeypatch.setattr(P, "isolate_page", lambda grey: grey)
+    without_step = P.preprocess(image, steps=True)
+    assert np.array_equal(with_step.image, without_step.image)
+    assert with_step.bbox == without_step.bbox
+
+
+def test_light_strokes_on_dark_are_not_a_page():
+    image = np.zeros((200, 200), np.float32)
+    image[40:160, 85:115] = 1.0  # a thick bright "1" on a dark canvas: bright, sharp, a box
+    assert P.find_page(image) is None
+    assert P.find_page(1.0 - image) is None  # the same "1" in dark ink on paper
+
+
+@pytest.mark.slow
+def test_desk_photos_are_read_right_by_the_cnn():
+    from digitlab.models.registry import load_model
+
+    items = generate("desk", 40, seed=0)
+    images = np.stack([P.preprocess(item.data) for item in items])
+    labels = np.array([item.label for item in items])
+    predicted = load_model("cnn").predict_proba(images).argmax(axis=1)
+    assert np.mean(predicted == labels) >= 0.9
+
+
+@pytest.mark.slow
+def test_read_number_on_a_desk_photo_boxes_the_digits_inside_the_page():
+    from PIL import ImageDraw
+
+    from digitlab.number import read_number
+    from digitlab.userlike import desk_scene, encode, mnist_shape, mnist_validation_digits
+
+    digits, labels = mnist_validation_digits()
+    rng = np.random.default_rng(4)
+    text = "307"
+    height, width = 900, 1200
+    tiles = [mnist_shape(digits[np.flatnonzero(labels == int(c))[0]], 110, rng) for c in text]
+    row = np.concatenate([np.pad(tile, ((0, 0), (0, 25))) for tile in tiles], axis=1)
+    rgb, corners = desk_scene(row, (height, width), rng)
+    reading = read_number(encode(rgb, "PNG", "RGB", rng), model="cnn")
+    sheet = Image.new("1", (width, height), 0)
+    ImageDraw.Draw(sheet).polygon([tuple(c) for c in corners.tolist()], fill=1)
+    on_sheet = np.asarray(sheet)
+    assert len(reading.digits) == 3 and reading.text == text
+    for digit in reading.digits:
+        x0, y0, x1, y1 = digit.box
+        assert on_sheet[y0, x0] and on_sheet[y1 - 1, x1 - 1]  # inside the page...
+        assert x1 - x0 < 0.2 * width and y1 - y0 < 0.25 * height  # ...and not around it

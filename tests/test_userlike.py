@@ -1,4 +1,4 @@
-"""The user-like image generator: deterministic, decodable, every kind."""
+"""The user-like image generator: deterministic, decodable, every kind, honest splits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from digitlab.imageio import load_image
-from digitlab.userlike import KINDS, generate, restroke, thin_to_skeleton
+from digitlab.userlike import (
+    IMITATED_BY_TRAINING,
+    KINDS,
+    generate,
+    other_writers_digits,
+    restroke,
+    source_digits,
+    thin_to_skeleton,
+)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -18,6 +26,14 @@ def test_every_kind_generates_decodable_files(kind):
         assert load_image(item.data).ndim == 2
 
 
+def test_desk_photos_are_big_photos_of_a_sheet():
+    assert "desk" in KINDS
+    for item in generate("desk", 3, seed=1):
+        grey = load_image(item.data)
+        assert min(grey.shape) >= 360  # a phone photo, not a crop
+        assert grey.min() < 0.45 < 0.65 < grey.max()  # a darker desk and a bright sheet
+
+
 def test_generation_is_deterministic():
     first = [i.data for i in generate("photo", 2, seed=11)]
     again = [i.data for i in generate("photo", 2, seed=11)]
@@ -25,9 +41,40 @@ def test_generation_is_deterministic():
     assert first == again and first != other
 
 
-def test_unknown_kind_is_refused():
+def test_unknown_kind_or_split_is_refused():
     with pytest.raises(ValueError):
         generate("polaroid", 1)
+    with pytest.raises(ValueError):
+        generate("photo", 1, split="train")
+
+
+def test_val_renders_the_validation_digits_the_models_hold_out():
+    from digitlab.models.base import training_data
+
+    images, labels = source_digits("photo", "val")
+    held_out = training_data()
+    assert np.array_equal(images, held_out.val_x) and np.array_equal(labels, held_out.val_y)
+
+
+def test_val_and_test_renders_use_disjoint_source_digits():
+    def fingerprints(images: np.ndarray) -> set[bytes]:
+        return {np.round(image * 255).astype(np.uint8).tobytes() for image in images}
+
+    val, _ = source_digits("photo", "val")
+    test, _ = source_digits("photo", "test")
+    assert len(val) == 5000 and len(test) == 10000
+    assert not fingerprints(val) & fingerprints(test)
+    low_val, _ = other_writers_digits("val")
+    low_test, _ = other_writers_digits("test")
+    assert len(low_val) + len(low_test) == 1797
+    assert not fingerprints(low_val) & fingerprints(low_test)
+    assert [i.data for i in generate("lowres", 3, 0, "val")] != [
+        i.data for i in generate("lowres", 3, 0, "test")
+    ]
+
+
+def test_kinds_imitated_by_training_are_kinds():
+    assert set(IMITATED_BY_TRAINING) == {"lowres", "coarse16"} <= set(KINDS)
 
 
 def test_skeleton_and_restroke_change_width():
