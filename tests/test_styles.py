@@ -51,6 +51,29 @@ def test_flagged_one_adds_short_strokes():
         assert xs.max() - xs.min() < 0.8 * np.ptp(np.flatnonzero(plain.any(1)))
 
 
+def test_a_flag_hangs_left_of_the_stem_and_a_sevens_top_too():
+    """Both sides of the 1/7 boundary put the new top stroke where people write it: left of
+    an upright stem, going down (a flag on the right would be a style nobody writes)."""
+    rng = np.random.default_rng(2)
+    plain = styles.fine_shape(one_stroke())
+    stem_left = np.flatnonzero(plain.any(0))[0]
+    stem_top = np.flatnonzero(plain.any(1))[0]
+    flags = 0
+    for _ in range(20):
+        flagged = styles.flagged_one(one_stroke(), rng)
+        added = flagged & ~plain
+        ys, xs = np.nonzero(added)
+        upper = ys < stem_top + 0.6 * np.ptp(np.flatnonzero(plain.any(1)))
+        if upper.sum() > 20:  # a flag (a foot sits at the base, on both sides)
+            flags += 1
+            assert np.median(xs[upper]) < stem_left
+            assert np.median(ys[upper]) > stem_top  # hanging down from the top, not rising
+    assert flags >= 10
+    seven = styles.seven_from_one(one_stroke(), rng)
+    ys, xs = np.nonzero(seven & ~plain)
+    assert np.median(xs[ys < stem_top + 12]) < stem_left
+
+
 def test_seven_from_one_has_a_long_top():
     rng = np.random.default_rng(1)
     plain = styles.fine_shape(one_stroke())

@@ -130,7 +130,9 @@ def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | Non
         # tick to half the stem; the flatter it is, the shorter, or it would be a 7's top.
         spread = rng.uniform(20, 70)
         length = height * (rng.uniform(0.15, 0.55) if spread < 45 else rng.uniform(0.12, 0.35))
-        end = towards(top, up + 180 - spread, length)  # from the top, back down the left side
+        # Down the stem is ``up + 180``; turning by ``+spread`` goes clockwise on screen (y is
+        # downwards), so from pointing down towards the left: the flag hangs left of the stem.
+        end = towards(top, up + 180 + spread, length)
         strokes.append(bent(top, end, rng))
     if "foot" in style:
         half = height * rng.uniform(0.15, 0.38)
