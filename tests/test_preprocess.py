@@ -89,6 +89,13 @@ def test_nearly_blank_image_with_specks_and_noise_has_no_digit():
         P.preprocess(np.clip(image, 0, 1).astype(np.float32))
 
 
+def test_a_white_page_with_one_dark_pixel_has_no_digit():
+    page = Image.new("L", (280, 280), 255)
+    page.putpixel((140, 140), 0)
+    with pytest.raises(NoDigitError, match="No digit found"):
+        P.preprocess(page)
+
+
 @pytest.mark.parametrize("ink_is_dark", [True, False])
 def test_polarity_is_detected(ink_is_dark):
     light = np.zeros((100, 100), np.float32)

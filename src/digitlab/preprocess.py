@@ -696,6 +696,8 @@ def select_digit(components: list[Component], shape: tuple[int, int]) -> list[Co
     solid = [c for c in components if c.area >= 0.04 * biggest and c.area >= 4]
     inside = [c for c in solid if not is_border_artefact(c, shape)]
     pool = inside or solid
+    if not pool:  # only a few stray pixels: nothing there is a digit
+        return []
     main = max(pool, key=lambda c: c.mass)
     away_from_edge = [c for c in pool if not touches_border(c, shape)]
     if touches_border(main, shape) and away_from_edge:  # lighting residue sits on the edges
