@@ -12,6 +12,8 @@ from digitlab.errors import DigitLabError
 from digitlab.models.registry import MODEL_IDS
 from digitlab.preprocess import NO_DIGIT
 
+UNEXPECTED = "Something went wrong while reading this file; the other files are still answered."
+
 
 def cmd_data(args: argparse.Namespace) -> int:
     from digitlab.data import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
@@ -139,17 +141,10 @@ def error_record(path: str, message: str, number: bool) -> dict:
 
 
 def read_input(path: str) -> bytes:
-    """Read a file (``-`` for standard input); OSError becomes one clear sentence."""
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except IsADirectoryError:
-        raise DigitLabError(f"{path} is a directory, not an image file.") from None
-    except FileNotFoundError:
-        raise DigitLabError(f"{path}: no such file.") from None
-    except OSError as err:
-        raise DigitLabError(f"{path}: cannot read it ({err.strerror or err}).") from None
+    """A file's bytes, capped and never blocking (``-``: standard input); see ``imageio``."""
+    from digitlab.imageio import read_image_file, read_standard_input
+
+    return read_standard_input() if path == "-" else read_image_file(path)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -169,6 +164,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 record = prediction_record(path, predict(raw, model=model))
         except DigitLabError as err:
             record = error_record(path, str(err), args.number)
+        except Exception:  # a bug must not cost the other files their answers
+            record = error_record(path, UNEXPECTED, args.number)
         failed += record["error"] is not None
         print(json.dumps(record) if args.json else human_line(record), flush=True)
     return 1 if failed else 0
