@@ -77,6 +77,18 @@ def test_gradients_leave_the_network_in_eval_mode_and_unchanged():
 
 
 class FakeKnn:
+    """An index of 30 "MNIST" digits then 10 styled ones, with identity "PCA" features."""
+
+    mean = np.zeros(784, np.float32)
+    components = np.eye(784, dtype=np.float32)
+    feats = np.random.default_rng(0).random((40, 784)).astype(np.float32)
+
+    def mnist_index(self):
+        return self.feats[:30], np.full(30, 7)
+
+    def index(self):
+        return self.feats, np.full(40, 7)
+
     def kneighbors(self, images, k=None):
         k = k or 3
         distances = np.arange(1, k + 1, dtype=np.float32)[None] * 0.5
@@ -85,12 +97,15 @@ class FakeKnn:
 
 
 def test_nearest_training_digits_closest_first_with_pictures():
-    train = np.arange(40 * 28 * 28, dtype=np.uint32).reshape(40, 28, 28).astype(np.uint8)
+    train = np.arange(30 * 28 * 28, dtype=np.uint32).reshape(30, 28, 28).astype(np.uint8)
     found = explain.nearest_training_digits(FakeKnn(), digit_like(), train, k=4)
     assert [n.index for n in found] == [0, 10, 20, 30]
     assert [n.label for n in found] == [7, 7, 7, 7]
     assert [n.distance for n in found] == sorted(n.distance for n in found)
     np.testing.assert_array_equal(found[2].image, train[20])
+    assert [n.styled for n in found] == [False, False, False, True]
+    # a styled digit (beyond MNIST's training digits) is pictured from its features
+    np.testing.assert_allclose(found[3].image, FakeKnn.feats[30].reshape(28, 28))
     assert explain.nearest_training_digits(FakeKnn(), digit_like())[0].image is None
 
 

@@ -28,12 +28,15 @@ OCCLUSION_STRIDE = 2
 
 @dataclass(frozen=True)
 class Neighbour:
-    """One training digit near the input: its index in ``load_mnist("train")``, label, distance."""
+    """One digit of k-NN's index near the input: its index (below 60,000: in
+    ``load_mnist("train")``; above: a styled digit made from training digits), label, distance.
+    """
 
     index: int
     label: int
     distance: float
     image: np.ndarray | None
+    styled: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,15 +115,27 @@ def gradient_times_input(net, image: np.ndarray, digit: int) -> np.ndarray:
 def nearest_training_digits(
     knn_model, image: np.ndarray, train_images: np.ndarray | None = None, k: int | None = None
 ) -> list[Neighbour]:
-    """The ``k`` (default: the model's k) training digits nearest to ``image``, closest first.
+    """The ``k`` (default: the model's k) digits of k-NN's index nearest to ``image``, closest
+    first.
 
-    ``train_images`` (``load_mnist("train")[0]``) adds each neighbour's picture.
+    ``train_images`` (``load_mnist("train")[0]``) adds each neighbour's picture; a styled digit
+    (only its features ship) is pictured as the model sees it: deskewed and blurred, rebuilt
+    from its PCA features.
     """
     distances, indices, labels = knn_model.kneighbors(as_image28(image)[None], k=k)
-    return [
-        Neighbour(int(i), int(lab), float(d), None if train_images is None else train_images[i])
-        for d, i, lab in zip(distances[0], indices[0], labels[0], strict=True)
-    ]
+    mnist_count = len(knn_model.mnist_index()[1])
+    neighbours = []
+    for d, i, lab in zip(distances[0], indices[0], labels[0], strict=True):
+        styled = int(i) >= mnist_count
+        if train_images is None:
+            picture = None
+        elif styled:
+            feats = knn_model.index()[0][i]
+            picture = np.clip(knn_model.mean + feats @ knn_model.components, 0, 1).reshape(28, 28)
+        else:
+            picture = train_images[i]
+        neighbours.append(Neighbour(int(i), int(lab), float(d), picture, styled))
+    return neighbours
 
 
 def logreg_evidence(logreg_model, image: np.ndarray, digit: int) -> LogregEvidence:

@@ -126,10 +126,11 @@ def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | Non
     strokes = []
     style = rng.choice(["flag", "flag", "flag+foot", "flag+foot", "foot"])
     if "flag" in style:
-        # The flag leaves the top at 20-70 degrees from the stem, going down and left, from a
-        # tick to half the stem; the flatter it is, the shorter, or it would be a 7's top.
-        spread = rng.uniform(20, 70)
-        length = height * (rng.uniform(0.15, 0.55) if spread < 45 else rng.uniform(0.12, 0.35))
+        # The flag leaves the top at 20-55 degrees from the stem, going down and left, from a
+        # tick to nearly half the stem; the flatter it is, the shorter, or it would be a 7's
+        # top (flatter or longer flags pulled validation 7s towards 1).
+        spread = rng.uniform(20, 55)
+        length = height * (rng.uniform(0.15, 0.45) if spread < 40 else rng.uniform(0.12, 0.32))
         # Down the stem is ``up + 180``; turning by ``+spread`` goes clockwise on screen (y is
         # downwards), so from pointing down towards the left: the flag hangs left of the stem.
         end = towards(top, up + 180 + spread, length)
@@ -150,7 +151,7 @@ def seven_from_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | 
     if height < 12 * FINE:
         return None
     width = pen_width(shape)
-    length = height * rng.uniform(0.5, 0.85)
+    length = height * rng.uniform(0.42, 0.85)
     start = towards(top, 180 + rng.normal(0, 7), length)  # the top bar starts on the left
     strokes = [bent(start, top, rng, 0.05)]
     if rng.random() < 0.35:  # some of them crossed
@@ -271,8 +272,8 @@ STYLES: dict[str, tuple[int, int, Callable]] = {
 }
 # How often each style is drawn: the flagged 1 is by far the most common failure.
 STYLE_WEIGHTS = {
-    "flagged_one": 0.4,
-    "seven_from_one": 0.15,
+    "flagged_one": 0.3,
+    "seven_from_one": 0.25,
     "crossed_seven": 0.13,
     "straight_nine": 0.12,
     "closed_four": 0.1,

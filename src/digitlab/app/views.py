@@ -280,7 +280,9 @@ def why_knn(model, image28: np.ndarray, digit: int) -> None:
     neighbours = explain.nearest_training_digits(model, image28, train_images)
     columns = st.columns(len(neighbours))
     for column, n in zip(columns, neighbours, strict=True):
-        column.image(images.pixels(n.image, 3), caption=f"{n.label} (distance {n.distance:.2f})")
+        made = ", a styled digit made here" if n.styled else ""
+        caption = f"{n.label} (distance {n.distance:.2f}{made})"
+        column.image(images.pixels(n.image, 3), caption=caption)
     votes = sum(n.label == digit for n in neighbours)
     st.caption(
         f"The {len(neighbours)} training digits closest to yours, closest first; {votes} of them "

@@ -35,7 +35,7 @@ QUERY_BATCH = 2048
 # Styled digits join the index of training digits; negatives ("not a digit") form their own.
 # 1,000 styled digits: the most that cost at most 0.1 point of plain validation accuracy
 # (``benchmarks/choose_knn_styles.py``); more read styled digits better but MNIST's worse.
-EXTRA = {"styled": 2000, "negative": 4000}
+EXTRA = {"styled": 500, "negative": 4000}
 
 
 def fit_pca(features: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
