@@ -48,8 +48,8 @@ TEST_SPLIT = [TEST_IMAGES, TEST_LABELS]
 
 
 @pytest.fixture(scope="session")
-def mnist_idx() -> dict[str, bytes]:
-    """The four verified IDX files, read once from the real cache (fetched there if missing)."""
+def mnist_idx(session_cache) -> dict[str, bytes]:
+    """The four verified IDX files, read once from the session's cache (see conftest.py)."""
     return data.ensure_mnist()
 
 
