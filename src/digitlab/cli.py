@@ -138,6 +138,18 @@ def error_record(path: str, message: str, number: bool) -> dict:
     return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None, "error": message}
 
 
+NOT_FINITE = "The model's answer is not a number; its files may be damaged."
+
+
+def finite_record(record: dict, number: bool) -> dict:
+    """The record, or an error record if any number in it is NaN or infinite (not JSON)."""
+    try:
+        json.dumps(record, allow_nan=False)
+    except ValueError:
+        return error_record(record["file"], NOT_FINITE, number)
+    return record
+
+
 def read_input(path: str) -> bytes:
     """Read a file (``-`` for standard input); OSError becomes one clear sentence."""
     if path == "-":
@@ -169,8 +181,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 record = prediction_record(path, predict(raw, model=model))
         except DigitLabError as err:
             record = error_record(path, str(err), args.number)
+        record = finite_record(record, args.number)
         failed += record["error"] is not None
-        print(json.dumps(record) if args.json else human_line(record), flush=True)
+        print(json.dumps(record, allow_nan=False) if args.json else human_line(record), flush=True)
     return 1 if failed else 0
 
 
