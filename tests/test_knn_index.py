@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -116,6 +118,16 @@ def test_a_built_index_is_verified_and_read_back(shipped, good_index, private_ca
     features, labels = fresh(shipped)._read_index()
     np.testing.assert_array_equal(features, built[0])
     np.testing.assert_array_equal(labels, good_index[1])
+
+
+def test_a_partial_index_left_by_a_killed_build_is_removed(shipped, private_cache):
+    path = shipped.index_cache_path()
+    part = path.with_name(f".{path.name}.k9xq2m1z.part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"PK" + bytes(1000))  # what `kill -9` midway through the write leaves
+    os.utime(part, (time.time() - 600, time.time() - 600))
+    assert fresh(shipped)._read_index() is None
+    assert not part.exists()
 
 
 @pytest.mark.parametrize("damage", ["shifted labels", "truncated"])

@@ -31,6 +31,7 @@ from digitlab.data import (
     SPLIT_SIZES,
     cache_dir,
     load_mnist,
+    remove_stale_partials,
     sha256,
     to_idx,
     write_atomic,
@@ -192,6 +193,8 @@ class Model:
     def _read_index(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The cached index if it passes every check, else None (and a line on stderr)."""
         path = self.index_cache_path()
+        if path.parent.is_dir():
+            remove_stale_partials(path.parent)
         if not path.exists():
             return None
         try:
