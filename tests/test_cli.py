@@ -166,3 +166,49 @@ def test_predict_number_json(capsys, tmp_path):
     assert line["number"] == "2026" and line["error"] is None
     assert [d["digit"] for d in line["digits"]] == [2, 0, 2, 6]
     assert all(len(d["box"]) == 4 for d in line["digits"])
+
+
+# --- `digitlab app`: the command line it runs, read the way `streamlit run` reads it ----------
+
+
+def streamlit_options(argv: list[str]) -> dict:
+    """The config options `streamlit run` would run with, given `digitlab app` ``argv``."""
+    from streamlit import config
+    from streamlit.web import bootstrap
+    from streamlit.web import cli as streamlit_cli
+
+    from digitlab.cli import app_command, build_parser
+
+    command = app_command(build_parser().parse_args(["app", *argv]))
+    assert command[1:4] == ["-m", "streamlit", "run"]
+    params = streamlit_cli.main_run.make_context("run", command[4:]).params  # click's own parse
+    flags = {k: v for k, v in params.items() if k not in ("target", "args")}
+    try:
+        bootstrap.load_config_options(flag_options=flags)
+        names = ("server.address", "server.port", "server.maxUploadSize",
+                 "client.showErrorDetails", "server.headless")  # fmt: skip
+        return {name: config.get_option(name) for name in names}
+    finally:
+        bootstrap.load_config_options(flag_options={})  # back to the defaults for other tests
+
+
+def test_app_listens_on_localhost_only_by_default():
+    options = streamlit_options(["--port", "8765"])
+    assert options["server.address"] == "127.0.0.1"
+    assert options["server.port"] == 8765 and options["server.headless"] is True
+
+
+def test_app_host_opens_it_deliberately():
+    assert streamlit_options(["--host", "0.0.0.0"])["server.address"] == "0.0.0.0"
+
+
+def test_app_upload_limit_is_ours():
+    from digitlab.imageio import MAX_FILE_BYTES
+
+    # Streamlit's megabytes are MiB: it refuses bodies over maxUploadSize * 1024 * 1024 bytes.
+    assert streamlit_options([])["server.maxUploadSize"] * 1024 * 1024 == MAX_FILE_BYTES
+
+
+def test_app_never_shows_a_traceback_in_the_browser():
+    # "false" is not enough: this Streamlit reads it as "stacktrace", which shows tracebacks.
+    assert streamlit_options([])["client.showErrorDetails"] == "none"

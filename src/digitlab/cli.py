@@ -194,12 +194,27 @@ def human_line(record: dict) -> str:
     return f"{record['file']}: {answer} (confidence {record['confidence']:.1%})"
 
 
-def cmd_app(args: argparse.Namespace) -> int:
+def app_command(args: argparse.Namespace) -> list[str]:
+    """The `streamlit run` command line of ``digitlab app``: safe unless told otherwise.
+
+    It listens on ``--host`` only (127.0.0.1 unless you open it deliberately), refuses uploads
+    over DigitLab's own file limit before they reach us, and never shows a traceback in the
+    browser (``none``: this Streamlit reads ``false`` as ``stacktrace``).
+    """
+    from digitlab.imageio import MAX_FILE_BYTES
+
     home = Path(__file__).parent / "app" / "Home.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]  # fmt: skip
-    print(f"DigitLab app on http://localhost:{args.port}", file=sys.stderr, flush=True)
+    upload_mb = MAX_FILE_BYTES // (1024 * 1024)  # Streamlit's megabytes are MiB
+    return [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
+            "--server.address", args.host, "--server.port", str(args.port),
+            "--server.maxUploadSize", str(upload_mb), "--client.showErrorDetails", "none",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+            "--server.fileWatcherType", "none"]  # fmt: skip
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    cmd = app_command(args)
+    print(f"DigitLab app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     # Become the Streamlit server (no child left behind when we are stopped).
     os.execv(sys.executable, cmd)
     return 0  # not reached
@@ -260,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; "
+                   "0.0.0.0 opens it to the network)")  # fmt: skip
     p.set_defaults(func=cmd_app)
     return parser
 
