@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from digitlab.errors import ImageError, NoDigitError
-from digitlab.imageio import decode_image, flatten_alpha, load_image
+from digitlab.imageio import decode_image, flatten_alpha, load_image, read_image_file
 from digitlab.preprocess import preprocess
 
 
@@ -289,7 +289,7 @@ def test_animated_pil_images_are_refused_like_files(fmt):
 
 
 def test_a_path_with_a_nul_byte_is_an_image_error():
-    with pytest.raises(ImageError, match="Cannot read the file"):
+    with pytest.raises(ImageError, match="Cannot read this file"):
         load_image("a\0b.png")
 
 
@@ -297,7 +297,7 @@ def test_pipes_devices_and_folders_are_refused_without_reading(tmp_path):
     pipe = tmp_path / "pipe.png"
     os.mkfifo(pipe)  # nobody writes to it: reading it would block forever
     for path, words in [(pipe, "not a regular file"), ("/dev/zero", "not a regular file"),
-                        (tmp_path, "is a folder")]:  # fmt: skip
+                        (tmp_path, "a folder")]:  # fmt: skip
         with pytest.raises(ImageError, match=words):
             load_image(path)
 
@@ -308,3 +308,12 @@ def test_a_sparse_file_larger_than_the_cap_is_refused(tmp_path):
         file.truncate(3 * 1024**3)  # 3 GB that take no disk space
     with pytest.raises(ImageError, match="too large"):
         load_image(sparse)
+
+
+def test_read_image_file_reads_at_most_its_cap(tmp_path):
+    (tmp_path / "big.png").write_bytes(b"x" * 2048)
+    assert read_image_file(tmp_path / "big.png", 2048) == b"x" * 2048
+    with pytest.raises(ImageError, match="too large"):
+        read_image_file(tmp_path / "big.png", 2047)
+    with pytest.raises(ImageError, match="does not exist"):
+        read_image_file(tmp_path / "missing.png")

@@ -127,21 +127,21 @@ def read_image_file(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> byt
     try:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ImageError(f"There is no file {name!r}.") from None
+        raise ImageError("This file does not exist.") from None
     except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
         reason = getattr(err, "strerror", None) or "not a valid file name"
-        raise ImageError(f"Cannot read the file {name!r} ({reason}).") from None
+        raise ImageError(f"Cannot read this file ({reason}).") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         if stat.S_ISDIR(mode):
-            raise ImageError(f"{name!r} is a folder, not an image file.")
-        raise ImageError(f"{name!r} is not a regular file (a pipe or a device?).")
+            raise ImageError("This is a folder, not an image file.")
+        raise ImageError("This is not a regular file (a pipe or a device?).")
     with os.fdopen(fd, "rb") as file:
         try:
             data = file.read(limit + 1)
         except OSError as err:
-            raise ImageError(f"Cannot read the file {name!r} ({err.strerror or err}).") from None
+            raise ImageError(f"Cannot read this file ({err.strerror or err}).") from None
     if len(data) > limit:
         raise ImageError(TOO_LARGE_FILE)
     return data
