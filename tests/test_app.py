@@ -1,7 +1,6 @@
 """The web app's pages under `streamlit.testing.v1.AppTest`: widgets, answers and error paths.
 
-The app runs against whichever models have trained weights; a test that needs one that has
-none is skipped with the reason (at release all four exist).
+All four models ship with their weights; a test whose model does not load fails.
 """
 
 from __future__ import annotations
@@ -22,24 +21,9 @@ HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.
 TIMEOUT = 120  # s per run: generous, the first run loads models on a possibly busy machine
 
 
-def trained(model_id: str) -> bool:
-    try:
-        load_model(model_id)
-    except ModelError:
-        return False
-    return True
-
-
 def require(model_id: str) -> None:
-    if not trained(model_id):
-        pytest.skip(f"{model_id} has no trained weights yet")
-
-
-def any_trained() -> str:
-    for model_id in ("cnn", "logreg", "knn", "ann"):
-        if trained(model_id):
-            return model_id
-    pytest.skip("no model has trained weights yet")
+    """The weights ship: a model that does not load is a failure (ModelError), never a skip."""
+    load_model(model_id)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +99,7 @@ def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF", "TIFF"])
 def test_every_upload_format_is_read(app, mnist_test, fmt):
-    model_id = any_trained()
+    model_id = "cnn"
     images, labels = mnist_test
     upload(choose(app, model_id), f"digit.{fmt.lower()}", paper([images[6]], fmt=fmt))
     assert not app.error, [e.value for e in app.error]
@@ -123,17 +107,15 @@ def test_every_upload_format_is_read(app, mnist_test, fmt):
 
 
 def test_compare_all_has_one_row_per_model(app, mnist_test):
-    any_trained()
     images, labels = mnist_test
     upload(choose(app, None), "digit.png", paper([images[1]]))
     table = app.dataframe[0].value
-    ready = [DISPLAY_NAMES[m] for m in MODEL_IDS if trained(m)]
+    ready = [DISPLAY_NAMES[m] for m in MODEL_IDS]
     assert list(table["Model"]) == ready
     assert (table["Digit"] == str(labels[1])).sum() >= len(ready) - 1
     assert np.allclose(table[[str(d) for d in range(10)]].sum(axis=1), 1, atol=1e-3)
-    missing = [m for m in MODEL_IDS if not trained(m)]
-    assert len(app.error) == len(missing)
-    assert len(app.tabs) == len(ready) or len(ready) == 1
+    assert not app.error
+    assert len(app.tabs) == len(ready)
 
 
 def test_low_confidence_is_flagged(app, monkeypatch, mnist_test):
@@ -180,10 +162,9 @@ def test_compare_all_is_never_green_on_refused_or_unsure_answers(app, monkeypatc
 
 
 def test_a_blank_image_says_no_digit_was_found(app):
-    any_trained()
     blank = io.BytesIO()
     Image.new("RGB", (200, 200), "white").save(blank, format="PNG")
-    upload(choose(app, any_trained()), "blank.png", blank.getvalue())
+    upload(choose(app, "cnn"), "blank.png", blank.getvalue())
     assert not app.error
     assert any("No digit found" in w.value for w in app.warning)
 
@@ -211,7 +192,7 @@ def test_a_bad_upload_gives_one_sentence_and_the_app_keeps_working(
     assert error.value.count(". ") == 0  # one sentence
     if words:
         assert words in error.value
-    model_id = any_trained()
+    model_id = "cnn"
     images, labels = mnist_test
     upload(choose(app, model_id), "digit.png", paper([images[3]]))
     assert not app.error
@@ -237,7 +218,7 @@ def test_a_model_that_cannot_load_gives_a_clear_error(app, monkeypatch, mnist_te
 
 
 def test_several_uploads_give_a_table_and_a_csv(app, mnist_test):
-    model_id = any_trained()
+    model_id = "cnn"
     images, labels = mnist_test
     files = [(f"d{i}.png", paper([images[i]]), "image/png") for i in range(3)]
     files.append(("bad.png", b"not an image", "image/png"))
@@ -290,8 +271,7 @@ def test_a_drawing_is_recognised(mnist_test):
 
 
 def test_read_a_number(app, mnist_test):
-    pytest.importorskip("digitlab.number", reason="digitlab.number is not written yet")
-    model_id = any_trained()
+    model_id = "cnn"
     images, labels = mnist_test
     app.toggle(key="number").set_value(True)
     upload(choose(app, model_id), "number.png", paper([images[0], images[1], images[2]]))

@@ -13,13 +13,10 @@ from PIL import Image
 
 from digitlab.cli import main
 from digitlab.data import load_mnist
-from digitlab.evaluate import stored_metrics
 
 PREDICT_KEYS = {"file", "digit", "confidence", "probabilities", "error"}
 EVALUATE_KEYS = {"model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "per_class",
                  "confusion_matrix"}  # fmt: skip
-
-needs_logreg = pytest.mark.skipif(stored_metrics("logreg") is None, reason="logreg not trained")
 
 
 def paper_png(index: int, path) -> int:
@@ -36,7 +33,6 @@ def run_json(capsys, argv: list[str]) -> tuple[int, list[dict]]:
     return code, [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-@needs_logreg
 def test_evaluate_json_contract(capsys):
     code, lines = run_json(capsys, ["evaluate", "--model", "logreg", "--json"])
     assert code == 0 and len(lines) == 1
@@ -52,7 +48,6 @@ def test_evaluate_json_contract(capsys):
     assert supports == cm.sum(1).tolist()  # rows are the true digit
 
 
-@needs_logreg
 def test_evaluate_table_and_plot(capsys, tmp_path):
     plot = tmp_path / "cm.png"
     assert main(["evaluate", "--model", "logreg", "--plot", str(plot)]) == 0
@@ -61,7 +56,6 @@ def test_evaluate_table_and_plot(capsys, tmp_path):
     assert Image.open(plot).size[0] > 300
 
 
-@needs_logreg
 def test_predict_json_good_and_bad_files(capsys, tmp_path):
     good = tmp_path / "seven.png"
     label = paper_png(0, good)
@@ -82,7 +76,6 @@ def test_predict_json_good_and_bad_files(capsys, tmp_path):
         assert "\n" not in line["error"] and "Traceback" not in line["error"]
 
 
-@needs_logreg
 def test_predict_all_good_exits_zero(capsys, tmp_path):
     files = []
     for i in range(3):
@@ -92,7 +85,6 @@ def test_predict_all_good_exits_zero(capsys, tmp_path):
     assert code == 0 and all(line["error"] is None for line in lines)
 
 
-@needs_logreg
 def test_predict_blank_image_is_no_digit(capsys, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("L", (100, 100), 255).save(blank)
@@ -124,7 +116,6 @@ def test_unknown_model_is_rejected(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-@needs_logreg
 def test_console_script_reads_stdin(tmp_path):
     path = tmp_path / "d.png"
     label = paper_png(1, path)
@@ -150,7 +141,6 @@ def test_train_quick_run_writes_artifacts_and_metrics(tmp_path, capsys):
     assert set(manifest) >= {"logreg.npz", "logreg.json"}
 
 
-@pytest.mark.skipif(stored_metrics("knn") is None, reason="knn not trained")
 def test_predict_number_json(capsys, tmp_path):
     images, labels = load_mnist("test")
     tiles = []
@@ -166,3 +156,49 @@ def test_predict_number_json(capsys, tmp_path):
     assert line["number"] == "2026" and line["error"] is None
     assert [d["digit"] for d in line["digits"]] == [2, 0, 2, 6]
     assert all(len(d["box"]) == 4 for d in line["digits"])
+
+
+# --- `digitlab app`: the command line it runs, read the way `streamlit run` reads it ----------
+
+
+def streamlit_options(argv: list[str]) -> dict:
+    """The config options `streamlit run` would run with, given `digitlab app` ``argv``."""
+    from streamlit import config
+    from streamlit.web import bootstrap
+    from streamlit.web import cli as streamlit_cli
+
+    from digitlab.cli import app_command, build_parser
+
+    command = app_command(build_parser().parse_args(["app", *argv]))
+    assert command[1:4] == ["-m", "streamlit", "run"]
+    params = streamlit_cli.main_run.make_context("run", command[4:]).params  # click's own parse
+    flags = {k: v for k, v in params.items() if k not in ("target", "args")}
+    try:
+        bootstrap.load_config_options(flag_options=flags)
+        names = ("server.address", "server.port", "server.maxUploadSize",
+                 "client.showErrorDetails", "server.headless")  # fmt: skip
+        return {name: config.get_option(name) for name in names}
+    finally:
+        bootstrap.load_config_options(flag_options={})  # back to the defaults for other tests
+
+
+def test_app_listens_on_localhost_only_by_default():
+    options = streamlit_options(["--port", "8765"])
+    assert options["server.address"] == "127.0.0.1"
+    assert options["server.port"] == 8765 and options["server.headless"] is True
+
+
+def test_app_host_opens_it_deliberately():
+    assert streamlit_options(["--host", "0.0.0.0"])["server.address"] == "0.0.0.0"
+
+
+def test_app_upload_limit_is_ours():
+    from digitlab.imageio import MAX_FILE_BYTES
+
+    # Streamlit's megabytes are MiB: it refuses bodies over maxUploadSize * 1024 * 1024 bytes.
+    assert streamlit_options([])["server.maxUploadSize"] * 1024 * 1024 == MAX_FILE_BYTES
+
+
+def test_app_never_shows_a_traceback_in_the_browser():
+    # "false" is not enough: this Streamlit reads it as "stacktrace", which shows tracebacks.
+    assert streamlit_options([])["client.showErrorDetails"] == "none"

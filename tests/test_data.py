@@ -48,8 +48,8 @@ TEST_SPLIT = [TEST_IMAGES, TEST_LABELS]
 
 
 @pytest.fixture(scope="session")
-def mnist_idx() -> dict[str, bytes]:
-    """The four verified IDX files, read once from the real cache (fetched there if missing)."""
+def mnist_idx(session_cache) -> dict[str, bytes]:
+    """The four verified IDX files, read once from the session's cache (see conftest.py)."""
     return data.ensure_mnist()
 
 
@@ -444,6 +444,59 @@ def test_download_cut_off_midway_leaves_nothing_in_the_cache(
     with pytest.raises(DataError, match="Could not get MNIST"):
         fetch_resources(TEST_SPLIT, [(f"mirror {url}", data.mirror_source(url), True)])
     assert not isolated_data_env.exists()
+
+
+# A process that dies inside `write_atomic`: the real function, paused once every byte of the
+# temp file is written (at the fsync), so that the test can `kill -9` it there.
+WRITER_KILLED_MIDWAY = """
+import os, sys, time
+from pathlib import Path
+from digitlab import data
+
+def pause(fd):
+    print("written", flush=True)
+    time.sleep(600)
+
+data.os.fsync = pause
+data.write_atomic(Path(sys.argv[1]), bytes(5_000_000))
+"""
+
+
+def test_a_partial_file_left_by_a_killed_writer_is_removed_on_the_next_fetch(
+    mnist_idx, isolated_data_env
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cache = write_files(isolated_data_env, files_of_test_split(mnist_idx))
+    target = cache / RESOURCES["train", "images"].name
+    writer = subprocess.Popen([sys.executable, "-c", WRITER_KILLED_MIDWAY, str(target)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert writer.stdout.readline() == "written\n"
+        [part] = cache.glob(".*.part")
+        an_hour_ago = time.time() - 3600
+        os.utime(part, (an_hour_ago, an_hour_ago))
+        load_mnist("test")
+        assert part.exists()  # its writer is alive: the file is still being written
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    assert part.exists() and not target.exists()  # what kill -9 leaves behind
+    data._load_split.cache_clear()
+    load_mnist("test")
+    assert not part.exists()
+
+
+def test_a_fresh_partial_file_is_left_alone(mnist_idx, isolated_data_env):
+    """A partial file only a moment old may belong to a writer about to lock it."""
+    cache = write_files(isolated_data_env, files_of_test_split(mnist_idx))
+    part = cache / f".{TEST_IMAGES.name}.abcd1234.part"
+    part.write_bytes(b"half")
+    load_mnist("test")
+    assert part.exists()
 
 
 def test_mirror_serving_damaged_gzip_is_a_checksum_error(tmp_path, serve):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,13 +11,12 @@ from PIL import Image
 from digitlab import folder_eval
 from digitlab.cli import main
 from digitlab.data import load_mnist
-from digitlab.errors import DigitLabError, ImageError
+from digitlab.errors import DigitLabError
 from digitlab.folder_eval import (
     LabelledImage,
     ReadImage,
     evaluate_folder,
     load_labelled_folder,
-    read_capped,
 )
 from digitlab.inference import NOT_A_DIGIT, Prediction
 from digitlab.models.registry import MODEL_IDS
@@ -143,21 +141,6 @@ def test_too_many_images_is_refused(tmp_path, monkeypatch):
     (tmp_path / "labels.csv").write_text("file,label\na.png,1\nb.png,2\nc.png,3\nd.png,4\n")
     with pytest.raises(DigitLabError, match="the limit is 2"):
         load_labelled_folder(tmp_path)
-
-
-def test_read_capped_refuses_big_missing_and_special_files(tmp_path):
-    (tmp_path / "big.png").write_bytes(b"x" * 2048)
-    assert read_capped(tmp_path / "big.png", 2048) == b"x" * 2048
-    with pytest.raises(ImageError, match="too large"):
-        read_capped(tmp_path / "big.png", 2047)
-    with pytest.raises(ImageError, match="does not exist"):
-        read_capped(tmp_path / "missing.png")
-    with pytest.raises(ImageError, match="folder"):
-        read_capped(tmp_path)
-    if hasattr(os, "mkfifo"):  # a FIFO would block a plain read forever
-        os.mkfifo(tmp_path / "fifo.png")
-        with pytest.raises(ImageError, match="not a regular file"):
-            read_capped(tmp_path / "fifo.png")
 
 
 # ---------------------------------------------------------------------------------------------

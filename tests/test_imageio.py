@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
 import time
 import zlib
@@ -12,10 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from digitlab.errors import ImageError, NoDigitError
-from digitlab.imageio import decode_image, flatten_alpha, load_image
+from digitlab.imageio import decode_image, flatten_alpha, load_image, read_image_file
 from digitlab.preprocess import preprocess
 
 
@@ -225,3 +226,94 @@ def test_big_16_bit_scan_is_not_clipped_when_reduced_early():
     assert max(decoded.grey.shape) < 900  # it was reduced...
     assert decoded.grey.min() < 0.2 and decoded.grey.max() > 0.85  # ...without clipping
     assert preprocess(buffer.getvalue()).max() > 0.9
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening: each case failed before it was fixed
+
+
+def bmp_header(width: int, height: int) -> bytes:
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + info + bytes(100)
+
+
+def gif_header(width: int, height: int) -> bytes:
+    screen = struct.pack("<HH", width, height) + b"\x00\x00\x00"
+    frame = b"\x2c" + struct.pack("<HHHH", 0, 0, width, height) + b"\x00\x02\x02\x44\x01\x00;"
+    return b"GIF89a" + screen + frame
+
+
+@pytest.mark.parametrize(
+    "data",
+    [png_with_header(30000, 30000), bmp_header(40000, 40000), gif_header(60000, 60000)],
+    ids=["png", "bmp", "gif"],
+)
+def test_decompression_bombs_are_too_large_not_damaged(data):
+    with pytest.raises(ImageError, match="too large"):
+        load_image(data)
+
+
+def test_palette_png_with_transparent_white_keeps_its_thin_anti_aliased_ink():
+    big = Image.new("L", (256, 256), 255)
+    ImageDraw.Draw(big).line([(60, 50), (200, 50), (110, 220)], fill=0, width=8)
+    palette = big.resize((64, 64), Image.LANCZOS).convert("RGB").quantize(16)
+    colours = palette.getpalette()
+    white = max(range(16), key=lambda i: sum(colours[3 * i : 3 * i + 3]))
+    grey = load_image(encode(palette, "PNG", transparency=white))
+    assert grey[12, 30] < 0.2  # the 7's top bar stays dark ink...
+    assert grey[3, 3] > 0.9  # ...on the white page it was drawn on (not a hollow outline)
+
+
+def test_integers_beyond_16_bits_are_scaled_by_their_range():
+    reference = load_image(digit_picture())
+    for dtype, top in [(np.int32, 2**31 - 1), (np.int64, 2**40), (np.uint32, 2**32 - 1)]:
+        array = (digit_picture().astype(np.float64) / 255 * top).astype(dtype)
+        grey = load_image(array)
+        assert grey[30, 24] < 0.2 and grey[5, 5] > 0.8, dtype
+        assert np.corrcoef(grey.ravel(), reference.ravel())[0, 1] > 0.99
+    tiff = Image.fromarray((digit_picture().astype(np.int32) * 2**23), "I")
+    grey = load_image(encode(tiff, "TIFF"))
+    assert grey[30, 24] < 0.2 and grey[5, 5] > 0.8
+
+
+def test_premultiplied_alpha_images_decode():
+    image = Image.fromarray(digit_picture()).convert("LA").convert("La")
+    grey = load_image(image)
+    assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
+def test_animated_pil_images_are_refused_like_files(fmt):
+    with pytest.raises(ImageError, match="animated or has several pages"):
+        load_image(Image.open(io.BytesIO(animated(fmt))))
+
+
+def test_a_path_with_a_nul_byte_is_an_image_error():
+    with pytest.raises(ImageError, match="Cannot read this file"):
+        load_image("a\0b.png")
+
+
+def test_pipes_devices_and_folders_are_refused_without_reading(tmp_path):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)  # nobody writes to it: reading it would block forever
+    for path, words in [(pipe, "not a regular file"), ("/dev/zero", "not a regular file"),
+                        (tmp_path, "a folder")]:  # fmt: skip
+        with pytest.raises(ImageError, match=words):
+            load_image(path)
+
+
+def test_a_sparse_file_larger_than_the_cap_is_refused(tmp_path):
+    sparse = tmp_path / "huge.png"
+    with open(sparse, "wb") as file:
+        file.truncate(3 * 1024**3)  # 3 GB that take no disk space
+    with pytest.raises(ImageError, match="too large"):
+        load_image(sparse)
+
+
+def test_read_image_file_reads_at_most_its_cap(tmp_path):
+    (tmp_path / "big.png").write_bytes(b"x" * 2048)
+    assert read_image_file(tmp_path / "big.png", 2048) == b"x" * 2048
+    with pytest.raises(ImageError, match="too large"):
+        read_image_file(tmp_path / "big.png", 2047)
+    with pytest.raises(ImageError, match="does not exist"):
+        read_image_file(tmp_path / "missing.png")

@@ -50,3 +50,20 @@ def test_blank_is_no_digit():
     assert digitlab.predict(blank).refusal == NO_DIGIT
     with pytest.raises(digitlab.NoDigitError):
         digitlab.predict(blank, raise_refusal=True)
+
+
+def test_a_model_whose_answer_is_not_a_number_is_an_error(tmp_path):
+    """Weights that match their manifest but hold NaN (a training run that diverged): the
+    answer must be an error, not "0 at 10%" (NaN scores split into ten calm tenths)."""
+    from digitlab import artifacts
+    from digitlab.artifacts import WEIGHTS_DIR
+    from digitlab.errors import ModelError
+    from digitlab.models import logreg
+
+    shipped = logreg.Model.load(WEIGHTS_DIR)
+    diverged = logreg.Model(np.full_like(shipped.weights, np.nan), shipped.bias, shipped.config)
+    artifacts.record_in_manifest(tmp_path, diverged.save(tmp_path))
+    model = logreg.Model.load(tmp_path)
+    images, _ = load_mnist("test")
+    with pytest.raises(ModelError, match="^The logreg model's answer is not a number"):
+        digitlab.predict(png(Image.fromarray(255 - images[0]).resize((112, 112))), model=model)

@@ -96,6 +96,14 @@ def test_a_white_page_with_one_dark_pixel_has_no_digit():
         P.preprocess(page)
 
 
+@pytest.mark.parametrize("side", [28, 280])
+def test_a_lone_speck_is_not_a_digit(side):
+    page = np.ones((side, side), np.float32)
+    page[side // 2 : side // 2 + 3, side // 2 : side // 2 + 3] = 0.0  # a 3x3 speck
+    with pytest.raises(NoDigitError, match="No digit found"):
+        P.preprocess(page)
+
+
 @pytest.mark.parametrize("ink_is_dark", [True, False])
 def test_polarity_is_detected(ink_is_dark):
     light = np.zeros((100, 100), np.float32)

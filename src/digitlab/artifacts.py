@@ -18,6 +18,7 @@ from digitlab.errors import ModelError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
+RESTORE = "reinstall DigitLab to restore it."
 
 
 def file_sha256(path: Path) -> str:
@@ -64,8 +65,22 @@ def save_tensors(path: Path, tensors: dict) -> None:
 
 
 def read_manifest(weights_dir: Path) -> dict[str, str]:
+    """The manifest's {file name: SHA-256}; {} when there is none yet (a fresh weights dir).
+
+    A manifest that is there but damaged is a ModelError: trusting part of it, or none of it
+    silently, would let a file through unchecked.
+    """
     path = weights_dir / MANIFEST
-    return json.loads(path.read_text())["sha256"] if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        raise ModelError(f"The model manifest {path} is not valid JSON; {RESTORE}") from None
+    hashes = manifest.get("sha256") if isinstance(manifest, dict) else None
+    if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
+        raise ModelError(f"The model manifest {path} has no SHA-256 list; {RESTORE}")
+    return hashes
 
 
 def record_in_manifest(weights_dir: Path, names: list[str]) -> None:
@@ -78,6 +93,8 @@ def record_in_manifest(weights_dir: Path, names: list[str]) -> None:
 def verified_path(weights_dir: Path, name: str) -> Path:
     """Return the path of an artifact whose SHA-256 matches the manifest, else raise ModelError."""
     path = weights_dir / name
+    if not (weights_dir / MANIFEST).is_file():
+        raise ModelError(f"The model manifest {weights_dir / MANIFEST} is missing; {RESTORE}")
     expected = read_manifest(weights_dir).get(name)
     if not path.is_file() or expected is None:
         raise ModelError(f"Model file {name} is missing; run `digitlab train` to create it.")

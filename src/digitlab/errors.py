@@ -5,6 +5,10 @@ class DigitLabError(Exception):
     """Base class of every error DigitLab raises on purpose."""
 
 
+class DataError(DigitLabError, RuntimeError):
+    """The MNIST data could not be found, fetched or verified."""
+
+
 class ImageError(DigitLabError, ValueError):
     """An input that is not a usable image (not an image, corrupt, too large, animated...)."""
 

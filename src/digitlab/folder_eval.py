@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import stat
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitlab.errors import DigitLabError, ImageError, NoDigitError
-from digitlab.imageio import MAX_FILE_BYTES
+from digitlab.imageio import read_image_file
 from digitlab.models.registry import DISPLAY_NAMES
 
 MAX_IMAGES = 100_000  # a class's scans are hundreds; this bounds time and memory (~320 MB)
@@ -91,7 +90,7 @@ def load_labelled_folder(path: str | os.PathLike) -> list[LabelledImage]:
 def read_labels_csv(csv_path: Path) -> list[LabelledImage]:
     """Rows of a ``file,label[,kind]`` CSV; files are relative to the CSV's folder."""
     try:
-        text = read_capped(csv_path, MAX_LABELS_BYTES).decode("utf-8-sig", errors="replace")
+        text = read_image_file(csv_path, MAX_LABELS_BYTES).decode("utf-8-sig", errors="replace")
     except ImageError as err:
         raise DigitLabError(f"{csv_path}: {err}") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -158,33 +157,6 @@ def read_image_folder(root: Path) -> list[LabelledImage]:
     return items
 
 
-def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """A regular file's bytes, at most ``limit``; a FIFO or device never blocks us.
-
-    Raises ``ImageError`` with one sentence (missing, a folder, too large, unreadable).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise ImageError("This file does not exist.") from None
-    except OSError as err:
-        raise ImageError(f"Cannot read this file ({err.strerror or err}).") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise ImageError("This is a folder, not an image file.")
-        raise ImageError("This is not a regular file.")
-    with os.fdopen(fd, "rb") as file:
-        try:
-            data = file.read(limit + 1)
-        except OSError as err:
-            raise ImageError(f"Cannot read this file ({err.strerror or err}).") from None
-    if len(data) > limit:
-        raise ImageError(f"This file is too large (over {limit // (1024 * 1024)} MB).")
-    return data
-
-
 # ---------------------------------------------------------------------------------------------
 # Preprocessing once, predicting per model
 
@@ -201,7 +173,7 @@ def pipeline_function(pipeline: str) -> Callable:
 def read_image(item: LabelledImage, pipeline: str = "ours") -> ReadImage:
     """Read and preprocess one image; an unusable or blank image says why instead."""
     try:
-        return ReadImage(pipeline_function(pipeline)(read_capped(item.path)))
+        return ReadImage(pipeline_function(pipeline)(read_image_file(item.path)))
     except NoDigitError as err:
         return ReadImage(None, str(err), "blank")
     except DigitLabError as err:
@@ -389,7 +361,7 @@ def miss_images(item: LabelledImage, pipeline: str) -> tuple[np.ndarray, np.ndar
     """The input (grey, at most 128 px) and the 28x28 of a missed image, read again."""
     from digitlab.imageio import decode_image
 
-    data = read_capped(item.path)
+    data = read_image_file(item.path)
     source = decode_image(data, max_side=128).grey
     return source, np.asarray(pipeline_function(pipeline)(data), dtype=np.float32)
 

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import sys
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from digitlab.errors import ImageError
+from digitlab.filestructure import check_structure, too_large
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -43,6 +45,14 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 
 NOT_AN_IMAGE = "This file is not an image we can read (PNG, JPEG, WebP, BMP, GIF or TIFF)."
 CORRUPT = "This image file is damaged or truncated, so it cannot be decoded."
+TOO_LARGE_FILE = "This file is too large (over 50 MB) to be a digit image."
+TOO_MANY_PIXELS = "This image is too large (over 40 megapixels) to be a digit image."
+MULTI_FRAME = "This file is animated or has several pages; upload a single image."
+
+# Transparent pixels darker than BLACK carry no colour (RGBA's default 0,0,0,0); brighter
+# ones that differ by OWN_COLOUR_CONTRAST from the opaque ink are the page's own colour.
+BLACK = 0.05
+OWN_COLOUR_CONTRAST = 0.25
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
@@ -74,18 +84,20 @@ def decode_image(source: ImageSource, max_side: int | None = None) -> DecodedIma
         grey = array_to_grey(source)
         return DecodedImage(grey, 1.0, (grey.shape[1], grey.shape[0]))
     data = None if isinstance(source, Image.Image) else read_source_bytes(source)
+    if data is not None:
+        check_structure(data, MAX_PIXELS)  # pathological files are refused before any decoding
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            if data is None:
-                return decode_pil(source, max_side)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            image = source if data is None else Image.open(io.BytesIO(data), formats=FORMATS)
             refuse_multi_frame(image)
             return decode_pil(image, max_side)
     except ImageError:
         raise
     except Image.UnidentifiedImageError as err:
         raise ImageError(NOT_AN_IMAGE) from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(TOO_MANY_PIXELS) from err
     except Exception as err:  # untrusted bytes: any decoder failure is one clear sentence
         raise ImageError(CORRUPT) from err
 
@@ -95,28 +107,60 @@ def read_source_bytes(source: object) -> bytes:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ImageError("This file is too large (over 50 MB) to be a digit image.")
-            data = path.read_bytes()
-        except OSError as err:
-            raise ImageError(f"Cannot read the file {path.name!r}.") from err
+        data = read_image_file(source)
     else:
         raise ImageError("Give an image as a path, bytes, a PIL image or a numpy array.")
     if not data:
         raise ImageError("This file is empty (0 bytes).")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageError("This file is too large (over 50 MB) to be a digit image.")
+        raise ImageError(TOO_LARGE_FILE)
+    return data
+
+
+def read_image_file(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them read; never blocks.
+
+    A named pipe, a device (``/dev/zero``) or a folder is refused with one sentence, before
+    anything is read; a file is read up to ``limit`` plus one byte, whatever its size claims.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError("This file does not exist.") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        reason = getattr(err, "strerror", None) or "not a valid file name"
+        raise ImageError(f"Cannot read this file ({reason}).") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ImageError("This is a folder, not an image file.")
+        raise ImageError("This is not a regular file (a pipe or a device?).")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(limit + 1)
+        except OSError as err:
+            raise ImageError(f"Cannot read this file ({err.strerror or err}).") from None
+    if len(data) > limit:
+        raise ImageError(TOO_LARGE_FILE)
+    return data
+
+
+def read_standard_input(limit: int = MAX_FILE_BYTES) -> bytes:
+    """At most ``limit`` bytes of an image piped to standard input (never a terminal)."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise ImageError("No image on standard input: pipe one in, or name a file.")
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise ImageError(TOO_LARGE_FILE)
     return data
 
 
 def check_size(width: int, height: int) -> None:
     """Refuse pixel counts and shapes no digit photo has, before decoding any pixel."""
     if width * height > MAX_PIXELS:
-        raise ImageError(
-            f"This image is too large ({width}x{height} pixels; the limit is 40 megapixels)."
-        )
+        raise ImageError(too_large(width, height, MAX_PIXELS))
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"This image is too small ({width}x{height}); we need at least 8x8.")
     if max(width, height) > MAX_ASPECT * min(width, height):
@@ -124,12 +168,17 @@ def check_size(width: int, height: int) -> None:
 
 
 def refuse_multi_frame(image: Image.Image) -> None:
-    """Refuse animated and multi-page files, except GIF whose first frame we read."""
-    if getattr(image, "n_frames", 1) > 1:
-        if image.format == "GIF":
+    """Refuse animated and multi-page images, except GIF whose first frame we read.
+
+    ``is_animated`` is read from the header or by looking for a second frame; ``n_frames``
+    would walk every frame (a GIF of millions of frames, a TIFF of 100,000 pages).
+    """
+    if image.format == "GIF":
+        if image.tell() != 0:
             image.seek(0)
-            return
-        raise ImageError("This file is animated or has several pages; upload a single image.")
+        return
+    if getattr(image, "is_animated", False):
+        raise ImageError(MULTI_FRAME)
 
 
 def decode_pil(image: Image.Image, max_side: int | None) -> DecodedImage:
@@ -162,13 +211,15 @@ def reduce_early(image: Image.Image, factor: int) -> Image.Image:
 
 def pil_to_grey(image: Image.Image) -> np.ndarray:
     """Grey float32 [H, W] in [0, 1] from any PIL mode, transparency flattened."""
+    if image.mode in ("La", "RGBa"):  # premultiplied alpha: un-premultiply first
+        image = image.convert(image.mode.upper())
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         # 8-bit greys are often saved in a 16-bit container unscaled: judge by the values.
         values = np.asarray(image, dtype=np.float32)
         return values / (65535.0 if values.max(initial=0) > 255 else 255.0)
     if mode in ("I", "F"):
-        values = np.asarray(image, dtype=np.float32)
+        values = np.asarray(image)  # int32 or float32: scaled by their range
         return array_to_grey(values)
     has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
     if has_alpha:
@@ -176,7 +227,10 @@ def pil_to_grey(image: Image.Image) -> np.ndarray:
         return flatten_alpha(rgb_to_grey(rgba[..., :3]), rgba[..., 3])
     if mode == "L":
         return np.asarray(image, dtype=np.float32) / 255.0
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    try:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except ValueError as err:  # a mode Pillow cannot turn into grey
+        raise ImageError(f"Cannot read an image in colour mode {mode!r}.") from err
 
 
 def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
@@ -187,11 +241,13 @@ def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
 def flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Composite ``grey`` with ``alpha`` onto the background that makes the ink visible.
 
-    A drawing canvas exports strokes as opaque pixels on a transparent background, often with
-    the same colour (even black) in the transparent pixels, so the ink lives in the alpha
-    channel. When only a minority of pixels is opaque, they are the ink and are composited
-    onto the opposite shade; otherwise the opaque picture is the paper and transparency is
-    filled with its median shade.
+    When the transparent pixels carry a colour of their own that differs from the opaque
+    ones (palette art whose white paper is the transparent entry), that colour is the page the
+    drawing was made on. Otherwise a drawing canvas has exported strokes as opaque pixels on a
+    transparent background of the same colour or of black, so the ink lives in the alpha
+    channel: when only a minority of pixels is opaque, they are the ink and are composited
+    onto the opposite shade; else the opaque picture is the paper and transparency is filled
+    with its median shade.
     """
     alpha = np.clip(alpha, 0.0, 1.0).astype(np.float32)
     opaque = alpha > 0.5
@@ -199,7 +255,11 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return grey.astype(np.float32)
     if not opaque.any():
         return np.zeros_like(grey, dtype=np.float32)  # fully transparent: blank
-    if opaque.mean() < 0.5:
+    clear_shade = float(np.median(grey[~opaque]))
+    opaque_shade = float(np.average(grey[opaque], weights=alpha[opaque]))
+    if clear_shade > BLACK and abs(clear_shade - opaque_shade) > OWN_COLOUR_CONTRAST:
+        background = clear_shade
+    elif opaque.mean() < 0.5:
         ink_shade = float(np.average(grey, weights=alpha))
         background = 1.0 if ink_shade < 0.5 else 0.0
     else:
@@ -231,18 +291,39 @@ def array_to_grey(array: np.ndarray) -> np.ndarray:
 
 
 def array_values_01(array: np.ndarray) -> np.ndarray:
-    """The array's values as float32 in [0, 1], by its dtype's natural range."""
+    """The array's values as float32 in [0, 1].
+
+    8- and 16-bit integers by their dtype's range (a 16-bit container holding 8-bit values is
+    read as 8-bit); floats in [0, 1] as they are and floats in [0, 255] as 8-bit; anything
+    else (32- or 64-bit integers, negative or larger values) by its actual range.
+    """
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
-    if array.dtype in (np.uint16, np.int32, np.int64, np.uint32, np.int16, np.int8, np.uint64):
-        top = 65535.0 if array.dtype == np.uint16 or array.max(initial=0) > 255 else 255.0
-        return np.clip(array.astype(np.float32) / top, 0.0, 1.0)
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = int(array.min(initial=0)), int(array.max(initial=0))
+        if low >= 0 and high <= 255:
+            return array.astype(np.float32) / 255.0
+        if array.dtype == np.uint16:
+            return array.astype(np.float32) / 65535.0
+        return scaled_by_range(array.astype(np.float64))
     if not np.issubdtype(array.dtype, np.floating):
         raise ImageError(f"Cannot read an image array of type {array.dtype}.")
-    values = array.astype(np.float32)
+    values = array.astype(np.float64)
     if not np.isfinite(values).all():
         raise ImageError("This image array contains NaN or infinite values.")
-    top = 1.0 if values.max(initial=0.0) <= 1.0 else 255.0
-    return np.clip(values / top, 0.0, 1.0)
+    low, high = values.min(initial=0.0), values.max(initial=0.0)
+    if low >= 0 and high <= 1.0:
+        return values.astype(np.float32)
+    if low >= 0 and high <= 255.0:
+        return (values / 255.0).astype(np.float32)
+    return scaled_by_range(values)
+
+
+def scaled_by_range(values: np.ndarray) -> np.ndarray:
+    """``values`` mapped linearly from their own [min, max] onto [0, 1] (all 0 when flat)."""
+    low, high = values.min(), values.max()
+    if high <= low:
+        return np.zeros(values.shape, np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)

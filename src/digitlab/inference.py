@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.errors import NoDigitError, NotADigitError
+from digitlab.errors import ModelError, NoDigitError, NotADigitError
 from digitlab.models.registry import load_model
 from digitlab.preprocess import NO_DIGIT
 
@@ -76,8 +76,16 @@ def digit_and_not_digit_probabilities(net, images28) -> tuple[np.ndarray, np.nda
 
     batch = np.stack([np.asarray(i) for i in images28])
     if hasattr(net, "predict_proba_all"):
-        return split_not_digit(net.predict_proba_all(batch))
-    return split_not_digit(np.asarray(net.predict_proba(batch)))
+        probabilities = np.asarray(net.predict_proba_all(batch))
+    else:
+        probabilities = np.asarray(net.predict_proba(batch))
+    # Checked before the split, which would turn NaN digit scores into a calm 10% each.
+    if not np.isfinite(probabilities).all():
+        model_id = getattr(net, "id", type(net).__name__)
+        raise ModelError(
+            f"The {model_id} model's answer is not a number; its files may be damaged."
+        )
+    return split_not_digit(probabilities)
 
 
 def predict_preprocessed(image28: np.ndarray, model="cnn") -> Prediction:

@@ -51,6 +51,7 @@ MNIST_SIDE = 28  # ...centred by mass in a 28x28 field
 # ``stroke_width``: 10th to 90th percentile (median 2.6). Widths outside are pulled inside.
 MNIST_STROKE_RANGE = (1.9, 3.6)
 MIN_INK_CONTRAST = 0.06  # an ink peak below this (on a 0-1 scale) is not a digit
+MIN_DIGIT_SIDE = 5  # pixels of the upload: anything smaller is a speck (8x8 scans are 8)
 NO_DIGIT = "No digit found in this image."
 # A sheet of paper on a desk (``isolate_page``) is looked for on a copy this small: its outline
 # needs no more, and it keeps the step cheap. What counts as a sheet:
@@ -108,6 +109,9 @@ def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preproce
     """
     ink = find_ink(image)
     digit_mask = find_digit_components(ink.candidates, ink.foreground)
+    box = scale_box(mask_box(digit_mask), ink.to_input)
+    if max(box[2] - box[0], box[3] - box[1]) < MIN_DIGIT_SIDE:
+        raise NoDigitError(NO_DIGIT)
     result, digit_steps = render_digit(ink.foreground, digit_mask, coarse=ink.coarse)
     if not steps:
         return result
@@ -119,7 +123,7 @@ def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preproce
         ("Digit found", digit_mask.astype(np.uint8) * 255),
         *digit_steps,
     ]
-    return Preprocessed(result, shown, scale_box(mask_box(digit_mask), ink.to_input))
+    return Preprocessed(result, shown, box)
 
 
 def naive_preprocess(image: ImageSource) -> np.ndarray:

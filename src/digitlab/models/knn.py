@@ -7,13 +7,18 @@ product (much faster than 784-D pixels, and more accurate). k, blur and PCA size
 chosen on the validation split. Votes are weighted by inverse distance.
 
 Only the PCA basis ships (a small npz); the index of the 60,000 training digits is built
-from the verified MNIST cache on first load and kept in the user cache.
+from the verified MNIST cache on first load and kept in the user cache, with its SHA-256
+beside it (``knn-index-KEY.npz.sha256``, as ``sha256sum`` writes it). An index is used only
+if that digest matches, its labels are MNIST's own (their IDX checksum is the official one)
+and its features are finite float32; anything else is rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,16 @@ import torch
 from tqdm import tqdm
 
 from digitlab import artifacts
-from digitlab.data import cache_dir, load_mnist
+from digitlab.data import (
+    RESOURCES,
+    SPLIT_SIZES,
+    cache_dir,
+    load_mnist,
+    remove_stale_partials,
+    sha256,
+    to_idx,
+    write_atomic,
+)
 from digitlab.features import as_float_images, deskew, gaussian_blur
 from digitlab.models.base import NOT_A_DIGIT, TrainingData, calibrate, split_not_digit
 
@@ -90,6 +104,54 @@ def vote_with_negatives(queries, digits, labels, negatives, k: int) -> np.ndarra
     return np.concatenate([digit_probs * (1 - share), share], 1).astype(np.float32)
 
 
+def digest_path(index_path: Path) -> Path:
+    return index_path.with_name(index_path.name + ".sha256")
+
+
+def write_index(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
+    """Write the index, then its SHA-256 beside it: a crash in between leaves no valid pair."""
+    buf = io.BytesIO()
+    np.savez(buf, features=features, labels=labels)
+    raw = buf.getvalue()
+    write_atomic(path, raw)
+    write_atomic(digest_path(path), f"{sha256(raw)}  {path.name}\n".encode())
+
+
+def read_index(path: Path, dims: int) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
+    """((features, labels), None) for a sound index file, else (None, what is wrong with it)."""
+    raw = path.read_bytes()  # read once: the digest and the arrays come from the same bytes
+    try:
+        expected = digest_path(path).read_text().split()[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None, "it has no readable SHA-256 beside it"
+    if sha256(raw) != expected:
+        return None, "it does not match its SHA-256"
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            features, labels = npz["features"], npz["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None, "it is not a readable npz file with features and labels"
+    problem = index_problem(features, labels, dims)
+    return (None, problem) if problem else ((features, labels), None)
+
+
+def index_problem(features: np.ndarray, labels: np.ndarray, dims: int) -> str | None:
+    """What is wrong with an index's arrays, or None if they can be trusted."""
+    n = SPLIT_SIZES["train"]
+    if features.dtype != np.float32 or features.shape != (n, dims):
+        return f"its features are {features.dtype} {features.shape}, not float32 {(n, dims)}"
+    if labels.dtype.kind not in "iu" or labels.shape != (n,):
+        return f"its labels are {labels.dtype} {labels.shape}, not {n} integers"
+    if labels.min() < 0 or labels.max() > 9:
+        return "its labels are not all digits 0-9"
+    # The labels must be MNIST's own, in order: their IDX file has the official SHA-256.
+    if sha256(to_idx(labels.astype(np.uint8))) != RESOURCES["train", "labels"].sha256:
+        return "its labels are not MNIST's training labels"
+    if not np.isfinite(features).all():
+        return "its features are not all finite numbers"
+    return None
+
+
 class Model:
     id = ID
 
@@ -129,15 +191,21 @@ class Model:
         return self.extra_features[self.extra_labels == NOT_A_DIGIT]
 
     def _read_index(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cached index if it passes every check, else None (and a line on stderr)."""
         path = self.index_cache_path()
+        if path.parent.is_dir():
+            remove_stale_partials(path.parent)
+        if not path.exists():
+            return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                feats, labels = npz["features"], npz["labels"]
-        except (OSError, KeyError, ValueError):
+            index, problem = read_index(path, self.components.shape[0])
+        except OSError as err:
+            index, problem = None, f"it cannot be read: {err.strerror or err}"
+        if problem:
+            print(f"digitlab: the cached k-NN index {path.name} failed its check ({problem}); "
+                  "rebuilding it", file=sys.stderr)  # fmt: skip
             return None
-        if feats.shape != (60_000, self.components.shape[0]) or labels.shape != (60_000,):
-            return None
-        return feats, labels
+        return index
 
     def _build_index(self) -> tuple[np.ndarray, np.ndarray]:
         print("digitlab: building the k-NN index from MNIST (once)", file=sys.stderr)
@@ -145,7 +213,7 @@ class Model:
         feats = self.features(images)
         labels = labels.astype(np.int64)
         try:
-            artifacts.save_npz(self.index_cache_path(), {"features": feats, "labels": labels})
+            write_index(self.index_cache_path(), feats, labels)
         except OSError as err:  # a read-only cache only costs time on the next start
             print(f"digitlab: could not cache the k-NN index ({err})", file=sys.stderr)
         return feats, labels

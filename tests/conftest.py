@@ -1,0 +1,40 @@
+"""Every test runs against a temporary cache: the real ``~/.cache/digitlab`` is never touched.
+
+One session-wide copy of the MNIST files is made once: the files of the real cache that pass
+their SHA-256 are copied (copied, not hard-linked, so that no test can write into the real
+ones); whatever the real cache lacks, the normal fetch puts into the copy when a test first
+asks for it. The k-NN index is built there once per session. ``XDG_CACHE_HOME`` is set for the
+whole session, so the servers and commands that tests start use the copy too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from digitlab import data
+
+
+def copy_verified_mnist(source: Path, target: Path) -> None:
+    """Copy each MNIST file of ``source`` whose SHA-256 is right into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for res in data.RESOURCES.values():
+        path = source / res.name
+        if path.is_file():
+            raw = path.read_bytes()
+            if data.sha256(raw) == res.sha256:
+                (target / res.name).write_bytes(raw)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Iterator[Path]:
+    """A temporary ``XDG_CACHE_HOME`` for the whole run, seeded with the verified MNIST files."""
+    base = tmp_path_factory.mktemp("xdg-cache")
+    copy_verified_mnist(data.cache_dir(), base / "digitlab" / "mnist")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(base))
+        data._load_split.cache_clear()
+        yield base
+    data._load_split.cache_clear()

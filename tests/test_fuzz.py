@@ -1,0 +1,107 @@
+"""10,000 hostile inputs: only our two error classes come out, each decided in bounded time.
+
+Deterministic (seeded): random bytes behind each format's signature, valid images of every
+format with bytes flipped, cut, repeated or inserted, and the crafted pathological files of
+``test_filestructure``. Run by default, marked slow (about a minute).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+
+from digitlab.errors import ImageError, NoDigitError
+from digitlab.preprocess import preprocess
+from test_filestructure import (
+    gif_with_comments,
+    gif_with_frames,
+    jpeg_with_empty_markers,
+    jpeg_with_extra_scans,
+    png_with_text_chunks,
+    seven,
+    truncated_jpeg_with_end_marker,
+)
+
+SIGNATURES = [
+    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"GIF87a", b"BM", b"II*\x00", b"MM\x00*",
+    b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"RIFF\x00\x00\x00\x00WEBPVP8L",
+]  # fmt: skip
+MAX_SECONDS = 2.0  # the issue's bound for any input on this 2-core machine
+
+
+def valid_images() -> list[bytes]:
+    made = []
+    kinds = [("PNG", "L", {}), ("PNG", "RGBA", {}), ("JPEG", "RGB", {}), ("GIF", "P", {}),
+             ("JPEG", "L", {"progressive": True}), ("BMP", "RGB", {}), ("TIFF", "L", {}),
+             ("WEBP", "RGB", {})]  # fmt: skip
+    for fmt, mode, save in kinds:
+        buffer = io.BytesIO()
+        seven(48).convert(mode).save(buffer, fmt, **save)
+        made.append(buffer.getvalue())
+    return made
+
+
+def mutated(data: bytes, rng: np.random.Generator) -> bytes:
+    data = bytearray(data)
+    for _ in range(int(rng.integers(1, 6))):
+        kind = int(rng.integers(5))
+        at = int(rng.integers(len(data)))
+        if kind == 0:  # flip bytes
+            data[at] = int(rng.integers(256))
+        elif kind == 1:  # cut
+            data = data[: max(at, 1)]
+        elif kind == 2:  # insert random bytes
+            data[at:at] = rng.bytes(int(rng.integers(1, 64)))
+        elif kind == 3:  # repeat a slice (markers, chunks, blocks)
+            end = min(len(data), at + int(rng.integers(2, 40)))
+            data[at:at] = bytes(data[at:end]) * int(rng.integers(2, 200))
+        else:  # extreme values in what may be a size field
+            data[at : at + 2] = [b"\xff\xff", b"\x00\x00", b"\x7f\xff"][int(rng.integers(3))]
+    return bytes(data)
+
+
+def hostile_inputs(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    crafted = [jpeg_with_empty_markers(1000), jpeg_with_extra_scans(200),
+               png_with_text_chunks(1000), gif_with_comments(1000), gif_with_frames(5000),
+               truncated_jpeg_with_end_marker()]  # fmt: skip
+    yield from crafted
+    valid = valid_images()
+    for i in range(n - len(crafted)):
+        if i % 3 == 0:
+            signature = SIGNATURES[int(rng.integers(len(SIGNATURES)))]
+            yield signature + rng.bytes(int(rng.integers(0, 3000)))
+        else:
+            yield mutated(valid[int(rng.integers(len(valid)))], rng)
+
+
+@pytest.mark.slow
+def test_ten_thousand_hostile_inputs_give_only_our_errors_in_bounded_time():
+    slowest, outcomes = 0.0, {"answered": 0, "ImageError": 0, "NoDigitError": 0}
+    for data in hostile_inputs(10_000):
+        start = time.perf_counter()
+        try:
+            out = preprocess(data)
+            assert out.shape == (28, 28) and np.isfinite(out).all()
+            outcomes["answered"] += 1
+        except (ImageError, NoDigitError) as err:
+            outcomes[type(err).__name__] += 1
+            assert str(err).endswith(".") and "\n" not in str(err)
+        slowest = max(slowest, time.perf_counter() - start)
+    print(f"outcomes {outcomes}, slowest input {slowest:.3f} s")
+    assert sum(outcomes.values()) == 10_000
+    assert slowest < MAX_SECONDS
+    assert min(outcomes.values()) > 10  # the mix exercised every path
+
+
+def test_images_decode_from_pil_objects_of_every_mode():
+    for mode in ["1", "L", "LA", "La", "P", "RGB", "RGBA", "RGBa", "CMYK", "I", "F", "I;16"]:
+        via = {"CMYK": "RGB", "RGBa": "RGBA", "La": "LA"}.get(mode, "L")
+        image = seven(48).convert(via).convert(mode)
+        try:
+            assert preprocess(image).shape == (28, 28)
+        except (ImageError, NoDigitError) as err:  # only a sentence of ours, never a crash
+            pytest.fail(f"mode {mode}: {err}")
