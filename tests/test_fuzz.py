@@ -79,6 +79,7 @@ def hostile_inputs(n: int, seed: int = 0):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's notes on broken TIFF tags
 def test_ten_thousand_hostile_inputs_give_only_our_errors_in_bounded_time():
     slowest, outcomes = 0.0, {"answered": 0, "ImageError": 0, "NoDigitError": 0}
     for data in hostile_inputs(10_000):
