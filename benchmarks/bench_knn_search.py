@@ -6,12 +6,14 @@ Both search the shipped model's index (MNIST's 60,000 training digits plus its s
 as PCA features) for the 10,000 test digits' features and must agree on the neighbours. The
 torch search is the code k-NN used before (one matrix product and top-k per batch of 2,048
 queries); memory is the largest extra array each holds: the torch search a 2,048 x rows
-distance matrix per batch, FAISS one copy of the rows.
+distance matrix per batch, FAISS one copy of the rows. Stores its figures in
+``src/digitlab/results/knn_search.json`` for the README (``benchmarks/update_readme.py``).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 import torch
@@ -19,6 +21,9 @@ import torch
 from digitlab.data import load_mnist
 from digitlab.models.knn import ExactSearch
 from digitlab.models.registry import load_model
+from digitlab.report import render_knn_search, write_results
+
+COMMAND = ".venv/bin/python benchmarks/bench_knn_search.py"
 
 QUERY_BATCH = 2048
 
@@ -58,18 +63,18 @@ def main() -> None:
     same = float((torch_idx == faiss_idx).mean())
     batch_mib = QUERY_BATCH * len(rows) * 4 / 2**20
     rows_mib = rows.nbytes / 2**20
-    print(f"index {rows.shape[0]} x {rows.shape[1]}, {len(queries)} queries, k={k}")
-    print("| search | time | extra memory | same neighbours |")
-    print("|---|---|---|---|")
-    print(
-        f"| torch matmul + top-k (former) | {torch_s:.2f} s | {batch_mib:.0f} MiB distance "
-        f"matrix per batch | - |"
-    )
-    print(
-        f"| FAISS IndexFlatL2 (shipped) | {faiss_s:.2f} s | {rows_mib:.0f} MiB copy of the "
-        f"rows | {same:.2%} |"
-    )
-    print(f"\nFAISS is {torch_s / faiss_s:.1f}x faster")
+    write_results("knn_search", {
+        "measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND,
+        "index": f"{rows.shape[0]:,} x {rows.shape[1]} index, {len(queries):,} queries, k={k}",
+        "speedup": torch_s / faiss_s,
+        "searches": [
+            {"name": "torch matmul + top-k (former)", "seconds": torch_s,
+             "memory": f"{batch_mib:.0f} MiB distance matrix per batch", "same": None},
+            {"name": "FAISS IndexFlatL2 (shipped)", "seconds": faiss_s,
+             "memory": f"{rows_mib:.0f} MiB copy of the rows", "same": same},
+        ],
+    })  # fmt: skip
+    print(render_knn_search())
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
     .venv/bin/python benchmarks/bench_models.py
 
 Everything is measured in this run on the official 10,000 MNIST test images: accuracy,
-macro F1, median one-image latency; train time comes from the stored training metrics.
+macro F1, median one-image latency; train time comes from the stored training metrics. The
+figures are written into each ``weights/<model>.metrics.json``, which the README's table
+(``benchmarks/update_readme.py``) and the app's Evaluate page both read.
 The k-NN speed target is a ratio against scikit-learn's KNeighborsClassifier(3) on raw
 pixels, timed in the same process on the same machine, so machine speed cancels out.
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from datetime import UTC, datetime
@@ -17,9 +20,12 @@ from datetime import UTC, datetime
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
-from digitlab.data import load_mnist
-from digitlab.evaluate import comparison_rows, evaluate_model, markdown_table
+from digitlab.data import load_mnist, write_atomic
+from digitlab.evaluate import evaluate_model, metrics_path, stored_metrics
 from digitlab.models.registry import MODEL_IDS, load_model
+from digitlab.report import render_mnist
+
+COMMAND = ".venv/bin/python benchmarks/bench_models.py"
 
 
 def best_of(runs: int, fn) -> tuple[float, object]:
@@ -47,18 +53,24 @@ def knn_speed(runs: int = 3) -> dict:
     }  # fmt: skip
 
 
+def store(result: dict, extra: dict | None = None) -> None:
+    """Write this run's figures into the model's metrics JSON (what the README and the app
+    show), keeping what training recorded there (train time, validation figures)."""
+    path = metrics_path(result["model"])
+    record = (stored_metrics(result["model"]) or {}) | result | (extra or {})
+    record["train_seconds"] = result["train_seconds"]
+    write_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
+
+
 def main() -> None:
     print(f"# DigitLab benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"Python {platform.python_version()}, torch {torch.__version__}\n")  # fmt: skip
     results = [evaluate_model(m) for m in MODEL_IDS]
-    print(markdown_table(comparison_rows(results)))
-    s = knn_speed()
-    print(
-        f"\nk-NN on the 10,000 test images: ours {s['ours_seconds']:.2f} s "
-        f"({s['ours_accuracy']:.2%}) vs scikit-learn KNeighborsClassifier(3) on raw pixels "
-        f"{s['sklearn_seconds']:.2f} s ({s['sklearn_accuracy']:.2%}): {s['speedup']:.1f}x faster"
-    )
+    speed = knn_speed() | {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND}
+    for result in results:
+        store(result, {"speed_vs_sklearn": speed} if result["model"] == "knn" else None)
+    print(render_mnist())
 
 
 if __name__ == "__main__":

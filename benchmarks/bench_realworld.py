@@ -1,0 +1,44 @@
+"""People's own images: every model, our pipeline and the naive one, on a labelled folder.
+
+    .venv/bin/python benchmarks/bench_realworld.py [DIR]
+
+DIR defaults to ``../shared/realworld-dev`` (real digits lent to us for measuring only: never
+committed, never trained or tuned on). Prints the README's table and stores its figures in
+``src/digitlab/results/realworld.json``, from which ``benchmarks/update_readme.py`` renders
+the README's "People's own images" table. Same figures as ``digitlab evaluate-folder DIR
+--pipeline both --markdown``.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from digitlab import folder_eval
+from digitlab.models.registry import MODEL_IDS
+from digitlab.report import render_realworld, write_results
+
+DEFAULT_DIR = "../shared/realworld-dev"
+SUMMARY_KEYS = ("model", "pipeline", "n", "accuracy", "per_kind")
+
+
+def main() -> None:
+    folder = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_DIR
+    items = folder_eval.load_labelled_folder(folder)
+    results = []
+    for pipeline in ("ours", "naive"):
+        for result in folder_eval.evaluate_folder(items, list(MODEL_IDS), pipeline).values():
+            summary = {key: result[key] for key in SUMMARY_KEYS}
+            summary["per_kind"] = {kind: {"n": g["n"], "accuracy": g["accuracy"]}
+                                   for kind, g in result["per_kind"].items()}  # fmt: skip
+            results.append(summary)
+    command = ".venv/bin/python benchmarks/bench_realworld.py" + (
+        f" {folder}" if folder != DEFAULT_DIR else "")  # fmt: skip
+    record = {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": command,
+              "folder": folder, "results": results}  # fmt: skip
+    write_results("realworld", record)
+    print(render_realworld())
+
+
+if __name__ == "__main__":
+    main()

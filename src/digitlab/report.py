@@ -1,0 +1,94 @@
+"""The README's results tables, rendered from the stored results JSON: one source of truth.
+
+Each table sits in the README between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``
+and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
+
+* ``mnist``: the four models on MNIST's test set, from each ``weights/<model>.metrics.json``
+  (``benchmarks/bench_models.py`` refreshes them; the app's Evaluate page reads the same files);
+* ``realworld``: people's own images, ``results/realworld.json``
+  (``benchmarks/bench_realworld.py``);
+* ``knn_search``: k-NN's search against the former torch code, ``results/knn_search.json``
+  (``benchmarks/bench_knn_search.py``).
+
+``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
+``tests/test_readme_results.py`` fails when the README and the JSON disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from digitlab.data import write_atomic
+from digitlab.evaluate import comparison_rows, markdown_table, stored_metrics
+from digitlab.folder_eval import summary_markdown
+from digitlab.models.registry import MODEL_IDS
+
+RESULTS_DIR = Path(__file__).parent / "results"
+BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+
+
+def read_results(name: str) -> dict:
+    """The stored results ``name`` (``results/<name>.json``)."""
+    return json.loads((RESULTS_DIR / f"{name}.json").read_text())
+
+
+def write_results(name: str, record: dict) -> None:
+    """Store ``record`` as ``results/<name>.json`` (atomically)."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    write_atomic(RESULTS_DIR / f"{name}.json", (json.dumps(record, indent=1) + "\n").encode())
+
+
+def render_mnist() -> str:
+    metrics = [stored_metrics(model_id) for model_id in MODEL_IDS]
+    speed = metrics[MODEL_IDS.index("knn")].get("speed_vs_sklearn")
+    if speed is None:  # retrained since the last benchmark: training's own figures
+        return f"From training's own measurements:\n\n{markdown_table(comparison_rows(metrics))}\n"
+    return (
+        f"Measured on {speed['measured_at']} with `{speed['command']}`:\n\n"
+        f"{markdown_table(comparison_rows(metrics))}\n\n"
+        f"k-NN on the 10,000 test images: ours {speed['ours_seconds']:.2f} s "
+        f"({speed['ours_accuracy']:.2%}) vs scikit-learn KNeighborsClassifier(3) on raw pixels "
+        f"{speed['sklearn_seconds']:.2f} s ({speed['sklearn_accuracy']:.2%}): "
+        f"{speed['speedup']:.1f}x faster, timed in the same run.\n"
+    )
+
+
+def render_realworld() -> str:
+    record = read_results("realworld")
+    return (
+        f"Measured on {record['measured_at']} with `{record['command']}`:\n\n"
+        f"{summary_markdown(record['results'])}\n"
+    )
+
+
+def render_knn_search() -> str:
+    record = read_results("knn_search")
+    rows = [
+        {"search": s["name"], "time": f"{s['seconds']:.2f} s", "extra memory": s["memory"],
+         "same neighbours": "-" if s["same"] is None else f"{s['same']:.2%}"}
+        for s in record["searches"]
+    ]  # fmt: skip
+    return (
+        f"Measured on {record['measured_at']} with `{record['command']}` ({record['index']}; "
+        f"FAISS is {record['speedup']:.1f}x faster):\n\n{markdown_table(rows)}\n"
+    )
+
+
+RENDERERS: dict[str, Callable[[], str]] = {
+    "mnist": render_mnist,
+    "realworld": render_realworld,
+    "knn_search": render_knn_search,
+}
+
+
+def rendered_readme(text: str) -> str:
+    """``text`` with every results block re-rendered from the stored JSON."""
+    return BLOCK.sub(lambda m: m.group(1) + RENDERERS[m.group(2)]() + m.group(4), text)
+
+
+def readme_blocks(text: str) -> dict[str, str]:
+    """The results blocks of a README: name -> its current content."""
+    return {m.group(2): m.group(3) for m in BLOCK.finditer(text)}
