@@ -12,13 +12,13 @@ distance matrix per batch, FAISS one copy of the rows. Stores its figures in
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import numpy as np
 import torch
 
 from digitlab.data import load_mnist
+from digitlab.evaluate import best_of
 from digitlab.models.knn import ExactSearch
 from digitlab.models.registry import load_model
 from digitlab.report import render_knn_search, write_results
@@ -41,15 +41,6 @@ def torch_search(queries: np.ndarray, index: np.ndarray, k: int) -> tuple[np.nda
             dists.append(d.clamp_min(0).sqrt())
             found.append(j)
     return torch.cat(dists).numpy(), torch.cat(found).numpy()
-
-
-def best_of(runs: int, fn):
-    best, result = float("inf"), None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main() -> None:

@@ -14,28 +14,17 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from datetime import UTC, datetime
 
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 from digitlab.data import load_mnist, write_atomic
-from digitlab.evaluate import evaluate_model, metrics_path, stored_metrics
+from digitlab.evaluate import best_of, evaluate_model, metrics_path, stored_metrics
 from digitlab.models.registry import MODEL_IDS, load_model
 from digitlab.report import render_mnist
 
 COMMAND = ".venv/bin/python benchmarks/bench_models.py"
-
-
-def best_of(runs: int, fn) -> tuple[float, object]:
-    """Fastest wall time of ``runs`` calls (the least disturbed by other processes)."""
-    best, result = float("inf"), None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def knn_speed(runs: int = 3) -> dict:
