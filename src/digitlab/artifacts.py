@@ -6,14 +6,13 @@ every file is checked against the SHA-256 recorded in ``manifest.json`` before u
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from digitlab.data import sha256, write_atomic
 from digitlab.errors import ModelError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -22,46 +21,23 @@ RESTORE = "reinstall DigitLab to restore it."
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _replace_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return sha256(path.read_bytes())  # artifacts are a few MB
 
 
 def save_json(path: Path, obj: dict) -> None:
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(obj, indent=1) + "\n")
-
-    _replace_atomically(path, write)
+    write_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-
-    _replace_atomically(path, write)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
 
 
 def save_tensors(path: Path, tensors: dict) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _replace_atomically(path, lambda tmp: save_file(tensors, tmp))
+    write_atomic(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
 
 
 def read_manifest(weights_dir: Path) -> dict[str, str]:
