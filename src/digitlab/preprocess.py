@@ -781,11 +781,7 @@ def fit_20x20_soft(crop: np.ndarray) -> np.ndarray:
         raise NoDigitError(NO_DIGIT)
     grey = crop / peak
     x0, y0, x1, y1 = mask_box(grey > 0.25)  # the box of the ink, not of its faint halo
-    tight = grey[y0:y1, x0:x1]
-    factor = MNIST_BOX / max(tight.shape)
-    height = min(max(round(tight.shape[0] * factor), 1), MNIST_BOX)
-    width = min(max(round(tight.shape[1] * factor), 1), MNIST_BOX)
-    fitted = np.clip(resize(tight, height, width, Image.BOX), 0.0, 1.0)
+    fitted = long_side_to_20(grey[y0:y1, x0:x1])
     return fitted / max(float(fitted.max()), 1e-6)
 
 
@@ -852,7 +848,12 @@ def fit_20x20(shape: np.ndarray) -> np.ndarray:
     Area averaging of a fine binary shape gives the same grey, anti-aliased edges as MNIST.
     """
     x0, y0, x1, y1 = mask_box(shape)
-    tight = shape[y0:y1, x0:x1].astype(np.float32)
+    return long_side_to_20(shape[y0:y1, x0:x1].astype(np.float32))
+
+
+def long_side_to_20(tight: np.ndarray) -> np.ndarray:
+    """A crop tight around its ink, scaled so its long side is 20 pixels, aspect kept, by
+    area averaging (MNIST's anti-aliasing), in [0, 1]."""
     factor = MNIST_BOX / max(tight.shape)
     height = min(max(round(tight.shape[0] * factor), 1), MNIST_BOX)
     width = min(max(round(tight.shape[1] * factor), 1), MNIST_BOX)

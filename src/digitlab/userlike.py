@@ -52,7 +52,6 @@ from scipy import ndimage as ndi
 KINDS = (
     "photo", "desk", "scan", "dark", "canvas", "thin", "thick", "slant", "lowres", "coarse16",
 )  # fmt: skip
-MNIST_KINDS = tuple(kind for kind in KINDS if kind != "lowres")
 # Kinds the neural models' training augmentation imitates (coarse scans, ``digitlab.augment``):
 # their columns are not out-of-distribution figures.
 IMITATED_BY_TRAINING = ("lowres", "coarse16")
