@@ -317,3 +317,14 @@ def test_read_image_file_reads_at_most_its_cap(tmp_path):
         read_image_file(tmp_path / "big.png", 2047)
     with pytest.raises(ImageError, match="does not exist"):
         read_image_file(tmp_path / "missing.png")
+
+
+def test_a_bug_in_our_own_code_is_not_reported_as_a_damaged_file(monkeypatch):
+    import digitlab.imageio as imageio
+
+    def broken(image):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(imageio, "pil_to_grey", broken)
+    with pytest.raises(RuntimeError, match="a bug of ours"):  # not ImageError("damaged")
+        load_image(encode(Image.fromarray(digit_picture()), "PNG"))

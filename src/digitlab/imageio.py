@@ -91,15 +91,18 @@ def decode_image(source: ImageSource, max_side: int | None = None) -> DecodedIma
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = source if data is None else Image.open(io.BytesIO(data), formats=FORMATS)
             refuse_multi_frame(image)
-            return decode_pil(image, max_side)
+            check_size(*image.size)
+            image, scale, full_size = decoded_pil(image, max_side)
     except ImageError:
         raise
     except Image.UnidentifiedImageError as err:
         raise ImageError(NOT_AN_IMAGE) from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageError(TOO_MANY_PIXELS) from err
-    except Exception as err:  # untrusted bytes: any decoder failure is one clear sentence
+    except Exception as err:  # Pillow on untrusted bytes raises many types: one sentence
         raise ImageError(CORRUPT) from err
+    # Our own code runs outside that net, so a bug of ours surfaces instead of "damaged".
+    return DecodedImage(pil_to_grey(image), scale, full_size)
 
 
 def read_source_bytes(source: object) -> bytes:
@@ -181,9 +184,11 @@ def refuse_multi_frame(image: Image.Image) -> None:
         raise ImageError(MULTI_FRAME)
 
 
-def decode_pil(image: Image.Image, max_side: int | None) -> DecodedImage:
-    """Check, orient and flatten one PIL image into a ``DecodedImage``."""
-    check_size(*image.size)
+def decoded_pil(
+    image: Image.Image, max_side: int | None
+) -> tuple[Image.Image, float, tuple[int, int]]:
+    """Pillow's part: decode (reduced when big), orient by EXIF; the image, its scale (original
+    pixels per decoded pixel) and its full size (width, height) after orientation."""
     full_width, full_height = image.size
     if max_side is not None and image.format == "JPEG" and image.mode in ("RGB", "L"):
         shrink = max_side / max(image.size)  # decode only luma, at 1/2, 1/4 or 1/8 size
@@ -194,8 +199,8 @@ def decode_pil(image: Image.Image, max_side: int | None) -> DecodedImage:
     if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # quarter turns swap sides
         full_width, full_height = full_height, full_width
     image = ImageOps.exif_transpose(image)
-    grey = pil_to_grey(image)
-    return DecodedImage(grey, scale, (full_width, full_height))
+    image.load()  # every pixel decoded here, inside the caller's net for decoder errors
+    return image, scale, (full_width, full_height)
 
 
 def reduce_early(image: Image.Image, factor: int) -> Image.Image:
