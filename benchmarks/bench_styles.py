@@ -5,19 +5,25 @@ never used; negatives likewise. Prints, per model: accuracy on each style, on pl
 validation digits, how many validation 7s lean to 1, and the share of validation digits and
 negatives refused as "not a digit". Logistic regression and k-NN are refitted on all 60,000
 training digits, validation ones included, so their rows are marked: those figures are
-optimistic. Run::
+optimistic. The figures are stored in ``src/digitlab/results/styles.json``, from which the
+README's table is rendered (``benchmarks/update_readme.py``). Run::
 
     .venv/bin/python benchmarks/bench_styles.py
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 
 from digitlab.models.base import VALIDATION_SEED_OFFSET, split_not_digit, training_data
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+from digitlab.models.registry import MODEL_IDS, load_model
 from digitlab.negatives import not_digit_images
+from digitlab.report import render_styles, write_results
 from digitlab.styles import STYLES, as_mnist
+
+COMMAND = ".venv/bin/python benchmarks/bench_styles.py"
 
 PER_STYLE = 300
 # A validation 7 "leans to 1" when the model gives 1 more than this probability: the flagged
@@ -49,23 +55,27 @@ def main() -> None:
     data = training_data()
     sets = style_sets(data)
     negatives = not_digit_images(data.val_x, 2000, VALIDATION_SEED_OFFSET + 1)
-    header = ["model", *(f"{n} (n={len(x)})" for n, (x, _) in sets.items()), "val plain",
-              "val 7s leaning to 1", "val digits refused", "val negatives refused"]  # fmt: skip
-    print("| " + " | ".join(header) + " |")
-    print("|---" * len(header) + "|")
+    rows = []
     for model_id in MODEL_IDS:
         model = load_model(model_id)
-        seen = "best_epoch" not in model.config  # refitted on train + validation
-        cells = [DISPLAY_NAMES[model_id] + (" (saw these digits)" if seen else "")]
-        for images, label in sets.values():
-            cells.append(f"{(model.predict_proba(images).argmax(1) == label).mean():.1%}")
         probs = model.predict_proba(data.val_x)
-        cells.append(f"{(probs.argmax(1) == data.val_y).mean():.2%}")
         sevens = probs[data.val_y == 7]
-        cells.append(f"{(sevens[:, 1] > LEANING).sum()} of {len(sevens)}")
-        cells.append(f"{refused(model, data.val_x).mean():.2%}")
-        cells.append(f"{refused(model, negatives).mean():.1%}")
-        print("| " + " | ".join(cells) + " |", flush=True)
+        rows.append({
+            "model": model_id,
+            "saw_validation": "best_epoch" not in model.config,  # refitted on train + val
+            "styles": {name: float((model.predict_proba(x).argmax(1) == label).mean())
+                       for name, (x, label) in sets.items()},
+            "val_plain": float((probs.argmax(1) == data.val_y).mean()),
+            "sevens_leaning_to_1": int((sevens[:, 1] > LEANING).sum()),
+            "sevens": len(sevens),
+            "val_digits_refused": float(refused(model, data.val_x).mean()),
+            "val_negatives_refused": float(refused(model, negatives).mean()),
+        })  # fmt: skip
+    write_results("styles", {
+        "measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND,
+        "style_sizes": {name: len(x) for name, (x, _) in sets.items()}, "models": rows,
+    })  # fmt: skip
+    print(render_styles())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
 * ``realworld``: people's own images, ``results/realworld.json``
   (``benchmarks/bench_realworld.py``);
 * ``knn_search``: k-NN's search against the former torch code, ``results/knn_search.json``
-  (``benchmarks/bench_knn_search.py``).
+  (``benchmarks/bench_knn_search.py``);
+* ``userlike``: the user-like generator's test renders, ``results/userlike.json``
+  (``benchmarks/bench_userlike.py``);
+* ``styles``: writing styles and refusals on validation, ``results/styles.json``
+  (``benchmarks/bench_styles.py``).
 
 ``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
 ``tests/test_readme_results.py`` fails when the README and the JSON disagree.
@@ -23,8 +27,10 @@ from pathlib import Path
 
 from digitlab.data import write_atomic
 from digitlab.evaluate import comparison_rows, markdown_table, stored_metrics
+from digitlab.folder_eval import markdown_table as folder_markdown_table
 from digitlab.folder_eval import summary_markdown
-from digitlab.models.registry import MODEL_IDS
+from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS
+from digitlab.robustness import format_table
 
 RESULTS_DIR = Path(__file__).parent / "results"
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
@@ -77,7 +83,36 @@ def render_knn_search() -> str:
     )
 
 
+def render_styles() -> str:
+    record = read_results("styles")
+    sizes = record["style_sizes"]
+    header = ["model", *(f"{name} (n={n})" for name, n in sizes.items()), "val plain",
+              "val 7s leaning to 1", "val digits refused", "val negatives refused"]  # fmt: skip
+    rows = []
+    for r in record["models"]:
+        seen = " (saw these digits)" if r["saw_validation"] else ""
+        rows.append([DISPLAY_NAMES[r["model"]] + seen,
+                     *(f"{r['styles'][name]:.1%}" for name in sizes),
+                     f"{r['val_plain']:.2%}", f"{r['sevens_leaning_to_1']} of {r['sevens']}",
+                     f"{r['val_digits_refused']:.2%}",
+                     f"{r['val_negatives_refused']:.1%}"])  # fmt: skip
+    return (
+        f"Measured on {record['measured_at']} with `{record['command']}`:\n\n"
+        f"{folder_markdown_table(header, rows)}\n"
+    )
+
+
+def render_userlike() -> str:
+    record = read_results("userlike")
+    return (
+        f"Measured on {record['measured_at']} with `{record['command']}`:\n\n"
+        f"{format_table(record['result'])}\n"
+    )
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "styles": render_styles,
+    "userlike": render_userlike,
     "mnist": render_mnist,
     "realworld": render_realworld,
     "knn_search": render_knn_search,
