@@ -47,7 +47,6 @@ def store(result: dict, extra: dict | None = None) -> None:
     show), keeping what training recorded there (train time, validation figures)."""
     path = metrics_path(result["model"])
     record = (stored_metrics(result["model"]) or {}) | result | (extra or {})
-    record["train_seconds"] = result["train_seconds"]
     write_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
 
 

@@ -1,11 +1,12 @@
 """People's own images: every model, our pipeline and the naive one, on a labelled folder.
 
-    .venv/bin/python benchmarks/bench_realworld.py [DIR]
+    .venv/bin/python benchmarks/bench_realworld.py DIR
 
-DIR defaults to ``../shared/realworld-dev`` (real digits lent to us for measuring only: never
-committed, never trained or tuned on). Prints the README's table and stores its figures in
-``src/digitlab/results/realworld.json``, from which ``benchmarks/update_readme.py`` renders
-the README's "People's own images" table. Same figures as ``digitlab evaluate-folder DIR
+DIR is a labelled folder (as ``digitlab evaluate-folder`` reads), for the README
+``../shared/realworld-dev``: real digits lent to us for measuring only, never committed, never
+trained or tuned on. Prints the table and stores its figures (and only the folder's name) in
+``src/digitlab/results/realworld.json``, from which ``benchmarks/update_readme.py`` renders the
+README's "People's own images" table. Same figures as ``digitlab evaluate-folder DIR
 --pipeline both --markdown``.
 """
 
@@ -13,17 +14,20 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from digitlab import folder_eval
 from digitlab.models.registry import MODEL_IDS
 from digitlab.report import render_realworld, write_results
 
-DEFAULT_DIR = "../shared/realworld-dev"
+COMMAND = ".venv/bin/python benchmarks/bench_realworld.py DIR"
 SUMMARY_KEYS = ("model", "pipeline", "n", "accuracy", "per_kind")
 
 
 def main() -> None:
-    folder = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_DIR
+    if len(sys.argv) != 2:
+        sys.exit(f"usage: {COMMAND}")
+    folder = Path(sys.argv[1])
     items = folder_eval.load_labelled_folder(folder)
     results = []
     for pipeline in ("ours", "naive"):
@@ -32,10 +36,8 @@ def main() -> None:
             summary["per_kind"] = {kind: {"n": g["n"], "accuracy": g["accuracy"]}
                                    for kind, g in result["per_kind"].items()}  # fmt: skip
             results.append(summary)
-    command = ".venv/bin/python benchmarks/bench_realworld.py" + (
-        f" {folder}" if folder != DEFAULT_DIR else "")  # fmt: skip
-    record = {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": command,
-              "folder": folder, "results": results}  # fmt: skip
+    record = {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND,
+              "folder": folder.resolve().name, "results": results}  # fmt: skip
     write_results("realworld", record)
     print(render_realworld())
 

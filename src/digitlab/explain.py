@@ -124,14 +124,15 @@ def nearest_training_digits(
     """
     distances, indices, labels = knn_model.kneighbors(as_image28(image)[None], k=k)
     mnist_count = len(knn_model.mnist_index()[1])
+    index_features = knn_model.index()[0]
     neighbours = []
     for d, i, lab in zip(distances[0], indices[0], labels[0], strict=True):
         styled = int(i) >= mnist_count
         if train_images is None:
             picture = None
         elif styled:
-            feats = knn_model.index()[0][i]
-            picture = np.clip(knn_model.mean + feats @ knn_model.components, 0, 1).reshape(28, 28)
+            rebuilt = knn_model.mean + index_features[i] @ knn_model.components
+            picture = np.clip(rebuilt, 0, 1).reshape(28, 28)
         else:
             picture = train_images[i]
         neighbours.append(Neighbour(int(i), int(lab), float(d), picture, styled))

@@ -26,7 +26,7 @@ MAX_GIF_BLOCKS = 200_000  # data sub-blocks before the first frame's pixels
 MAX_GIF_EXTENSIONS = 500
 
 TOO_COMPLEX = "This image file has an abnormal structure ({}), so it is not decoded."
-TRUNCATED = "This image file is damaged or truncated, so it cannot be decoded."
+CORRUPT = "This image file is damaged or truncated, so it cannot be decoded."
 
 # In JPEG entropy-coded data, 0xFF is followed by 0x00 (a stuffed byte), a restart marker
 # (0xD0-0xD7) or more 0xFF fill bytes; any other byte after it starts a marker.
@@ -56,11 +56,11 @@ def check_jpeg(data: bytes, max_pixels: int) -> None:
     frame = None  # (width, height, arithmetic coding?)
     while True:
         if data[pos : pos + 1] != b"\xff":
-            raise ImageError(TRUNCATED)
+            raise ImageError(CORRUPT)
         while data[pos + 1 : pos + 2] == b"\xff":  # fill bytes before a marker
             pos += 1
         if pos + 2 > len(data):
-            raise ImageError(TRUNCATED)
+            raise ImageError(CORRUPT)
         marker = data[pos + 1]
         if marker == 0xD9:  # end of image
             break
@@ -68,13 +68,13 @@ def check_jpeg(data: bytes, max_pixels: int) -> None:
             pos += 2
             continue
         if pos + 4 > len(data):
-            raise ImageError(TRUNCATED)
+            raise ImageError(CORRUPT)
         (length,) = struct.unpack_from(">H", data, pos + 2)
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
             raise ImageError(TOO_COMPLEX.format(f"over {MAX_JPEG_SEGMENTS} JPEG markers"))
         if length < 2 or pos + 2 + length > len(data):
-            raise ImageError(TRUNCATED)
+            raise ImageError(CORRUPT)
         if marker in SOF_MARKERS and length >= 7:
             height, width = struct.unpack_from(">HH", data, pos + 5)
             if width * height > max_pixels:
@@ -87,17 +87,17 @@ def check_jpeg(data: bytes, max_pixels: int) -> None:
                 raise ImageError(TOO_COMPLEX.format(f"over {MAX_JPEG_SCANS} JPEG scans"))
             found = NEXT_MARKER.search(data, pos)
             if found is None:
-                raise ImageError(TRUNCATED)
+                raise ImageError(CORRUPT)
             entropy_bytes += found.start() - pos
             pos = found.start()
     if frame is None or scans == 0:
-        raise ImageError(TRUNCATED)
+        raise ImageError(CORRUPT)
     width, height, arithmetic = frame
     # Huffman coding spends at least one bit per 8x8 block on its DC value: image data far
     # shorter than that cannot hold the picture (arithmetic coding can go below a bit).
     blocks = -(-width // 8) * -(-height // 8)
     if not arithmetic and entropy_bytes < blocks // 8 // 2:
-        raise ImageError(TRUNCATED)
+        raise ImageError(CORRUPT)
 
 
 def too_large(width: int, height: int, max_pixels: int) -> str:
@@ -126,7 +126,7 @@ def check_png(data: bytes) -> None:
 def check_gif(data: bytes) -> None:
     """Walk the blocks up to the first frame's pixels (the only frame we decode)."""
     if len(data) < 13:
-        raise ImageError(TRUNCATED)
+        raise ImageError(CORRUPT)
     flags = data[10]
     pos = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)  # global colour table
     extensions = blocks = 0
@@ -135,7 +135,7 @@ def check_gif(data: bytes) -> None:
         if introducer == 0x2C:  # the first image descriptor: what follows is its pixels
             return
         if introducer != 0x21:
-            raise ImageError(TRUNCATED)
+            raise ImageError(CORRUPT)
         extensions += 1
         if extensions > MAX_GIF_EXTENSIONS:
             raise ImageError(TOO_COMPLEX.format(f"over {MAX_GIF_EXTENSIONS} GIF extensions"))
@@ -146,4 +146,4 @@ def check_gif(data: bytes) -> None:
                 raise ImageError(TOO_COMPLEX.format("too many GIF blocks"))
             pos += 1 + data[pos]
         pos += 1
-    raise ImageError(TRUNCATED)
+    raise ImageError(CORRUPT)

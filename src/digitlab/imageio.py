@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from digitlab.errors import ImageError
-from digitlab.filestructure import check_structure, too_large
+from digitlab.filestructure import CORRUPT, check_structure, too_large
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -44,7 +44,6 @@ EXIF_ORIENTATION = 0x0112
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 
 NOT_AN_IMAGE = "This file is not an image we can read (PNG, JPEG, WebP, BMP, GIF or TIFF)."
-CORRUPT = "This image file is damaged or truncated, so it cannot be decoded."
 TOO_LARGE_FILE = "This file is too large (over 50 MB) to be a digit image."
 TOO_MANY_PIXELS = "This image is too large (over 40 megapixels) to be a digit image."
 MULTI_FRAME = "This file is animated or has several pages; upload a single image."

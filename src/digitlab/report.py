@@ -27,7 +27,6 @@ from pathlib import Path
 
 from digitlab.data import write_atomic
 from digitlab.evaluate import comparison_rows, markdown_table, stored_metrics
-from digitlab.folder_eval import markdown_table as folder_markdown_table
 from digitlab.folder_eval import summary_markdown
 from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS
 from digitlab.robustness import format_table
@@ -65,8 +64,8 @@ def render_mnist() -> str:
 def render_realworld() -> str:
     record = read_results("realworld")
     return (
-        f"Measured on {record['measured_at']} with `{record['command']}`:\n\n"
-        f"{summary_markdown(record['results'])}\n"
+        f"Measured on {record['measured_at']} with `{record['command']}`, DIR being "
+        f"`{record['folder']}`:\n\n{summary_markdown(record['results'])}\n"
     )
 
 
@@ -86,19 +85,19 @@ def render_knn_search() -> str:
 def render_styles() -> str:
     record = read_results("styles")
     sizes = record["style_sizes"]
-    header = ["model", *(f"{name} (n={n})" for name, n in sizes.items()), "val plain",
-              "val 7s leaning to 1", "val digits refused", "val negatives refused"]  # fmt: skip
-    rows = []
-    for r in record["models"]:
-        seen = " (saw these digits)" if r["saw_validation"] else ""
-        rows.append([DISPLAY_NAMES[r["model"]] + seen,
-                     *(f"{r['styles'][name]:.1%}" for name in sizes),
-                     f"{r['val_plain']:.2%}", f"{r['sevens_leaning_to_1']} of {r['sevens']}",
-                     f"{r['val_digits_refused']:.2%}",
-                     f"{r['val_negatives_refused']:.1%}"])  # fmt: skip
+    seen = " (saw these digits)"
+    rows = [
+        {"model": DISPLAY_NAMES[r["model"]] + (seen if r["saw_validation"] else ""),
+         **{f"{name} (n={n})": f"{r['styles'][name]:.1%}" for name, n in sizes.items()},
+         "val plain": f"{r['val_plain']:.2%}",
+         "val 7s leaning to 1": f"{r['sevens_leaning_to_1']} of {r['sevens']}",
+         "val digits refused": f"{r['val_digits_refused']:.2%}",
+         "val negatives refused": f"{r['val_negatives_refused']:.1%}"}
+        for r in record["models"]
+    ]  # fmt: skip
     return (
         f"Measured on {record['measured_at']} with `{record['command']}`:\n\n"
-        f"{folder_markdown_table(header, rows)}\n"
+        f"{markdown_table(rows)}\n"
     )
 
 

@@ -106,13 +106,11 @@ def vote_with_negatives(queries, digits, labels, negatives, k: int) -> np.ndarra
     """[N,11] probabilities: the digits' vote among the ``k`` nearest ``digits``, times one
     minus the not-a-digit share of the vote among the ``k`` nearest of digits and negatives.
 
-    ``digits`` and ``negatives`` are feature rows or their ``ExactSearch``."""
-    digits = digits if isinstance(digits, ExactSearch) else ExactSearch(digits)
+    ``digits`` and ``negatives`` are ``ExactSearch`` over their feature rows."""
     dist, idx = digits.search(queries, k)
     digit_probs = vote(dist, labels[idx])
-    if negatives is None or len(negatives) == 0:
+    if len(negatives) == 0:
         return np.concatenate([digit_probs, np.zeros((len(dist), 1), np.float32)], 1)
-    negatives = negatives if isinstance(negatives, ExactSearch) else ExactSearch(negatives)
     neg_dist, _ = negatives.search(queries, k)
     both = np.concatenate([dist, neg_dist], 1)
     both_labels = np.concatenate([labels[idx], np.full(neg_dist.shape, NOT_A_DIGIT)], 1)
@@ -180,6 +178,7 @@ class Model:
             extra_features)  # fmt: skip
         self.extra_labels = np.zeros(0, np.int64) if extra_labels is None else extra_labels
         self._index: tuple[np.ndarray, np.ndarray] | None = None
+        self._digits: tuple[np.ndarray, np.ndarray] | None = None
         self._searches: tuple[ExactSearch, np.ndarray, ExactSearch] | None = None
 
     # -- features and index ------------------------------------------------------------
@@ -199,11 +198,13 @@ class Model:
 
     def index(self) -> tuple[np.ndarray, np.ndarray]:
         """The digits searched: MNIST's 60,000 training digits (indices below 60,000), then
-        the styled digits that ship with the model."""
-        feats, labels = self.mnist_index()
-        digits = self.extra_labels != NOT_A_DIGIT
-        return (np.concatenate([feats, self.extra_features[digits]]),
-                np.concatenate([labels, self.extra_labels[digits]]))  # fmt: skip
+        the styled digits that ship with the model; built once."""
+        if self._digits is None:
+            feats, labels = self.mnist_index()
+            digits = self.extra_labels != NOT_A_DIGIT
+            self._digits = (np.concatenate([feats, self.extra_features[digits]]),
+                            np.concatenate([labels, self.extra_labels[digits]]))  # fmt: skip
+        return self._digits
 
     def negative_index(self) -> np.ndarray:
         """Features of the negatives ("not a digit") that ship with the model."""
@@ -307,9 +308,11 @@ class Model:
         tr_all = np.concatenate([tr, model.extra_features[digits]])
         tr_labels = np.concatenate([data.train_y, extra_y[digits]])
 
+        tr_search, negatives = ExactSearch(tr_all), ExactSearch(model.negative_index())
+
         def validation_era(images):
-            return vote_with_negatives(model.features(images), tr_all, tr_labels,
-                                       model.negative_index(), k)  # fmt: skip
+            return vote_with_negatives(model.features(images), tr_search, tr_labels,
+                                       negatives, k)  # fmt: skip
 
         model.config |= calibrate(validation_era, data)
         return model
