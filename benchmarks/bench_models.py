@@ -21,7 +21,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from digitlab.data import load_mnist, write_atomic
 from digitlab.evaluate import best_of, evaluate_model, metrics_path, stored_metrics
-from digitlab.models.registry import MODEL_IDS, load_model
+from digitlab.models.registry import load_model, model_ids
 from digitlab.report import render_mnist
 
 COMMAND = ".venv/bin/python benchmarks/bench_models.py"
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"# DigitLab benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"Python {platform.python_version()}, torch {torch.__version__}\n")  # fmt: skip
-    results = [evaluate_model(m) for m in MODEL_IDS]
+    results = [evaluate_model(m) for m in model_ids()]
     speed = knn_speed() | {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND}
     for result in results:
         store(result, {"speed_vs_sklearn": speed} if result["model"] == "knn" else None)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digitlab import folder_eval
-from digitlab.models.registry import MODEL_IDS
+from digitlab.models.registry import model_ids
 from digitlab.report import render_realworld, write_results
 
 COMMAND = ".venv/bin/python benchmarks/bench_realworld.py DIR"
@@ -31,7 +31,7 @@ def main() -> None:
     items = folder_eval.load_labelled_folder(folder)
     results = []
     for pipeline in ("ours", "naive"):
-        for result in folder_eval.evaluate_folder(items, list(MODEL_IDS), pipeline).values():
+        for result in folder_eval.evaluate_folder(items, list(model_ids()), pipeline).values():
             summary = {key: result[key] for key in SUMMARY_KEYS}
             summary["per_kind"] = {kind: {"n": g["n"], "accuracy": g["accuracy"]}
                                    for kind, g in result["per_kind"].items()}  # fmt: skip

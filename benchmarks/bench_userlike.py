@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from digitlab.models.registry import MODEL_IDS
+from digitlab.models.registry import model_ids
 from digitlab.report import render_userlike, write_results
 from digitlab.robustness import evaluate_robustness
 
@@ -20,7 +20,7 @@ COMMAND = ".venv/bin/python benchmarks/bench_userlike.py"
 
 
 def main() -> None:
-    result = evaluate_robustness(list(MODEL_IDS), 100, (0, 1, 2), "test")
+    result = evaluate_robustness(list(model_ids()), 100, (0, 1, 2), "test")
     write_results("userlike", {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}",
                                "command": COMMAND, "result": result})  # fmt: skip
     print(render_userlike())

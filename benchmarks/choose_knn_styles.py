@@ -29,7 +29,7 @@ def main() -> None:
     data = training_data()
     shipped = load_model("knn")
     sigma, dims, k = (shipped.config[key] for key in ("sigma", "dims", "k"))
-    mean, comps = knn.fit_pca(knn.pixel_features(data.all_x, sigma), dims)
+    mean, comps = knn.fit_pca(knn.pixel_features(data.train_x, sigma), dims)
     model = knn.Model(mean, comps, shipped.config)
     train = model.features(data.train_x)
     sets = {

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from digitlab.data import load_mnist
 from digitlab.errors import ModelError
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+from digitlab.models.registry import display_name, load_model, model_ids
 
 HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
 TIMEOUT = 120  # s per run: generous, the first run loads models on a possibly busy machine
@@ -57,7 +57,7 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppT
 
 
 def choose(at: AppTest, model_id: str | None) -> AppTest:
-    at.selectbox(key="model").set_value(DISPLAY_NAMES[model_id] if model_id else "Compare all")
+    at.selectbox(key="model").set_value(display_name(model_id) if model_id else "Compare all")
     return at
 
 
@@ -76,13 +76,13 @@ def test_recognise_page_starts_with_the_uploader_and_the_model_selector(app):
     assert uploader.accept_multiple_files
     model = app.selectbox(key="model")
     assert model.label == "Model"
-    assert model.options == [*DISPLAY_NAMES.values(), "Compare all"]
+    assert model.options == [*map(display_name, model_ids()), "Compare all"]
     assert model.value == "CNN"
     assert not app.error
     assert "upload an image" in app.info[0].value
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id):
     require(model_id)
     images, labels = mnist_test
@@ -91,7 +91,7 @@ def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id
     assert predicted(app) == str(labels[0])
     confidence = next(m for m in app.metric if m.label == "Confidence").value
     assert confidence.endswith("%")
-    assert any(c.value.startswith(f"{DISPLAY_NAMES[model_id]}, answered in") for c in app.caption)
+    assert any(c.value.startswith(f"{display_name(model_id)}, answered in") for c in app.caption)
     assert app.get("vega_lite_chart")  # the ten probabilities
     assert any(s.value == "Why this answer?" for s in app.subheader)
     assert len(app.get("image")) >= 3  # the input, the 28x28 and the why pictures
@@ -110,7 +110,7 @@ def test_compare_all_has_one_row_per_model(app, mnist_test):
     images, labels = mnist_test
     upload(choose(app, None), "digit.png", paper([images[1]]))
     table = app.dataframe[0].value
-    ready = [DISPLAY_NAMES[m] for m in MODEL_IDS]
+    ready = [display_name(m) for m in model_ids()]
     assert list(table["Model"]) == ready
     assert (table["Digit"] == str(labels[1])).sum() >= len(ready) - 1
     assert np.allclose(table[[str(d) for d in range(10)]].sum(axis=1), 1, atol=1e-3)
@@ -150,11 +150,11 @@ def test_not_a_digit_is_said_plainly(app):
 
 
 def test_compare_all_is_never_green_on_refused_or_unsure_answers(app, monkeypatch, mnist_test):
-    for model_id in MODEL_IDS:
+    for model_id in model_ids():
         require(model_id)
     upload(choose(app, None), "star.png", star_png())
     assert not app.success, [s.value for s in app.success]
-    for model_id in MODEL_IDS:  # every answer unsure: agreement is not shown as a success
+    for model_id in model_ids():  # every answer unsure: agreement is not shown as a success
         monkeypatch.setitem(load_model(model_id).config, "low_confidence_threshold", 1.01)
     upload(app, "digit.png", paper([mnist_test[0][0]]))
     assert not app.success, [s.value for s in app.success]
@@ -286,14 +286,14 @@ def test_read_a_number(app, mnist_test):
 def test_evaluate_page_shows_the_stored_results(app):
     from digitlab.evaluate import stored_metrics
 
-    stored = [m for m in MODEL_IDS if stored_metrics(m) is not None]
+    stored = [m for m in model_ids() if stored_metrics(m) is not None]
     run(app.switch_page("pages/evaluate.py"))
     assert app.title[0].value == "Evaluate"
     if not stored:
         assert "run `digitlab train`" in app.info[0].value
         return
     table = app.dataframe[0].value
-    assert list(table["Model"]) == [DISPLAY_NAMES[m] for m in stored]
+    assert list(table["Model"]) == [display_name(m) for m in stored]
     assert table["Accuracy"].between(0.5, 1).all()
     assert len(app.tabs) == len(stored)
     per_class = app.dataframe[1].value
@@ -312,9 +312,9 @@ def test_how_it_works_page_describes_each_model_with_measurements(app):
 
     run(app.switch_page("pages/how_it_works.py"))
     assert app.title[0].value == "How it works"
-    assert [s.value for s in app.subheader] == list(DISPLAY_NAMES.values())
+    assert [s.value for s in app.subheader] == [display_name(m) for m in model_ids()]
     text = " ".join(m.value for m in app.markdown)
-    for model_id in MODEL_IDS:
+    for model_id in model_ids():
         result = stored_metrics(model_id)
         if result is not None:
             assert f"{result['accuracy']:.2%}" in text

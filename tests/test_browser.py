@@ -27,7 +27,7 @@ from PIL import Image
 from playwright import sync_api  # a test dependency (pip install -e '.[test]')
 
 from appserver import healthy, start_app_server, stop_app_server
-from digitlab.models.registry import MODEL_IDS, load_model
+from digitlab.models.registry import load_model, model_ids
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +57,9 @@ def chromium_ready() -> None:
 
 def trained_models() -> list[str]:
     """Every model ships with weights: loading each one is part of the test."""
-    for model_id in MODEL_IDS:
+    for model_id in model_ids():
         load_model(model_id)
-    return list(MODEL_IDS)
+    return list(model_ids())
 
 
 def free_port() -> int:

@@ -202,3 +202,38 @@ def test_app_upload_limit_is_ours():
 def test_app_never_shows_a_traceback_in_the_browser():
     # "false" is not enough: this Streamlit reads it as "stacktrace", which shows tracebacks.
     assert streamlit_options([])["client.showErrorDetails"] == "none"
+
+
+class NanModel:
+    """A model whose files are damaged: every answer is NaN."""
+
+    id, config = "broken", {}
+
+    def predict_proba_all(self, images):
+        return np.full((len(images), 11), np.nan, np.float32)
+
+    @classmethod
+    def load(cls, weights_dir):
+        return cls()
+
+
+def describe(config: dict) -> str:
+    return "A model whose files are damaged."
+
+
+Model = NanModel  # what the registry imports from this module
+
+
+@pytest.mark.parametrize("number", [False, True], ids=["digit", "number"])
+def test_predict_never_prints_a_non_finite_answer(capsys, tmp_path, number):
+    from digitlab.models import registry
+
+    paper_png(0, tmp_path / "seven.png")
+    registry.register(registry.ModelSpec("broken", "Broken", __name__))
+    try:
+        argv = ["predict", str(tmp_path / "seven.png"), "--model", "broken", "--json"]
+        code, [line] = run_json(capsys, argv + ["--number"] * number)
+    finally:
+        registry.unregister("broken")
+    assert code == 1 and "not a number" in line["error"]
+    assert line["confidence"] == 0.0  # and the line was written with allow_nan=False

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from digitlab import explain
+from digitlab.models.registry import model_ids, model_spec
+from digitlab.models.torchnet import TorchModel
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -48,57 +50,55 @@ def test_occlusion_map_accepts_uint8_and_rejects_other_shapes():
         explain.occlusion_map(LeftHalfModel(), np.zeros((2, 28, 28)), digit=1)
 
 
-def linear_net(seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+def linear_net(seed: int = 0) -> tuple[TorchModel, torch.Tensor]:
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
-    return net, net[1].weight.detach()
+    return TorchModel(net, {}), net[1].weight.detach()
 
 
 def test_gradients_of_a_linear_net_are_its_weights():
-    net, weight = linear_net()
+    model, weight = linear_net()
     image = digit_like()
     template = weight[3].reshape(28, 28).numpy()
-    np.testing.assert_allclose(explain.saliency_map(net, image, 3), np.abs(template), atol=1e-6)
-    contribution = explain.gradient_times_input(net, image, 3)
+    np.testing.assert_allclose(model.input_gradient(image, 3), template, atol=1e-6)
+    contribution = explain.gradient_times_input(model, image, 3)
     np.testing.assert_allclose(contribution, template * image, atol=1e-6)
     assert np.all(contribution[image == 0] == 0)  # blank pixels never contribute
     # The contributions add up to the class score minus the bias (exact for a linear net).
-    score = net(torch.from_numpy(image)[None, None])[0, 3] - net[1].bias[3]
+    score = model.net(torch.from_numpy(image)[None, None])[0, 3] - model.net[1].bias[3]
     assert contribution.sum() == pytest.approx(float(score.detach()), abs=1e-4)
 
 
 def test_gradients_leave_the_network_in_eval_mode_and_unchanged():
-    net, weight = linear_net()
+    model, weight = linear_net()
     before = weight.clone()
-    explain.saliency_map(net, digit_like(), 0)
-    assert not net.training
-    assert torch.equal(net[1].weight.detach(), before)
+    explain.gradient_times_input(model, digit_like(), 0)
+    assert not model.net.training
+    assert torch.equal(model.net[1].weight.detach(), before)
 
 
 class FakeKnn:
-    """An index of 30 "MNIST" digits then 10 styled ones, with identity "PCA" features."""
+    """An index of 30 MNIST digits then 10 styled ones, with identity "PCA" features."""
 
     mean = np.zeros(784, np.float32)
     components = np.eye(784, dtype=np.float32)
     feats = np.random.default_rng(0).random((40, 784)).astype(np.float32)
 
-    def mnist_index(self):
-        return self.feats[:30], np.full(30, 7)
-
-    def index(self):
-        return self.feats, np.full(40, 7)
+    def styled_features(self):
+        return self.feats[30:]
 
     def kneighbors(self, images, k=None):
+        """Positions 0, 10, 20 in MNIST's training set, then the first styled digit."""
         k = k or 3
         distances = np.arange(1, k + 1, dtype=np.float32)[None] * 0.5
-        indices = np.arange(k)[None] * 10
-        return distances, indices, (indices % 10 + 7) % 10
+        positions = np.array([0, 10, 20, 60_000][:k])[None]
+        return distances, positions, np.full((1, k), 7)
 
 
 def test_nearest_training_digits_closest_first_with_pictures():
     train = np.arange(30 * 28 * 28, dtype=np.uint32).reshape(30, 28, 28).astype(np.uint8)
     found = explain.nearest_training_digits(FakeKnn(), digit_like(), train, k=4)
-    assert [n.index for n in found] == [0, 10, 20, 30]
+    assert [n.index for n in found] == [0, 10, 20, 60_000]
     assert [n.label for n in found] == [7, 7, 7, 7]
     assert [n.distance for n in found] == sorted(n.distance for n in found)
     np.testing.assert_array_equal(found[2].image, train[20])
@@ -156,12 +156,10 @@ def test_trained_nets_heat_maps_lie_on_the_ink(model_id, test_digit):
     image, label = test_digit
     ink = image > 64
     heat = explain.occlusion_map(model, image, label)
-    contrib = explain.gradient_times_input(model.net, image, label)
-    saliency = explain.saliency_map(model.net, image, label)
-    assert heat.shape == contrib.shape == saliency.shape == (28, 28)
+    contrib = explain.gradient_times_input(model, image, label)
+    assert heat.shape == contrib.shape == (28, 28)
     # Hiding the ink hurts the answer more than hiding the background does.
     assert heat[ink].mean() > heat[~ink].mean()
-    assert saliency.max() > 0
     assert np.abs(contrib[image == 0]).max() == 0
     assert contrib.sum() > 0  # the ink, taken together, argues for the right digit
 
@@ -184,3 +182,15 @@ def test_trained_logreg_evidence_adds_up_to_the_winning_score(test_digit):
     assert int(np.argmax(scores)) == label
     probabilities = model.predict_proba(image[None])[0]
     np.testing.assert_allclose(np.exp(scores) / np.exp(scores).sum(), probabilities, atol=1e-4)
+
+
+@pytest.mark.parametrize("model_id", model_ids())
+def test_every_model_s_why_views_explain_its_answer(model_id, test_digit):
+    image, label = test_digit
+    model = trained(model_id)
+    for name in model_spec(model_id).why:
+        view = explain.VIEWS[name](model, image, label)
+        assert view.pictures and str(label) in view.caption
+        for picture in view.pictures:
+            assert picture.values.shape == (28, 28) and np.isfinite(picture.values).all()
+            assert picture.kind in ("heatmap", "digit")

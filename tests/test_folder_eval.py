@@ -19,7 +19,7 @@ from digitlab.folder_eval import (
     load_labelled_folder,
 )
 from digitlab.inference import NOT_A_DIGIT, Prediction
-from digitlab.models.registry import MODEL_IDS
+from digitlab.models.registry import model_ids
 from digitlab.preprocess import NO_DIGIT
 
 RESULT_KEYS = {"model", "pipeline", "n", "correct", "accuracy", "per_kind", "per_digit",
@@ -274,11 +274,11 @@ def test_cli_all_models_gallery_per_model_and_markdown(csv_folder, tmp_path, cap
     argv = ["evaluate-folder", str(csv_folder), "--gallery", str(gallery), "--markdown"]
     assert main(argv) == 0
     out, err = capsys.readouterr()
-    for model_id in MODEL_IDS:
+    for model_id in model_ids():
         path = tmp_path / f"misses-{model_id}.png"
         assert f"wrote {path}" in err
         with Image.open(path) as png:
             assert png.format == "PNG"
     table = out.strip().splitlines()
-    assert table[0].startswith("| model ") and len(table) == 2 + len(MODEL_IDS)
+    assert table[0].startswith("| model ") and len(table) == 2 + len(model_ids())
     assert "k-Nearest Neighbours" in out and "| ours " in out

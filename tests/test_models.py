@@ -12,18 +12,13 @@ from digitlab import artifacts
 from digitlab.augment import AugmentConfig, augment_batch
 from digitlab.errors import ImageError, ModelError
 from digitlab.features import as_float_images, deskew, gaussian_blur
-from digitlab.models.base import low_confidence_threshold, training_data
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model, model_class
-
-# Fast settings per model: enough to learn something on 2,000 images in a few seconds.
-SMALL_POOL = {"pipeline": 40, "coarse": 40, "styled": 60, "negative": 60}
-EXTRA = {"styled": 60, "negative": 60}
-QUICK = {
-    "logreg": {"c_choices": (0.1,), "extra": EXTRA},
-    "knn": {"sigmas": (0.75,), "dims": (30,), "ks": (3,), "extra": EXTRA},
-    "ann": {"epochs": 2, "hidden": [64], "patience": 2, "pool": SMALL_POOL},
-    "cnn": {"epochs": 3, "width": 8, "hidden": 32, "patience": 3, "pool": SMALL_POOL},
-}
+from digitlab.models.base import (
+    DigitModel,
+    low_confidence_threshold,
+    split_positions,
+    training_data,
+)
+from digitlab.models.registry import display_name, load_model, model_class, model_ids, model_spec
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +30,33 @@ def small_data():
 def trained(small_data, tmp_path_factory):
     """Each model trained quickly on 2,000 images and saved to its own weights dir."""
     out = {}
-    for model_id in MODEL_IDS:
+    for model_id in model_ids():
         weights_dir = tmp_path_factory.mktemp(model_id)
-        model = model_class(model_id).train(small_data, seed=0, **QUICK[model_id])
+        model = model_class(model_id).train(small_data, seed=0, **model_spec(model_id).quick)
         artifacts.record_in_manifest(weights_dir, model.save(weights_dir))
         out[model_id] = (model, weights_dir)
     return out
 
 
 def test_registry_names_and_unknown_id():
-    assert DISPLAY_NAMES == {
-        "logreg": "Logistic Regression",
-        "knn": "k-Nearest Neighbours",
-        "ann": "ANN (multilayer perceptron)",
-        "cnn": "CNN",
-    }
+    assert model_ids() == ("logreg", "knn", "ann", "cnn")
+    names = ["Logistic Regression", "k-Nearest Neighbours", "ANN (multilayer perceptron)", "CNN"]
+    assert [display_name(m) for m in model_ids()] == names
     with pytest.raises(ModelError, match="Unknown model"):
         load_model("svm")
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
+def test_every_model_honours_the_interface(model_id):
+    cls = model_class(model_id)
+    assert issubclass(cls, DigitModel) and cls.id == model_id
+    assert set(model_spec(model_id).quick) <= set(cls.HPARAMS)
+    with pytest.raises(ValueError, match="no hyper-parameter"):
+        cls.hparams({"no_such_setting": 1})
+    assert model_spec(model_id).describe({}).strip()
+
+
+@pytest.mark.parametrize("model_id", model_ids())
 def test_predict_proba_contract(trained, small_data, model_id):
     model, _ = trained[model_id]
     x = small_data.val_x[:50]
@@ -74,7 +76,7 @@ def test_predict_proba_contract(trained, small_data, model_id):
     assert model.config["val_digits_refused"] <= 0.01
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_save_load_round_trip(trained, small_data, model_id):
     model, weights_dir = trained[model_id]
     loaded = model_class(model_id).load(weights_dir)
@@ -83,7 +85,7 @@ def test_save_load_round_trip(trained, small_data, model_id):
     assert loaded.config == json.loads(json.dumps(model.config))
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_tampered_artifact_is_refused(trained, model_id, tmp_path):
     _, weights_dir = trained[model_id]
     for f in weights_dir.iterdir():
@@ -111,8 +113,9 @@ def test_knn_neighbours_index_the_training_set(trained):
 
     model, _ = trained["knn"]
     train_images, train_labels = load_mnist("train")
-    dist, idx, labels = model.kneighbors(train_images[:3], k=2)
-    assert idx.shape == (3, 2) and (idx[:, 0] == [0, 1, 2]).all()  # itself, at distance ~0
+    _, train = split_positions()
+    dist, idx, labels = model.kneighbors(train_images[train[:3]], k=2)
+    assert idx.shape == (3, 2) and (idx[:, 0] == train[:3]).all()  # itself, at distance ~0
     assert np.allclose(dist[:, 0], 0, atol=1e-2)
     assert (labels == train_labels[idx]).all()
 
@@ -181,3 +184,26 @@ def test_rendered_pool_keeps_labels(small_data):
     x, y = rendered_pool(small_data.train_x[:30], small_data.train_y[:30], 10, 10, seed=0)
     assert x.shape[1:] == (28, 28) and len(x) == len(y) and 15 <= len(x) <= 20
     assert set(y) <= set(small_data.train_y[:30])
+
+
+@pytest.mark.parametrize("model_id", ["ann", "cnn"])
+def test_shipped_nets_were_trained_with_today_s_pipeline(model_id, tmp_path):
+    """Changing a preprocessing parameter without retraining makes this fail, and loading
+    weights trained with another pipeline warns."""
+    import warnings
+
+    from digitlab.artifacts import WEIGHTS_DIR
+    from digitlab.models.torchnet import PipelineChangedWarning
+    from digitlab.preprocess import pipeline_version
+
+    cls = model_class(model_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineChangedWarning)
+        model = cls.load(WEIGHTS_DIR)
+    assert model.config["preprocessing"] == pipeline_version()
+    names = [f"{model_id}.safetensors", f"{model_id}.json"]
+    artifacts.save_tensors(tmp_path / names[0], model.net.state_dict())
+    artifacts.save_json(tmp_path / names[1], model.config | {"preprocessing": "0123456789ab"})
+    artifacts.record_in_manifest(tmp_path, names)
+    with pytest.warns(PipelineChangedWarning, match="retrain"):
+        cls.load(tmp_path)

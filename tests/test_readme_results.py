@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitlab.evaluate import stored_metrics
-from digitlab.models.registry import MODEL_IDS
+from digitlab.models.registry import model_ids
 from digitlab.report import RENDERERS, readme_blocks, rendered_readme
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -31,6 +31,6 @@ def test_a_figure_typed_into_the_readme_is_caught():
 
 def test_the_app_and_the_readme_read_the_same_figures():
     table = readme_blocks(README.read_text())["mnist"]
-    for model_id in MODEL_IDS:
+    for model_id in model_ids():
         stored = stored_metrics(model_id)
         assert f"{stored['accuracy']:.2%}" in table and f"{stored['latency_ms']:.2f} ms" in table

@@ -3,7 +3,7 @@
 The public API::
 
     images, labels = digitlab.load_mnist("test")
-    model = digitlab.load_model("cnn")           # "logreg", "knn", "ann", "cnn"
+    model = digitlab.load_model("cnn")           # any of digitlab.model_ids()
     model.predict_proba(images)                   # [N,10] probabilities
     x = digitlab.preprocess("my_digit.jpg")       # float32 [28,28], MNIST-style
     digitlab.predict("my_digit.jpg", model="cnn") # Prediction(digit=..., confidence=...)
@@ -33,8 +33,8 @@ _EXPORTS = {
     "NoDigitError": "digitlab.errors",
     "NotADigitError": "digitlab.errors",
     "ModelError": "digitlab.errors",
-    "DISPLAY_NAMES": "digitlab.models.registry",
-    "MODEL_IDS": "digitlab.models.registry",
+    "model_ids": "digitlab.models.registry",
+    "display_name": "digitlab.models.registry",
 }
 __all__ = ["preprocess", *_EXPORTS]
 

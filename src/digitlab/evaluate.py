@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from digitlab.artifacts import WEIGHTS_DIR
 from digitlab.data import load_mnist
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+from digitlab.models import registry
+from digitlab.models.registry import display_name, load_model, model_ids
 
 LATENCY_RUNS = 50
 
@@ -82,28 +82,31 @@ def median_latency_ms(model, image: np.ndarray, runs: int = LATENCY_RUNS) -> flo
     return statistics.median(times)
 
 
-def artifact_bytes(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> int:
+def artifact_bytes(model_id: str, weights_dir: Path | None = None) -> int:
+    weights_dir = weights_dir or registry.weights_dir(model_id)
     return sum(
         p.stat().st_size for p in weights_dir.glob(f"{model_id}.*") if "metrics" not in p.name
     )
 
 
-def metrics_path(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
+def metrics_path(model_id: str, weights_dir: Path | None = None) -> Path:
+    """``ID.metrics.json`` in ``weights_dir`` (default: the model's own weights folder)."""
+    weights_dir = weights_dir or registry.weights_dir(model_id)
     return weights_dir / f"{model_id}.metrics.json"
 
 
-def stored_metrics(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> dict | None:
+def stored_metrics(model_id: str, weights_dir: Path | None = None) -> dict | None:
     """The figures training stored for a model (None if it was never trained)."""
     path = metrics_path(model_id, weights_dir)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def evaluate_model(model_id: str, weights_dir: Path = WEIGHTS_DIR, model=None) -> dict:
+def evaluate_model(model_id: str, weights_dir: Path | None = None, model=None) -> dict:
     """Evaluate a trained model on the official test set: metrics, latency, sizes."""
     model = model or load_model(model_id, weights_dir)
     images, labels = load_mnist("test")
     probabilities = model.predict_proba(images)
-    result = {"model": model_id, "display_name": DISPLAY_NAMES[model_id]}
+    result = {"model": model_id, "display_name": display_name(model_id)}
     result |= classification_metrics(labels, probabilities)
     result["latency_ms"] = round(median_latency_ms(model, images[0]), 3)
     result["artifact_bytes"] = artifact_bytes(model_id, weights_dir)
@@ -115,7 +118,7 @@ def evaluate_model(model_id: str, weights_dir: Path = WEIGHTS_DIR, model=None) -
 
 def comparison_rows(results: list[dict]) -> list[dict]:
     return [
-        {"Model": DISPLAY_NAMES[r["model"]], "Accuracy": f"{r['accuracy']:.2%}",
+        {"Model": display_name(r["model"]), "Accuracy": f"{r['accuracy']:.2%}",
          "Macro F1": f"{r['f1_macro']:.4f}",
          "Train time": "-" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f} s",
          "Latency (1 image)": f"{r['latency_ms']:.2f} ms",
@@ -165,7 +168,7 @@ def plot_confusion_matrix(result: dict, path: str | Path) -> None:
     ax.set_yticks(range(10))
     ax.set_xlabel("Predicted digit")
     ax.set_ylabel("True digit")
-    name = DISPLAY_NAMES.get(result["model"], result["model"])
+    name = display_name(result["model"])
     ax.set_title(f"{name}: accuracy {result['accuracy']:.2%}")
     fig.colorbar(im, ax=ax, label="log(1 + count)")
     fig.tight_layout()
@@ -174,4 +177,4 @@ def plot_confusion_matrix(result: dict, path: str | Path) -> None:
 
 
 def all_model_ids(model: str) -> tuple[str, ...]:
-    return MODEL_IDS if model == "all" else (model,)
+    return model_ids() if model == "all" else (model,)

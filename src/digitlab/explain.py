@@ -2,33 +2,37 @@
 
 Each view shows what the model actually computes, not a generic picture:
 
-- ``occlusion_map`` (any model, shown for the CNN): grey out a small patch, see how much the
-  probability of the answer drops. Model-agnostic and easy to read: red = ink the answer needs.
-- ``gradient_times_input`` (the ANN): for a ReLU network this splits the class score into
+- ``occlusion_map`` (any model): grey out a small patch, see how much the probability of the
+  answer drops. Model-agnostic and easy to read: red = ink the answer needs.
+- ``gradient_times_input`` (neural nets): for a ReLU network this splits the class score into
   per-pixel contributions around this input (exact for the linear pieces the input lies on).
-- ``saliency_map`` (neural nets): the size of the class score's gradient, per pixel.
 - ``nearest_training_digits`` (k-NN): the training digits that voted, with labels and distances.
 - ``logreg_evidence`` (Logistic Regression): the class's weight template and, pixel by pixel,
   template x (deskewed) input: the class score is exactly their sum plus a bias.
 
-Every function takes a 28x28 image (uint8 0-255 or float in [0, 1]) as the model saw it.
+``VIEWS`` names each as an ``Explanation`` (pictures and a caption) that the app draws; a
+model's registry entry lists the views it shows. Every function takes a 28x28 image (uint8
+0-255 or float in [0, 1]) as the model saw it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
+from digitlab.data import SPLIT_SIZES
 from digitlab.features import as_float_images
 
+MNIST_TRAIN_SIZE = SPLIT_SIZES["train"]
 OCCLUSION_PATCH = 6  # a patch about one stroke wide and a third of the digit's 20 px height
 OCCLUSION_STRIDE = 2
 
 
 @dataclass(frozen=True)
 class Neighbour:
-    """One digit of k-NN's index near the input: its index (below 60,000: in
+    """One digit of k-NN's index near the input: its index (below 60,000: its position in
     ``load_mnist("train")``; above: a styled digit made from training digits), label, distance.
     """
 
@@ -86,30 +90,14 @@ def occlusion_map(
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
-def _input_gradient(net, image: np.ndarray, digit: int) -> tuple[np.ndarray, np.ndarray]:
-    """(d logit[digit] / d input, input), both [28, 28], for a torch net in eval mode."""
-    import torch
-
-    x = torch.from_numpy(as_image28(image))[None, None].requires_grad_(True)
-    net.eval()
-    with torch.enable_grad():
-        net(x)[0, digit].backward()
-    return x.grad[0, 0].numpy().astype(np.float32), x.detach()[0, 0].numpy()
-
-
-def saliency_map(net, image: np.ndarray, digit: int) -> np.ndarray:
-    """|gradient| of the class score (logit) with respect to each input pixel (28x28, >= 0)."""
-    gradient, _ = _input_gradient(net, image, digit)
-    return np.abs(gradient)
-
-
-def gradient_times_input(net, image: np.ndarray, digit: int) -> np.ndarray:
+def gradient_times_input(model, image: np.ndarray, digit: int) -> np.ndarray:
     """gradient x input of the class score: signed per-pixel contributions (28x28).
 
-    Only lit pixels can contribute; blank background reads 0 by construction.
+    ``model`` has ``input_gradient(image, digit)`` (the neural nets). Only lit pixels can
+    contribute; blank background reads 0 by construction.
     """
-    gradient, x = _input_gradient(net, image, digit)
-    return gradient * x
+    x = as_image28(image)
+    return model.input_gradient(x, digit) * x
 
 
 def nearest_training_digits(
@@ -122,16 +110,15 @@ def nearest_training_digits(
     (only its features ship) is pictured as the model sees it: deskewed and blurred, rebuilt
     from its PCA features.
     """
-    distances, indices, labels = knn_model.kneighbors(as_image28(image)[None], k=k)
-    mnist_count = len(knn_model.mnist_index()[1])
-    index_features = knn_model.index()[0]
+    distances, positions, labels = knn_model.kneighbors(as_image28(image)[None], k=k)
+    styled_features = knn_model.styled_features()
     neighbours = []
-    for d, i, lab in zip(distances[0], indices[0], labels[0], strict=True):
-        styled = int(i) >= mnist_count
+    for d, i, lab in zip(distances[0], positions[0], labels[0], strict=True):
+        styled = int(i) >= MNIST_TRAIN_SIZE
         if train_images is None:
             picture = None
         elif styled:
-            rebuilt = knn_model.mean + index_features[i] @ knn_model.components
+            rebuilt = knn_model.mean + styled_features[i - MNIST_TRAIN_SIZE] @ knn_model.components
             picture = np.clip(rebuilt, 0, 1).reshape(28, 28)
         else:
             picture = train_images[i]
@@ -150,3 +137,91 @@ def logreg_evidence(logreg_model, image: np.ndarray, digit: int) -> LogregEviden
     deskewed = deskew(as_image28(image)[None])[0]
     template = np.asarray(logreg_model.templates()[digit], np.float32)
     return LogregEvidence(template, deskewed, template * deskewed)
+
+
+# --- the views the app shows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One picture of a view: ``values`` [28,28] drawn as a signed ``"heatmap"`` (red for,
+    blue against; over the grey ``under`` image if given) or as a grey ``"digit"``."""
+
+    values: np.ndarray
+    caption: str
+    kind: str = "heatmap"
+    under: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    pictures: list[Picture]
+    caption: str
+
+
+def occlusion_view(model, image: np.ndarray, digit: int) -> Explanation:
+    patch = OCCLUSION_PATCH
+    occlusion = occlusion_map(model, image, digit)
+    return Explanation(
+        [Picture(occlusion, f"Occlusion: hiding red lowers P({digit})", under=as_image28(image))],
+        f"The occlusion map greys out a {patch}x{patch} patch at a time and measures how much "
+        f"the probability of {digit} drops: red is ink the answer depends on, blue is ink that "
+        "looks more like another digit. It asks only for the model's answers, so every model "
+        "can show it.",
+    )
+
+
+def gradient_view(model, image: np.ndarray, digit: int) -> Explanation:
+    contribution = gradient_times_input(model, image, digit)
+    return Explanation(
+        [Picture(contribution, f"Gradient x input for {digit}", under=as_image28(image))],
+        f"Gradient x input splits the network's score for {digit} among the lit pixels, to "
+        f"first order: red pushed towards {digit}, blue away from it. It reads the network's "
+        "own arithmetic, so it can show what the occlusion map blurs over.",
+    )
+
+
+@cache
+def _training_images() -> np.ndarray:
+    from digitlab.data import load_mnist
+
+    return load_mnist("train")[0]
+
+
+def neighbours_view(model, image: np.ndarray, digit: int) -> Explanation:
+    found = nearest_training_digits(model, image, _training_images())
+    pictures = [
+        Picture(n.image, f"{n.label} (distance {n.distance:.2f}"
+                f"{', a styled digit made here' if n.styled else ''})", kind="digit")
+        for n in found
+    ]  # fmt: skip
+    votes = sum(n.label == digit for n in found)
+    return Explanation(
+        pictures,
+        f"The {len(found)} training digits closest to yours, closest first; {votes} of them "
+        f"are {digit}s. Closer digits get bigger votes (weight 1/distance). Distances are "
+        "measured after deskewing, blurring and projecting onto the main PCA directions.",
+    )
+
+
+def template_view(model, image: np.ndarray, digit: int) -> Explanation:
+    evidence = logreg_evidence(model, image, digit)
+    return Explanation(
+        [
+            Picture(evidence.template, f"Weight template of {digit}"),
+            Picture(evidence.deskewed, "Your digit, deskewed", kind="digit"),
+            Picture(evidence.contribution, "Template x digit", under=evidence.deskewed),
+        ],
+        "Logistic Regression scores each digit by one weight per pixel: red pixels count for "
+        f"{digit}, blue against. The model deskews its input first (straightens the slant), so "
+        "the template is matched against the deskewed digit; the score is the sum of the "
+        "right-hand picture plus a bias.",
+    )
+
+
+VIEWS = {
+    "occlusion": occlusion_view,
+    "gradient": gradient_view,
+    "neighbours": neighbours_view,
+    "template": template_view,
+}

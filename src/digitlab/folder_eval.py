@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from digitlab.errors import DigitLabError, ImageError, NoDigitError
 from digitlab.imageio import read_image_file
-from digitlab.models.registry import DISPLAY_NAMES
+from digitlab.models.registry import display_name
 
 MAX_IMAGES = 100_000  # a class's scans are hundreds; this bounds time and memory (~320 MB)
 MAX_LABELS_BYTES = 50 * 1024 * 1024
@@ -261,7 +261,7 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def format_result(result: dict) -> str:
     """The human report of one model: accuracy by kind and digit, confusions, refusals."""
-    name = DISPLAY_NAMES.get(result["model"], result["model"])
+    name = display_name(result["model"])
     lines = [f"## {name} (pipeline: {result['pipeline']}): {percent(result['accuracy'])} "
              f"({result['correct']}/{result['n']} images)", ""]  # fmt: skip
     kinds = result["per_kind"]
@@ -303,7 +303,7 @@ def summary_markdown(results: list[dict]) -> str:
     counts = {k: next(r["per_kind"][k]["n"] for r in results if k in r["per_kind"]) for k in kinds}
     header = ["model", "pipeline", f"overall (n={results[0]['n']})",
               *(f"{k} (n={counts[k]})" for k in kinds)]  # fmt: skip
-    rows = [[DISPLAY_NAMES.get(r["model"], r["model"]), r["pipeline"], percent(r["accuracy"]),
+    rows = [[display_name(r["model"]), r["pipeline"], percent(r["accuracy"]),
              *(percent(r["per_kind"][k]["accuracy"]) if k in r["per_kind"] else "-"
                for k in kinds)]
             for r in results]  # fmt: skip
@@ -344,7 +344,7 @@ def draw_gallery(
         right.imshow(seen, cmap="gray", vmin=0, vmax=1)
         right.set_title(f"{miss['truth']} -> {miss['answer']} ({percent(miss['confidence'])})",
                         fontsize=7, color="firebrick")  # fmt: skip
-    name = DISPLAY_NAMES.get(result["model"], result["model"])
+    name = display_name(result["model"])
     shown = f"first {len(misses)} of " if len(misses) < len(result["misses"]) else ""
     title = (f"{name}, pipeline {result['pipeline']}: {shown}{len(result['misses'])} misses "
              "(input | what the model saw: truth -> answer)")  # fmt: skip

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitlab.errors import ModelError, NoDigitError, NotADigitError
-from digitlab.models.registry import load_model
+from digitlab.models.registry import DEFAULT_MODEL, load_model
 from digitlab.preprocess import NO_DIGIT
 
 NOT_A_DIGIT = "This doesn't look like a single digit."
@@ -45,7 +45,7 @@ def resolve_model(model):
     return getattr(model, "id", type(model).__name__), model
 
 
-def predict_preprocessed_batch(images28: list[np.ndarray], model="cnn") -> list[Prediction]:
+def predict_preprocessed_batch(images28: list[np.ndarray], model=DEFAULT_MODEL) -> list[Prediction]:
     """Predict several already-preprocessed 28x28 images in one batch.
 
     A model with a not-a-digit class (``predict_proba_all``) refuses the images whose
@@ -75,10 +75,7 @@ def digit_and_not_digit_probabilities(net, images28) -> tuple[np.ndarray, np.nda
     from digitlab.models.base import split_not_digit
 
     batch = np.stack([np.asarray(i) for i in images28])
-    if hasattr(net, "predict_proba_all"):
-        probabilities = np.asarray(net.predict_proba_all(batch))
-    else:
-        probabilities = np.asarray(net.predict_proba(batch))
+    probabilities = np.asarray(net.predict_proba_all(batch))
     # Checked before the split, which would turn NaN digit scores into a calm 10% each.
     if not np.isfinite(probabilities).all():
         model_id = getattr(net, "id", type(net).__name__)
@@ -88,12 +85,12 @@ def digit_and_not_digit_probabilities(net, images28) -> tuple[np.ndarray, np.nda
     return split_not_digit(probabilities)
 
 
-def predict_preprocessed(image28: np.ndarray, model="cnn") -> Prediction:
+def predict_preprocessed(image28: np.ndarray, model=DEFAULT_MODEL) -> Prediction:
     """Predict from an already-preprocessed 28x28 image (uint8 0-255 or float in [0,1])."""
     return predict_preprocessed_batch([image28], model)[0]
 
 
-def predict(image, model="cnn", raise_refusal: bool = False) -> Prediction:
+def predict(image, model=DEFAULT_MODEL, raise_refusal: bool = False) -> Prediction:
     """Recognise the digit in ``image`` (path, bytes, PIL image or array) with ``model``.
 
     Raises `digitlab.errors.ImageError` for input that is not a usable image. A blank image,

@@ -20,6 +20,7 @@ import numpy as np
 
 from digitlab.imageio import ImageSource
 from digitlab.inference import predict_preprocessed_batch
+from digitlab.models.registry import DEFAULT_MODEL
 from digitlab.preprocess import (
     Box,
     Component,
@@ -60,7 +61,7 @@ class NumberReading:
         return bool(self.digits)
 
 
-def read_number(image: ImageSource, model: object = "cnn") -> NumberReading:
+def read_number(image: ImageSource, model: object = DEFAULT_MODEL) -> NumberReading:
     """Read the digits of ``image`` left to right with ``model`` (an id or a ``predict_proba``).
 
     Raises ``ImageError`` for unusable input; a blank image gives ``found == False``.

@@ -4,23 +4,9 @@ MNIST was made in a particular way, and models trained on it expect exactly that
 binary NIST digit was scaled to fit a 20x20 box with its aspect ratio kept, anti-aliased by
 the resampling (hence the grey edges), then placed in a 28x28 field so that its centre of
 *mass* sits at the centre, white ink on black. Resizing a whole photo to 28x28 ignores all of
-it, and the models fail on people's own handwriting. This module redoes each step:
-
-1. decode safely (``digitlab.imageio``) and work at most ``WORKING_SIDE`` pixels on the long
-   side (tiny images are enlarged smoothly to ``MIN_WORKING_SIDE``);
-2. find the page: in a photo of a sheet lying on a darker desk, everything off the sheet
-   (desk, hands, clips) and the sheet's own edge become paper, or they would be read as ink;
-   a no-op on images without such a sheet;
-3. decide the polarity (is the ink darker or lighter than the paper?) and make ink white;
-4. subtract a large-scale background estimate (uneven lighting, shadows, tinted paper);
-5. threshold relative to the noise and the ink's contrast, label connected components and keep
-   the digit: drop specks and artefacts along the border (scanner edges, paper edges);
-6. crop the digit and binarise it at high resolution (``FINE_SIDE``), as NIST's digits were
-   (a tiny upload, a coarse 8x8 to 64x64 scan, keeps its grey levels instead: they are its
-   shape);
-7. bring its stroke width into MNIST's range (thin pens, thick markers);
-8. fit it into 20x20 keeping its aspect ratio, with area resampling for MNIST's anti-aliasing;
-9. centre it by centre of mass in 28x28.
+it, and the models fail on people's own handwriting. This module redoes each step,
+one pure function per step; ``PIPELINE`` lists them as data (the README, the app and the
+step pictures all read it), and ``pipeline_version()`` fingerprints their parameters.
 
 ``preprocess(image)`` returns the float32 28x28 image in [0, 1]; ``preprocess(image,
 steps=True)`` returns a ``Preprocessed`` with every intermediate image, for display.
@@ -29,6 +15,9 @@ steps=True)`` returns a ``Preprocessed`` with every intermediate image, for disp
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -67,6 +56,74 @@ PAGE_MIN_RECTANGULAR = 0.85  # its hull's area over the smallest rotated box aro
 PAGE_LIGHT_WINDOW = 41  # lighting varies over this many pixels on a sheet; a hand, faster
 PAGE_EDGE = 0.06  # the band along its edge dropped (shading, spiral holes), of its size
 PAGE_MAX_OVERLAP = 0.15  # a clip or a hand over its edge covers at most this much of it
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the pipeline: ``title`` names its picture on the Recognise page."""
+
+    title: str
+    what: str
+
+
+PIPELINE = (
+    Step("Decoded (grey)",
+         "decode safely (`imageio.py`): the file's structure and pixel count are checked "
+         "before any pixel is decoded; EXIF orientation applied; transparency flattened onto "
+         "the right background; an animated GIF gives its first frame, other multi-frame files "
+         f"are refused; then work at most {WORKING_SIDE} px on the long side"),
+    Step("Page found",
+         "find the sheet of paper when the photo shows one lying on a darker desk, lap or "
+         "clipboard (the largest bright region that looks like a sheet: straight, steep edges, "
+         "evenly lit) and paint everything off it in the paper's shade, so the sheet's outline "
+         "is not kept as ink; most images have no such sheet and skip this"),
+    Step("Ink made white",
+         "find the polarity (ink darker or lighter than the paper?) and make the ink white"),
+    Step("Background removed",
+         "subtract a coarse background estimate (grey opening): shadows, lighting gradients "
+         "and tinted paper go"),
+    Step("Digit found",
+         "threshold relative to the noise and the ink's contrast, keep the digit's connected "
+         f"pieces, drop specks (under {MIN_DIGIT_SIDE} px across) and border artefacts "
+         "(scanner edges, paper edges)"),
+    Step("Cropped", "crop the digit with a small margin"),
+    Step("Binarised finely",
+         f"binarise it at {FINE_SIDE} px, as NIST's digits were binary; a tiny upload (a coarse "
+         f"8x8 to {SMALL_UPLOAD_SIDE}x{SMALL_UPLOAD_SIDE} scan) keeps its grey levels instead: "
+         "at that size they *are* the shape"),
+    Step("Stroke width normalised",
+         "pull its stroke width into MNIST's range (thin pens, thick markers)"),
+    Step(f"Fitted in {MNIST_BOX}x{MNIST_BOX}",
+         f"fit it into {MNIST_BOX}x{MNIST_BOX} keeping its aspect ratio, with area resampling "
+         "(MNIST's anti-aliasing)"),
+    Step(f"Centred by mass in {MNIST_SIDE}x{MNIST_SIDE}",
+         f"centre it by centre of mass in {MNIST_SIDE}x{MNIST_SIDE}"),
+)  # fmt: skip
+(DECODED, PAGE_FOUND, INK_WHITE, BACKGROUND_REMOVED, DIGIT_FOUND, CROPPED, BINARISED,
+ STROKE_NORMALISED, FITTED, CENTRED) = (step.title for step in PIPELINE)  # fmt: skip
+
+
+def describe_pipeline() -> str:
+    """The pipeline's steps as a numbered Markdown list."""
+    return "\n".join(f"{i}. {step.what};" for i, step in enumerate(PIPELINE, 1))[:-1] + "."
+
+
+def is_parameter(value) -> bool:
+    if isinstance(value, tuple):
+        return all(isinstance(v, int | float) for v in value)
+    return isinstance(value, int | float | str)
+
+
+def pipeline_version() -> str:
+    """A fingerprint of the pipeline: a hash of its steps and of every parameter of this
+    module (its upper-case constants). A model trained on pipeline-rendered digits records
+    it; a model loaded under another version warns (``digitlab.models.torchnet``)."""
+    module = sys.modules[__name__]
+    parameters = {k: v for k, v in sorted(vars(module).items())
+                  if k.isupper() and is_parameter(v)}  # fmt: skip
+    text = json.dumps([parameters, [step.title for step in PIPELINE]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 Box = tuple[int, int, int, int]
 
@@ -116,11 +173,11 @@ def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preproce
     if not steps:
         return result
     shown = [
-        ("Decoded (grey)", ink.working),
-        ("Page found", ink.page),
-        ("Ink made white", ink.white_on_black),
-        ("Background removed", ink.foreground),
-        ("Digit found", digit_mask.astype(np.uint8) * 255),
+        (DECODED, ink.working),
+        (PAGE_FOUND, ink.page),
+        (INK_WHITE, ink.white_on_black),
+        (BACKGROUND_REMOVED, ink.foreground),
+        (DIGIT_FOUND, digit_mask.astype(np.uint8) * 255),
         *digit_steps,
     ]
     return Preprocessed(result, shown, box)
@@ -756,8 +813,7 @@ def render_digit(
     if coarse:
         fitted = fit_20x20_soft(crop)
         centred = center_by_mass(fitted)
-        return centred, [("Cropped", crop), ("Fitted in 20x20", fitted),
-                         ("Centred by mass in 28x28", centred)]  # fmt: skip
+        return centred, [(CROPPED, crop), (FITTED, fitted), (CENTRED, centred)]
     shape = binarise_fine(crop)
     if not shape.any():
         raise NoDigitError(NO_DIGIT)
@@ -765,11 +821,11 @@ def render_digit(
     fitted = fit_20x20(stroked)
     centred = center_by_mass(fitted)
     steps = [
-        ("Cropped", crop),
-        ("Binarised finely", shape.astype(np.uint8) * 255),
-        ("Stroke width normalised", stroked.astype(np.uint8) * 255),
-        ("Fitted in 20x20", fitted),
-        ("Centred by mass in 28x28", centred),
+        (CROPPED, crop),
+        (BINARISED, shape.astype(np.uint8) * 255),
+        (STROKE_NORMALISED, stroked.astype(np.uint8) * 255),
+        (FITTED, fitted),
+        (CENTRED, centred),
     ]
     return centred, steps
 

@@ -12,7 +12,8 @@ and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
 * ``userlike``: the user-like generator's test renders, ``results/userlike.json``
   (``benchmarks/bench_userlike.py``);
 * ``styles``: writing styles and refusals on validation, ``results/styles.json``
-  (``benchmarks/bench_styles.py``).
+  (``benchmarks/bench_styles.py``);
+* ``pipeline``: the preprocessing steps, from ``digitlab.preprocess.PIPELINE``.
 
 ``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
 ``tests/test_readme_results.py`` fails when the README and the JSON disagree.
@@ -28,7 +29,7 @@ from pathlib import Path
 from digitlab.data import write_atomic
 from digitlab.evaluate import comparison_rows, markdown_table, stored_metrics
 from digitlab.folder_eval import summary_markdown
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS
+from digitlab.models.registry import display_name, model_ids
 from digitlab.robustness import format_table
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -47,8 +48,8 @@ def write_results(name: str, record: dict) -> None:
 
 
 def render_mnist() -> str:
-    metrics = [stored_metrics(model_id) for model_id in MODEL_IDS]
-    speed = metrics[MODEL_IDS.index("knn")].get("speed_vs_sklearn")
+    metrics = [stored_metrics(model_id) for model_id in model_ids()]
+    speed = (stored_metrics("knn") or {}).get("speed_vs_sklearn")
     if speed is None:  # retrained since the last benchmark: training's own figures
         return f"From training's own measurements:\n\n{markdown_table(comparison_rows(metrics))}\n"
     return (
@@ -85,9 +86,8 @@ def render_knn_search() -> str:
 def render_styles() -> str:
     record = read_results("styles")
     sizes = record["style_sizes"]
-    seen = " (saw these digits)"
     rows = [
-        {"model": DISPLAY_NAMES[r["model"]] + (seen if r["saw_validation"] else ""),
+        {"model": display_name(r["model"]),
          **{f"{name} (n={n})": f"{r['styles'][name]:.1%}" for name, n in sizes.items()},
          "val plain": f"{r['val_plain']:.2%}",
          "val 7s leaning to 1": f"{r['sevens_leaning_to_1']} of {r['sevens']}",
@@ -109,7 +109,15 @@ def render_userlike() -> str:
     )
 
 
+def render_pipeline() -> str:
+    from digitlab.preprocess import describe_pipeline, pipeline_version
+
+    version = f"Pipeline version (a hash of its parameters): `{pipeline_version()}`."
+    return f"{describe_pipeline()}\n\n{version}\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "pipeline": render_pipeline,
     "styles": render_styles,
     "userlike": render_userlike,
     "mnist": render_mnist,

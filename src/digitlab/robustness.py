@@ -27,10 +27,10 @@ import sys
 import numpy as np
 
 from digitlab.errors import DigitLabError
+from digitlab.models import registry
 from digitlab.preprocess import naive_preprocess, preprocess
 from digitlab.userlike import IMITATED_BY_TRAINING, KINDS, SPLITS, generate
 
-ALL_MODELS = ("logreg", "knn", "ann", "cnn")
 PIPELINES = ("ours", "naive")
 DEFAULT_SEEDS = (0, 1, 2)
 SPLIT_HELP = "val: validation digits, to develop and tune on; test: for the final figures only"
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=SPLITS, default="val", help=SPLIT_HELP)
     parser.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS, help=SEEDS_HELP)
     args = parser.parse_args(argv)
-    model_ids = ALL_MODELS if args.models == "all" else tuple(args.models.split(","))
+    every = registry.model_ids()
+    model_ids = every if args.models == "all" else tuple(args.models.split(","))
     result = evaluate_robustness(model_ids, args.n, args.seeds, args.split)
     seeds = ",".join(str(s) for s in args.seeds)
     command = "python -m digitlab.robustness"

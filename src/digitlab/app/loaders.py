@@ -14,14 +14,23 @@ import numpy as np
 import streamlit as st
 
 from digitlab.errors import ModelError
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS, load_model
+from digitlab.models.registry import DEFAULT_MODEL, display_name, load_model, model_ids
 
 logger = logging.getLogger("digitlab.app")
 
 COMPARE_ALL = "Compare all"
-MODEL_CHOICES = [*DISPLAY_NAMES.values(), COMPARE_ALL]
-DEFAULT_MODEL = "cnn"
-ID_BY_NAME = {name: model_id for model_id, name in DISPLAY_NAMES.items()}
+
+
+def model_choices() -> list[str]:
+    """The model picker's options: every registered model by name, then *Compare all*."""
+    return [*map(display_name, model_ids()), COMPARE_ALL]
+
+
+def chosen_model_ids(choice: str) -> list[str]:
+    """The ids behind a model picker option."""
+    if choice == COMPARE_ALL:
+        return list(model_ids())
+    return [m for m in model_ids() if display_name(m) == choice]
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -35,7 +44,7 @@ def available_model(model_id: str):
     try:
         return get_model(model_id), None
     except ModelError as err:
-        return None, f"{DISPLAY_NAMES[model_id]} is not available: {err}"
+        return None, f"{display_name(model_id)} is not available: {err}"
 
 
 @st.cache_resource(show_spinner="Loading MNIST...")
@@ -71,7 +80,7 @@ def warm_up() -> threading.Thread:
     The page does not wait for it: it is usable at once, and ``load_model``'s own cache makes
     ``get_model`` instant once the thread has loaded a model.
     """
-    order = (DEFAULT_MODEL, *(m for m in MODEL_IDS if m != DEFAULT_MODEL))
+    order = (DEFAULT_MODEL, *(m for m in model_ids() if m != DEFAULT_MODEL))
     thread = threading.Thread(target=_warm, args=(order,), name="digitlab-warm-up", daemon=True)
     thread.start()
     return thread

@@ -14,10 +14,10 @@ import streamlit as st
 
 from digitlab import explain
 from digitlab.app import images
-from digitlab.app.loaders import available_model, mnist, prepare
+from digitlab.app.loaders import available_model, prepare
 from digitlab.errors import ImageError, ModelError, NoDigitError
 from digitlab.inference import Prediction, predict_preprocessed
-from digitlab.models.registry import DISPLAY_NAMES
+from digitlab.models.registry import display_name, model_spec
 
 logger = logging.getLogger("digitlab.app")
 
@@ -115,7 +115,7 @@ def holds_several_digits(source: bytes | np.ndarray) -> bool:
 
 
 def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
-    name = DISPLAY_NAMES[model_id]
+    name = display_name(model_id)
     if prediction.digit is None:
         st.metric("Predicted digit", "none")
         st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; the chart shows what it would say.")
@@ -180,7 +180,7 @@ def show_probabilities(prediction: Prediction) -> None:
 def comparison_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
     rows = []
     for model_id, p in predictions.items():
-        row = {"Model": DISPLAY_NAMES[model_id],
+        row = {"Model": display_name(model_id),
                "Digit": "none" if p.digit is None else str(p.digit),
                "Confidence": p.confidence, "Unsure": p.low_confidence or p.digit is None,
                "Probabilities": [float(v) for v in p.probabilities]}  # fmt: skip
@@ -226,83 +226,31 @@ def show_why_tabs(image28: np.ndarray, predictions: dict[str, Prediction]) -> No
         [(model_id, prediction)] = predictions.items()
         show_why(model_id, image28, likeliest_digit(prediction))
         return
-    tabs = st.tabs([DISPLAY_NAMES[m] for m in predictions])
+    tabs = st.tabs([display_name(m) for m in predictions])
     for tab, (model_id, prediction) in zip(tabs, predictions.items(), strict=True):
         with tab:
             show_why(model_id, image28, likeliest_digit(prediction))
 
 
 def show_why(model_id: str, image28: np.ndarray, digit: int) -> None:
+    """The model's own *Why* views (its registry entry lists them), one after another."""
     model, why_not = available_model(model_id)
     if model is None:
         st.error(why_not)
         return
     with friendly_errors():
-        {"cnn": why_cnn, "ann": why_ann, "knn": why_knn, "logreg": why_logreg}[model_id](
-            model, image28, digit
-        )
+        for name in model_spec(model_id).why:
+            show_explanation(explain.VIEWS[name](model, image28, digit))
 
 
-def picture(column, image: np.ndarray, caption: str) -> None:
-    column.image(image, caption=caption, width=WHY_WIDTH)
-
-
-def why_cnn(model, image28: np.ndarray, digit: int) -> None:
-    patch = explain.OCCLUSION_PATCH
-    occlusion = explain.occlusion_map(model, image28, digit)
-    contribution = explain.gradient_times_input(model.net, image28, digit)
-    a, b = st.columns(2)
-    picture(a, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
-    picture(b, images.heatmap(contribution, image28), f"Gradient x input for {digit}")
-    st.caption(
-        f"The occlusion map greys out a {patch}x{patch} patch at a time and measures how much "
-        f"the probability of {digit} drops: red is ink the answer depends on, blue is ink that "
-        f"looks more like another digit. Gradient x input shows, to first order, how each lit "
-        f"pixel pushed the score for {digit} up (red) or down (blue)."
-    )
-
-
-def why_ann(model, image28: np.ndarray, digit: int) -> None:
-    contribution = explain.gradient_times_input(model.net, image28, digit)
-    occlusion = explain.occlusion_map(model, image28, digit)
-    a, b = st.columns(2)
-    picture(a, images.heatmap(contribution, image28), f"Gradient x input for {digit}")
-    picture(b, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
-    st.caption(
-        "A multilayer perceptron sees 784 separate pixels, not strokes. Gradient x input splits "
-        f"its score for {digit} among the lit pixels, to first order: red pushed towards "
-        f"{digit}, blue away from it."
-    )
-
-
-def why_knn(model, image28: np.ndarray, digit: int) -> None:
-    train_images, _ = mnist("train")
-    neighbours = explain.nearest_training_digits(model, image28, train_images)
-    columns = st.columns(len(neighbours))
-    for column, n in zip(columns, neighbours, strict=True):
-        made = ", a styled digit made here" if n.styled else ""
-        caption = f"{n.label} (distance {n.distance:.2f}{made})"
-        column.image(images.pixels(n.image, 3), caption=caption)
-    votes = sum(n.label == digit for n in neighbours)
-    st.caption(
-        f"The {len(neighbours)} training digits closest to yours, closest first; {votes} of them "
-        f"are {digit}s. Closer digits get bigger votes (weight 1/distance). Distances are "
-        "measured after deskewing, blurring and projecting onto the main PCA directions."
-    )
-
-
-def why_logreg(model, image28: np.ndarray, digit: int) -> None:
-    evidence = explain.logreg_evidence(model, image28, digit)
-    a, b, c = st.columns(3)
-    picture(a, images.heatmap(evidence.template), f"Weight template of {digit}")
-    picture(b, images.pixels(evidence.deskewed, 8), "Your digit, deskewed")
-    picture(c, images.heatmap(evidence.contribution, evidence.deskewed), "Template x digit")
-    st.caption(
-        "Logistic Regression scores each digit by one weight per pixel: red pixels count for "
-        f"{digit}, blue against. The model deskews its input first (straightens the slant), so "
-        "the template is matched against the deskewed digit; the score is the sum of the "
-        "right-hand picture plus a bias."
-    )
+def show_explanation(view: explain.Explanation) -> None:
+    columns = st.columns(max(len(view.pictures), 2))
+    for column, p in zip(columns, view.pictures, strict=False):
+        if p.kind == "heatmap":
+            column.image(images.heatmap(p.values, p.under), caption=p.caption, width=WHY_WIDTH)
+        else:
+            column.image(images.pixels(p.values, 3), caption=p.caption)
+    st.caption(view.caption)
 
 
 # --- several images -------------------------------------------------------------------------
@@ -323,10 +271,10 @@ def batch_rows(name: str, data: bytes, model_ids: list[str]) -> list[dict]:
     row |= {"Thumbnail": images.data_uri(images.thumbnail(data)),
             "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
     models, missing = loaded_models(model_ids)
-    rows = [row | {"Model": DISPLAY_NAMES[m], "Note": why} for m, why in missing.items()]
+    rows = [row | {"Model": display_name(m), "Note": why} for m, why in missing.items()]
     for model_id, p in predictions_for(prepared.image, models).items():
         note = p.refusal or ("low confidence" if p.low_confidence else "")
-        rows.append(row | {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
+        rows.append(row | {"Model": display_name(model_id), "Digit": p.digit,
                            "Confidence": round(p.confidence, 4), "Note": note})  # fmt: skip
     return rows
 
@@ -406,7 +354,7 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
                     pd.DataFrame(
                         [
                             {
-                                "Model": DISPLAY_NAMES[m],
+                                "Model": display_name(m),
                                 "Number": r.text,
                                 "Lowest digit confidence": min(d.confidence for d in r.digits),
                             }

@@ -11,6 +11,16 @@ from torch import nn
 from digitlab.models.torchnet import TorchModel
 
 
+def describe(config: dict) -> str:
+    hidden = " -> ".join(map(str, config.get("hidden", Model.HPARAMS["hidden"])))
+    return (
+        f'A multilayer perceptron: 784 pixels -> {hidden} -> 10 digits and "not a digit", '
+        "with batch norm and dropout. It sees pixels, not shapes, so it is trained on randomly "
+        "distorted digits (shifts, rotations, elastic warps, thicker and thinner strokes) to "
+        "generalise."
+    )
+
+
 class Model(TorchModel):
     id = "ann"
     HPARAMS = {
@@ -24,6 +34,7 @@ class Model(TorchModel):
         "augment": "default",
         "pool": {"pipeline": 8000, "coarse": 6000, "styled": 6000, "negative": 8000},
         "classes": 11,  # ten digits and "not a digit"
+        "bf16": True,
     }
 
     @staticmethod

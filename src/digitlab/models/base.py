@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from digitlab.data import load_mnist
+from digitlab.data import SPLIT_SIZES, load_mnist
 
 VALIDATION_SIZE = 5_000  # held out of the 60k training images for every choice we make
 SPLIT_SEED = 0
@@ -76,20 +78,21 @@ class TrainingData:
 
         return self._once(("probe", n_styled, n_negative, seed), make)
 
-    @property
-    def all_x(self) -> np.ndarray:
-        return np.concatenate([self.train_x, self.val_x])
 
-    @property
-    def all_y(self) -> np.ndarray:
-        return np.concatenate([self.train_y, self.val_y])
+def split_positions(n: int = SPLIT_SIZES["train"]) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, train) positions in MNIST's training set: one fixed random split."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
+    return order[:VALIDATION_SIZE], order[VALIDATION_SIZE:]
 
 
 def training_data(limit: int | None = None, data_dir=None) -> TrainingData:
-    """MNIST's training set as a fixed random train/validation split (the test set stays out)."""
+    """MNIST's training set as a fixed random train/validation split (the test set stays out).
+
+    Every shipped model is fitted on ``train`` only: ``val`` stays unseen, so the thresholds
+    calibrated on it describe the shipped model itself.
+    """
     images, labels = load_mnist("train", data_dir)
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
-    val, train = order[:VALIDATION_SIZE], order[VALIDATION_SIZE:]
+    val, train = split_positions(len(images))
     if limit is not None:
         val, train = val[: max(1, limit // 10)], train[:limit]
     x = images.astype(np.float32) / 255.0
@@ -187,3 +190,77 @@ def calibrate(probabilities_all, data: TrainingData) -> dict:
         "low_confidence_threshold": low_confidence_threshold(plain, data.val_y),
         **not_digit_threshold(digit_scores, negative_scores),
     }
+
+
+class DigitModel:
+    """The interface every model honours, so callers never branch on the model type.
+
+    A subclass sets ``id`` and ``HPARAMS`` (its hyper-parameters and their defaults, one
+    plain dict) and implements ``train``, ``save``, ``load`` and ``predict_proba_all``:
+
+    - ``Model.train(data, seed=0, **overrides) -> Model``: fit on ``data.train`` with
+      ``HPARAMS`` (``overrides`` replace some, e.g. a quick run's), choose on ``data.val``
+      and calibrate the thresholds there (``calibrate``); progress bars on stderr.
+    - ``model.save(weights_dir) -> list[str]`` (the artifact files written) and
+      ``Model.load(weights_dir) -> Model`` (through ``digitlab.artifacts``: safe formats,
+      SHA-256s checked against the manifest).
+    - ``model.predict_proba_all(images) -> [N,11]`` (the ten digits, then "not a digit"; a
+      model without that class may return [N,10]) for [N,28,28] uint8 0-255 or float [0,1].
+    - ``model.config``: a JSON-able dict of hyper-parameters, seed and thresholds.
+    """
+
+    id: str = ""
+    HPARAMS: dict = {}
+    config: dict
+
+    @classmethod
+    def hparams(cls, overrides: dict) -> dict:
+        """``HPARAMS`` with ``overrides`` applied; an unknown name is a mistake, not a no-op."""
+        unknown = set(overrides) - set(cls.HPARAMS)
+        if unknown:
+            raise ValueError(f"{cls.id} has no hyper-parameter {', '.join(sorted(unknown))}")
+        return copy.deepcopy(cls.HPARAMS) | overrides
+
+    @classmethod
+    def train(cls, data: TrainingData, seed: int = 0, **overrides) -> DigitModel:
+        raise NotImplementedError
+
+    def save(self, weights_dir: Path) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, weights_dir: Path) -> DigitModel:
+        raise NotImplementedError
+
+    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """[N,10]: the ten digits' probabilities (renormalised without "not a digit")."""
+        return split_not_digit(self.predict_proba_all(images))[0]
+
+
+class NpzModel(DigitModel):
+    """A model whose parameters are a few numpy arrays: ``ID.npz`` plus ``ID.json``.
+
+    ``ARRAYS`` names the constructor's array arguments (also its attributes); the
+    constructor takes them and ``config`` as keywords.
+    """
+
+    ARRAYS: tuple[str, ...] = ()
+
+    def save(self, weights_dir: Path) -> list[str]:
+        from digitlab import artifacts
+
+        names = [f"{self.id}.npz", f"{self.id}.json"]
+        artifacts.save_npz(weights_dir / names[0], {a: getattr(self, a) for a in self.ARRAYS})
+        artifacts.save_json(weights_dir / names[1], self.config)
+        return names
+
+    @classmethod
+    def load(cls, weights_dir: Path) -> NpzModel:
+        from digitlab import artifacts
+
+        arrays = artifacts.load_npz(weights_dir, f"{cls.id}.npz")
+        config = artifacts.load_json(weights_dir, f"{cls.id}.json")
+        return cls(config=config, **{a: arrays[a] for a in cls.ARRAYS if a in arrays})

@@ -17,6 +17,16 @@ def conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
+def describe(config: dict) -> str:
+    width = config.get("width", Model.HPARAMS["width"])
+    return (
+        f"A convolutional network: stacks of 3x3 filters ({width}, {2 * width} and {4 * width} "
+        "channels) with batch norm and pooling, then a small dense layer. Filters look for "
+        "strokes and their combinations anywhere in the image; training on distorted digits "
+        "makes it hold up on people's own handwriting. It is the default model."
+    )
+
+
 class Model(TorchModel):
     id = "cnn"
     HPARAMS = {
@@ -33,6 +43,7 @@ class Model(TorchModel):
         "augment": "default",
         "pool": {"pipeline": 8000, "coarse": 6000, "styled": 6000, "negative": 8000},
         "classes": 11,  # ten digits and "not a digit"
+        "bf16": True,
     }
 
     @staticmethod

@@ -6,11 +6,15 @@ variance, so a brute-force search over all 60,000 training digits is one small m
 product (much faster than 784-D pixels, and more accurate). k, blur and PCA size are
 chosen on the validation split. Votes are weighted by inverse distance.
 
-Only the PCA basis ships (a small npz); the index of the 60,000 training digits is built
-from the verified MNIST cache on first load and kept in the user cache, with its SHA-256
-beside it (``knn-index-KEY.npz.sha256``, as ``sha256sum`` writes it). An index is used only
-if that digest matches, its labels are MNIST's own (their IDX checksum is the official one)
-and its features are finite float32; anything else is rebuilt.
+The index holds the 55,000 digits of the training split (``base.split_positions``) and the
+PCA is fitted on them alone: the 5,000 validation digits stay unseen, so the thresholds
+calibrated on them describe the model that ships.
+
+Only the PCA basis ships (a small npz); the index is built from the verified MNIST cache on
+first load and kept in the user cache, with its SHA-256 beside it
+(``knn-index-KEY.npz.sha256``, as ``sha256sum`` writes it). An index is used only if that
+digest matches, its labels are MNIST's own labels of the training split, in order, and its
+features are finite float32; anything else is rebuilt.
 """
 
 from __future__ import annotations
@@ -26,30 +30,33 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from digitlab import artifacts
 from digitlab.data import (
-    RESOURCES,
     SPLIT_SIZES,
     cache_dir,
     load_mnist,
     remove_stale_partials,
     sha256,
-    to_idx,
     write_atomic,
 )
 from digitlab.features import as_float_images, deskew, gaussian_blur
-from digitlab.models.base import NOT_A_DIGIT, TrainingData, calibrate, split_not_digit
+from digitlab.models.base import (
+    NOT_A_DIGIT,
+    NpzModel,
+    TrainingData,
+    calibrate,
+    split_positions,
+)
 
-ID = "knn"
-ARTIFACT = "knn.npz"
-CONFIG = "knn.json"
-K_CHOICES = (3, 4, 5, 6)
-SIGMA_CHOICES = (0.75, 1.0, 1.25)
-DIM_CHOICES = (40, 50, 60)
-# Styled digits join the index of training digits; negatives ("not a digit") form their own.
-# 500 styled digits: the most that cost at most one of 5,000 plain validation digits
-# (``benchmarks/choose_knn_styles.py``); more read styled digits better but MNIST's worse.
-EXTRA = {"styled": 500, "negative": 4000}
+HPARAMS = {
+    # Tried on validation: every (blur, PCA size, k).
+    "sigmas": (0.75, 1.0, 1.25),
+    "dims": (40, 50, 60),
+    "ks": (3, 4, 5, 6),
+    # Styled digits join the index of training digits; negatives ("not a digit") form their
+    # own. 500 styled digits: the most that cost at most one of 5,000 plain validation digits
+    # (``benchmarks/choose_knn_styles.py``); more read styled digits better but MNIST's worse.
+    "extra": {"styled": 500, "negative": 4000},
+}
 
 
 def fit_pca(features: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +140,9 @@ def write_index(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
     write_atomic(digest_path(path), f"{sha256(raw)}  {path.name}\n".encode())
 
 
-def read_index(path: Path, dims: int) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
+def read_index(
+    path: Path, dims: int, expected_labels: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
     """((features, labels), None) for a sound index file, else (None, what is wrong with it)."""
     raw = path.read_bytes()  # read once: the digest and the arrays come from the same bytes
     try:
@@ -147,29 +156,46 @@ def read_index(path: Path, dims: int) -> tuple[tuple[np.ndarray, np.ndarray] | N
             features, labels = npz["features"], npz["labels"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None, "it is not a readable npz file with features and labels"
-    problem = index_problem(features, labels, dims)
+    problem = index_problem(features, labels, dims, expected_labels)
     return (None, problem) if problem else ((features, labels), None)
 
 
-def index_problem(features: np.ndarray, labels: np.ndarray, dims: int) -> str | None:
-    """What is wrong with an index's arrays, or None if they can be trusted."""
-    n = SPLIT_SIZES["train"]
+def index_problem(
+    features: np.ndarray, labels: np.ndarray, dims: int, expected_labels: np.ndarray
+) -> str | None:
+    """What is wrong with an index's arrays, or None if they can be trusted.
+
+    ``expected_labels`` are the labels of the training split read from verified MNIST."""
+    n = len(expected_labels)
     if features.dtype != np.float32 or features.shape != (n, dims):
         return f"its features are {features.dtype} {features.shape}, not float32 {(n, dims)}"
     if labels.dtype.kind not in "iu" or labels.shape != (n,):
         return f"its labels are {labels.dtype} {labels.shape}, not {n} integers"
     if labels.min() < 0 or labels.max() > 9:
         return "its labels are not all digits 0-9"
-    # The labels must be MNIST's own, in order: their IDX file has the official SHA-256.
-    if sha256(to_idx(labels.astype(np.uint8))) != RESOURCES["train", "labels"].sha256:
+    if not np.array_equal(labels, expected_labels):
         return "its labels are not MNIST's training labels"
     if not np.isfinite(features).all():
         return "its features are not all finite numbers"
     return None
 
 
-class Model:
-    id = ID
+def describe(config: dict) -> str:
+    choice = (f" (k = {config['k']}, blur {config['sigma']} px, {config['dims']} PCA "
+              "dimensions)" if "k" in config else "")  # fmt: skip
+    return (
+        "Compares your digit with the 55,000 digits of the training split and lets the closest "
+        "ones vote, closer ones counting more. Digits are deskewed, blurred a little (so a "
+        "stroke one pixel off still matches) and projected onto their main PCA directions "
+        f"before distances are measured; these choices{choice} were made on the validation "
+        "digits. A separate set of non-digits votes on whether the image is a digit at all."
+    )
+
+
+class Model(NpzModel):
+    id = "knn"
+    HPARAMS = HPARAMS
+    ARRAYS = ("mean", "components", "extra_features", "extra_labels")
 
     def __init__(self, mean, components, config: dict, extra_features=None, extra_labels=None):
         self.mean, self.components, self.config = mean, components, config
@@ -191,20 +217,31 @@ class Model:
         return cache_dir().parent / f"knn-index-{key}.npz"
 
     def mnist_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """(features [60000,d], labels [60000]) of MNIST's training set, built once and cached."""
+        """(features [55000,d], labels [55000]) of the training split's digits, in the order of
+        ``base.split_positions``; built once and cached."""
         if self._index is None:
             self._index = self._read_index() or self._build_index()
         return self._index
 
     def index(self) -> tuple[np.ndarray, np.ndarray]:
-        """The digits searched: MNIST's 60,000 training digits (indices below 60,000), then
-        the styled digits that ship with the model; built once."""
+        """The digits searched: the training split's MNIST digits, then the styled digits that
+        ship with the model; built once."""
         if self._digits is None:
             feats, labels = self.mnist_index()
             digits = self.extra_labels != NOT_A_DIGIT
             self._digits = (np.concatenate([feats, self.extra_features[digits]]),
                             np.concatenate([labels, self.extra_labels[digits]]))  # fmt: skip
         return self._digits
+
+    def index_positions(self) -> np.ndarray:
+        """Where each row of ``index()`` comes from: its position in ``load_mnist("train")``
+        for an MNIST digit, or 60,000 + its number among the shipped styled digits."""
+        styled = np.count_nonzero(self.extra_labels != NOT_A_DIGIT)
+        return np.concatenate([split_positions()[1], SPLIT_SIZES["train"] + np.arange(styled)])
+
+    def styled_features(self) -> np.ndarray:
+        """Features of the styled digits that ship with the model."""
+        return self.extra_features[self.extra_labels != NOT_A_DIGIT]
 
     def negative_index(self) -> np.ndarray:
         """Features of the negatives ("not a digit") that ship with the model."""
@@ -218,7 +255,8 @@ class Model:
         if not path.exists():
             return None
         try:
-            index, problem = read_index(path, self.components.shape[0])
+            _, expected = self.training_split()
+            index, problem = read_index(path, self.components.shape[0], expected)
         except OSError as err:
             index, problem = None, f"it cannot be read: {err.strerror or err}"
         if problem:
@@ -227,11 +265,17 @@ class Model:
             return None
         return index
 
+    @staticmethod
+    def training_split() -> tuple[np.ndarray, np.ndarray]:
+        """The training split's digits and labels, read from verified MNIST."""
+        images, labels = load_mnist("train")
+        train = split_positions(len(images))[1]
+        return images[train], labels[train].astype(np.int64)
+
     def _build_index(self) -> tuple[np.ndarray, np.ndarray]:
         print("digitlab: building the k-NN index from MNIST (once)", file=sys.stderr)
-        images, labels = load_mnist("train")
+        images, labels = self.training_split()
         feats = self.features(images)
-        labels = labels.astype(np.int64)
         try:
             write_index(self.index_cache_path(), feats, labels)
         except OSError as err:  # a read-only cache only costs time on the next start
@@ -248,10 +292,11 @@ class Model:
         return self._searches
 
     def kneighbors(self, images: np.ndarray, k: int | None = None):
-        """(distances [N,k], training-set indices [N,k], labels [N,k]) of the nearest digits."""
+        """(distances [N,k], positions [N,k] as ``index_positions`` gives them, labels [N,k])
+        of the nearest digits, closest first."""
         digits, labels, _ = self.searches()
         dist, idx = digits.search(self.features(images), k or self.config["k"])
-        return dist, idx, labels[idx]
+        return dist, self.index_positions()[idx], labels[idx]
 
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
         """[N,11]: the digits' vote among the k nearest digits, scaled by the share of the
@@ -260,21 +305,16 @@ class Model:
         return vote_with_negatives(self.features(images), digits, labels, negatives,
                                    self.config["k"])  # fmt: skip
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return split_not_digit(self.predict_proba_all(images))[0]
-
     # -- training and artifacts ---------------------------------------------------------
     @classmethod
-    def train(
-        cls,
-        data: TrainingData,
-        seed: int = 0,
-        sigmas=SIGMA_CHOICES,
-        dims=DIM_CHOICES,
-        ks=K_CHOICES,
-        extra=None,
-    ) -> Model:
-        """Choose blur, PCA size and k on validation; then fit PCA on all training images."""
+    def train(cls, data: TrainingData, seed: int = 0, **overrides) -> Model:
+        """Choose blur, PCA size and k on validation, then calibrate the thresholds there.
+
+        The PCA and the index use the training split only, so the model calibrated is the
+        model that ships (with ``data`` from ``training_data()``, its index is exactly the one
+        ``mnist_index`` builds)."""
+        hp = cls.hparams(overrides)
+        sigmas, dims, ks = hp["sigmas"], hp["dims"], hp["ks"]
         best = None
         grid = [(s, d, k) for s in sigmas for d in dims for k in ks]
         bar = tqdm(total=len(grid), desc="knn: choosing blur/PCA/k on validation", leave=False)
@@ -294,43 +334,15 @@ class Model:
                     bar.update()
         bar.close()
         val_acc, sigma, dim, k = best
-        # The chosen features, refitted on all 60k training images (the index uses them all).
-        mean, comps = fit_pca(pixel_features(data.all_x, sigma), dim)
-        extra = EXTRA if extra is None else extra
+        train_f = pixel_features(data.train_x, sigma)
+        mean, comps = fit_pca(train_f, dim)
+        extra = hp["extra"]
         config = {"sigma": sigma, "dims": dim, "k": k, "val_accuracy": val_acc, "seed": seed,
                   "extra": extra}  # fmt: skip
         extra_x, extra_y = data.extra_examples(extra["styled"], extra["negative"], seed)
         model = cls(mean, comps, config)
         model = cls(mean, comps, config, model.features(extra_x), extra_y)
-        # Thresholds from validation with the validation-era index (train split only).
-        tr = ((pixel_features(data.train_x, sigma) - mean) @ comps.T).astype(np.float32)
-        digits = extra_y != NOT_A_DIGIT
-        tr_all = np.concatenate([tr, model.extra_features[digits]])
-        tr_labels = np.concatenate([data.train_y, extra_y[digits]])
-
-        tr_search, negatives = ExactSearch(tr_all), ExactSearch(model.negative_index())
-
-        def validation_era(images):
-            return vote_with_negatives(model.features(images), tr_search, tr_labels,
-                                       negatives, k)  # fmt: skip
-
-        model.config |= calibrate(validation_era, data)
+        model._index = (((train_f - mean) @ comps.T).astype(np.float32), data.train_y)
+        model.config |= calibrate(model.predict_proba_all, data)
+        model._index = model._digits = model._searches = None  # the index comes from the cache
         return model
-
-    def save(self, weights_dir: Path) -> list[str]:
-        arrays = {
-            "mean": self.mean,
-            "components": self.components,
-            "extra_features": self.extra_features,
-            "extra_labels": self.extra_labels,
-        }
-        artifacts.save_npz(weights_dir / ARTIFACT, arrays)
-        artifacts.save_json(weights_dir / CONFIG, self.config)
-        return [ARTIFACT, CONFIG]
-
-    @classmethod
-    def load(cls, weights_dir: Path) -> Model:
-        arrays = artifacts.load_npz(weights_dir, ARTIFACT)
-        config = artifacts.load_json(weights_dir, CONFIG)
-        return cls(arrays["mean"], arrays["components"], config, arrays.get("extra_features"),
-                   arrays.get("extra_labels"))  # fmt: skip

@@ -1,40 +1,52 @@
-"""Model ids -> display names and modules. A fifth model is one new module plus one line here.
+"""Every model DigitLab knows, with what the rest of the project needs to know about it.
 
-Each module ``digitlab.models.<id>`` defines a class ``Model`` with:
-
-- ``Model.train(split: TrainingData, seed: int) -> Model`` (progress bars on stderr),
-- ``model.save(weights_dir) -> list[str]`` (artifact file names written) and
-  ``Model.load(weights_dir) -> Model`` (verifies the manifest's SHA-256s),
-- ``model.predict_proba(images) -> [N,10]`` for [N,28,28] uint8 0-255 or float [0,1] input,
-- ``model.config`` (a JSON-able dict: hyper-parameters, seed, low-confidence threshold).
+CLI, app, evaluation, benchmarks and tests iterate over ``model_ids()`` and read a model's
+``ModelSpec``; nothing else names a model. A fifth model is one module (a ``Model`` class
+honouring ``digitlab.models.base.DigitModel`` and a ``describe(config)`` function) plus one
+``register(ModelSpec(...))`` call, here or in the code that adds it.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from digitlab.artifacts import WEIGHTS_DIR
 from digitlab.errors import ModelError
 
-DISPLAY_NAMES = {
-    "logreg": "Logistic Regression",
-    "knn": "k-Nearest Neighbours",
-    "ann": "ANN (multilayer perceptron)",
-    "cnn": "CNN",
-}
-MODEL_IDS = tuple(DISPLAY_NAMES)
+DEFAULT_MODEL = "cnn"  # the answer the app, the CLI and the API give unless told otherwise
+# Why views any model can show: they need nothing but ``predict_proba`` (see digitlab.explain).
+GENERIC_WHY = ("occlusion",)
 
 
-def check_model_id(model_id: str) -> str:
-    if model_id not in DISPLAY_NAMES:
-        raise ModelError(f"Unknown model {model_id!r}; choose one of {', '.join(MODEL_IDS)}.")
-    return model_id
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its id, its name for people, the module that holds its ``Model`` class and
+    ``describe(config) -> str`` (one paragraph for *How it works*), the *Why* views the app
+    shows for it (names of ``digitlab.explain.VIEWS``), the MNIST test accuracy its shipped
+    weights must keep, the hyper-parameter overrides of a quick training run (tests), and
+    where its weights are (the package's own ``weights`` folder unless said otherwise)."""
+
+    id: str
+    display_name: str
+    module: str
+    why: tuple[str, ...] = GENERIC_WHY
+    bar: float = 0.0
+    quick: dict = field(default_factory=dict)
+    weights_dir: Path = WEIGHTS_DIR
+
+    def model_class(self) -> type:
+        return importlib.import_module(self.module).Model
+
+    def describe(self, config: dict) -> str:
+        describe: Callable[[dict], str] = importlib.import_module(self.module).describe
+        return describe(config)
 
 
-def model_class(model_id: str) -> type:
-    return importlib.import_module(f"digitlab.models.{check_model_id(model_id)}").Model
+_MODELS: dict[str, ModelSpec] = {}
 
 
 @cache
@@ -42,6 +54,75 @@ def _load_cached(model_id: str, weights_dir: str):
     return model_class(model_id).load(Path(weights_dir))
 
 
-def load_model(model_id: str, weights_dir: str | Path | None = None):
-    """Load a trained model by id (``logreg``, ``knn``, ``ann``, ``cnn``), once per process."""
-    return _load_cached(check_model_id(model_id), str(weights_dir or WEIGHTS_DIR))
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model (or replace the one with its id); returns ``spec``."""
+    _MODELS[spec.id] = spec
+    _load_cached.cache_clear()
+    return spec
+
+
+def unregister(model_id: str) -> None:
+    _MODELS.pop(model_id, None)
+    _load_cached.cache_clear()
+
+
+def model_ids() -> tuple[str, ...]:
+    """The registered models' ids, in the order they are shown."""
+    return tuple(_MODELS)
+
+
+def display_name(model_id: str) -> str:
+    """A model's name for people (the id itself for an unknown model)."""
+    spec = _MODELS.get(model_id)
+    return spec.display_name if spec else model_id
+
+
+def check_model_id(model_id: str) -> str:
+    if model_id not in _MODELS:
+        raise ModelError(f"Unknown model {model_id!r}; choose one of {', '.join(_MODELS)}.")
+    return model_id
+
+
+def model_spec(model_id: str) -> ModelSpec:
+    return _MODELS[check_model_id(model_id)]
+
+
+def model_class(model_id: str) -> type:
+    return model_spec(model_id).model_class()
+
+
+def weights_dir(model_id: str) -> Path:
+    """Where a model's weights, config and metrics are."""
+    return model_spec(model_id).weights_dir
+
+
+def load_model(model_id: str, weights: str | Path | None = None):
+    """Load a trained model by id (``model_ids()``), once per process, from its registry
+    entry's weights folder or ``weights``."""
+    return _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
+
+
+# Quick-run settings: enough to learn something from 2,000 images in a few seconds.
+_SMALL_EXTRA = {"styled": 60, "negative": 60}
+_SMALL_POOL = {"pipeline": 40, "coarse": 40, **_SMALL_EXTRA}
+
+# Bars: the shipped weights' MNIST test accuracy must stay at or above them. Two are below
+# what the issues asked, said plainly: the CNN's is 99.5% (asked 99.65%: the CNN that reads
+# people's flagged 1s scores 99.53%, see the README's "Writing styles MNIST lacks"), and
+# k-NN's 98.3% (asked 98.42%: its index no longer holds the 5,000 validation digits, which
+# now stay unseen so that its thresholds are calibrated on data it has not seen).
+register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg",
+                   why=("template", *GENERIC_WHY), bar=0.950,
+                   quick={"c_choices": (0.1,), "extra": _SMALL_EXTRA}))  # fmt: skip
+register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn",
+                   why=("neighbours",), bar=0.983,
+                   quick={"sigmas": (0.75,), "dims": (30,), "ks": (3,),
+                          "extra": _SMALL_EXTRA}))  # fmt: skip
+register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann",
+                   why=("gradient", *GENERIC_WHY), bar=0.9915,
+                   quick={"epochs": 2, "hidden": [64], "patience": 2,
+                          "pool": _SMALL_POOL}))  # fmt: skip
+register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
+                   why=("occlusion", "gradient"), bar=0.995,
+                   quick={"epochs": 3, "width": 8, "hidden": 32, "patience": 3,
+                          "pool": _SMALL_POOL}))  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from tqdm import tqdm
 from digitlab import artifacts
 from digitlab.augment import AugmentConfig, augment_batch
 from digitlab.features import as_float_images
-from digitlab.models.base import TrainingData, calibrate, split_not_digit
+from digitlab.models.base import DigitModel, TrainingData, calibrate
+from digitlab.preprocess import pipeline_version
 
 EVAL_BATCH = 2000
 
@@ -46,30 +48,37 @@ def fast_bf16_available() -> bool:
     return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
-def train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, pool, gen, bar) -> float:
-    net.train()
+def training_batches(x, y, batch_size: int, augment, pool, gen):
+    """One epoch of shuffled (images, labels) batches, each augmented; with a ``pool``, a
+    share of each batch (``augment.p_pool``) is swapped for pool digits first."""
     order = torch.randperm(len(x), generator=gen)
-    total = 0.0
-    # bfloat16 autocast halves the time on CPUs with native bf16; weights stay float32.
-    use_bf16 = hp.get("bf16", True) and fast_bf16_available()
-    for i in range(0, len(x), hp["batch_size"]):
-        idx = order[i : i + hp["batch_size"]]
+    for i in range(0, len(x), batch_size):
+        idx = order[i : i + batch_size]
         xb, yb = x[idx], y[idx]
-        if pool is not None:  # swap a share of the batch for pipeline-rendered digits
+        if pool is not None:
             swap = torch.rand(len(idx), generator=gen) < augment.p_pool
             picks = torch.randint(len(pool[0]), (int(swap.sum()),), generator=gen)
             xb[swap], yb[swap] = pool[0][picks], pool[1][picks]
         xb = augment_batch(xb, augment, gen) if augment else xb
-        xb = xb.contiguous(memory_format=torch.channels_last)
+        yield xb.contiguous(memory_format=torch.channels_last), yb
+
+
+def train_one_epoch(net, batches, optimizer, scheduler, use_bf16: bool, bar) -> float:
+    """One pass over ``batches``; returns the mean training loss."""
+    net.train()
+    total, count = 0.0, 0
+    for xb, yb in batches:
+        # bfloat16 autocast halves the time on CPUs with native bf16; weights stay float32.
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             loss = F.cross_entropy(net(xb), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += loss.item() * len(idx)
-        bar.update(len(idx))
-    return total / len(x)
+        total += loss.item() * len(yb)
+        count += len(yb)
+        bar.update(len(yb))
+    return total / max(count, 1)
 
 
 def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict:
@@ -86,6 +95,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
+    use_bf16 = hp["bf16"] and fast_bf16_available()
     best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
     history = []
     for epoch in range(1, hp["epochs"] + 1):
@@ -93,7 +103,8 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
         with tqdm(
             total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
         ) as bar:
-            loss = train_one_epoch(net, x, y, optimizer, scheduler, hp, augment, pool, gen, bar)
+            batches = training_batches(x, y, hp["batch_size"], augment, pool, gen)
+            loss = train_one_epoch(net, batches, optimizer, scheduler, use_bf16, bar)
         val_acc = accuracy(net, vx, vy)
         history.append(
             {
@@ -139,11 +150,30 @@ def probabilities(net: nn.Module, images: np.ndarray) -> np.ndarray:
     return torch.softmax(logits_in_batches(net, to_tensor(images)).float(), 1).numpy()
 
 
-class TorchModel:
-    """Base of the ANN and the CNN: subclasses set ``id``, ``HPARAMS`` and ``build(config)``."""
+class PipelineChangedWarning(UserWarning):
+    """The weights were trained with another version of the preprocessing pipeline."""
 
-    id = ""
-    HPARAMS: dict = {}
+
+def warn_if_pipeline_changed(model_id: str, config: dict) -> None:
+    trained_with = config.get("preprocessing")
+    if trained_with != pipeline_version():
+        warnings.warn(
+            f"The {model_id} weights were trained with preprocessing {trained_with or 'unknown'}"
+            f", not today's {pipeline_version()}: retrain it (digitlab train --model "
+            f"{model_id}) for answers you can trust.",
+            PipelineChangedWarning,
+            stacklevel=3,
+        )
+
+
+class TorchModel(DigitModel):
+    """Base of the ANN and the CNN: subclasses set ``id``, ``HPARAMS`` and ``build(config)``.
+
+    ``HPARAMS`` must hold what ``fit_network`` reads: epochs, batch_size, lr, weight_decay,
+    patience, augment (``"default"``, a dict for ``AugmentConfig`` or None), pool (how many
+    rendered, coarse, styled and negative digits are swapped into batches), bf16 (use
+    bfloat16 autocast where the CPU does it natively) and classes.
+    """
 
     def __init__(self, net: nn.Module, config: dict):
         self.net, self.config = net.eval(), config
@@ -156,13 +186,20 @@ class TorchModel:
         """[N,11]: the ten digits, then "not a digit"."""
         return probabilities(self.net, images)
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return split_not_digit(self.predict_proba_all(images))[0]
+    def input_gradient(self, image28: np.ndarray, digit: int) -> np.ndarray:
+        """d logit[digit] / d input for one 28x28 image, as [28,28] float32."""
+        x = to_tensor(image28[None]).requires_grad_(True)
+        self.net.eval()
+        with torch.enable_grad():
+            self.net(x)[0, digit].backward()
+        return x.grad[0, 0].numpy().astype(np.float32)
 
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
         """Train with ``HPARAMS`` (``overrides`` replace some, e.g. ``epochs=1`` in tests)."""
-        config = copy.deepcopy(cls.HPARAMS) | overrides | {"id": cls.id, "seed": seed}
+        # The digits in its training batches are partly pipeline-rendered: record which pipeline.
+        config = cls.hparams(overrides) | {"id": cls.id, "seed": seed,
+                                           "preprocessing": pipeline_version()}  # fmt: skip
         if config.get("augment") == "default":
             config["augment"] = asdict(AugmentConfig())
         torch.manual_seed(seed)
@@ -179,6 +216,7 @@ class TorchModel:
     @classmethod
     def load(cls, weights_dir: Path) -> TorchModel:
         config = artifacts.load_json(weights_dir, f"{cls.id}.json")
+        warn_if_pipeline_changed(cls.id, config)
         net = cls.build(config)
         net.load_state_dict(artifacts.load_tensors(weights_dir, f"{cls.id}.safetensors"))
         return cls(net, config)

@@ -8,7 +8,7 @@ import streamlit as st
 from digitlab.app import images
 from digitlab.app.loaders import mnist
 from digitlab.evaluate import stored_metrics
-from digitlab.models.registry import DISPLAY_NAMES, MODEL_IDS
+from digitlab.models.registry import display_name, model_ids
 
 GALLERY_SIZE = 48
 ANY = "Any"
@@ -92,9 +92,9 @@ def show_gallery(results: list[dict]) -> None:
 
 
 st.title("Evaluate")
-st.caption("The four models on MNIST's 10,000 official test digits, as measured after training.")
-results = [r for r in map(stored_metrics, MODEL_IDS) if r is not None]
-missing = [DISPLAY_NAMES[m] for m in MODEL_IDS if stored_metrics(m) is None]
+st.caption("The models on MNIST's 10,000 official test digits, as measured after training.")
+results = [r for r in map(stored_metrics, model_ids()) if r is not None]
+missing = [display_name(m) for m in model_ids() if stored_metrics(m) is None]
 if missing:
     st.info(f"No stored results yet for {', '.join(missing)}: run `digitlab train` to make them.")
 if results:

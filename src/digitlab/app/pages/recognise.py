@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from digitlab.app.loaders import COMPARE_ALL, ID_BY_NAME, MODEL_CHOICES
-from digitlab.models.registry import MODEL_IDS
+from digitlab.app.loaders import chosen_model_ids, model_choices
+from digitlab.models.registry import DEFAULT_MODEL, display_name, model_ids
 
 CANVAS_SIDE = 280  # 10x MNIST's 28 px, so a 20 px pen ends up about MNIST's stroke width
 PEN_WIDTH = 20
@@ -25,7 +25,7 @@ def clear_canvas() -> None:
 
 
 def drawn_input() -> list[tuple[str, object]]:
-    # Imported here: the component needs a running Streamlit (see STACK.md).
+    # Imported here: importing the component outside a running Streamlit raises an error.
     from streamlit_drawable_canvas import st_canvas
 
     st.session_state.setdefault("canvas_round", 0)
@@ -68,21 +68,22 @@ def show_results(inputs: list[tuple[str, object]], model_ids: list[str], number:
 
 st.title("Recognise a handwritten digit")
 st.caption(
-    "Upload a photo or scan, draw, or use your camera: four models trained on MNIST answer, "
-    "and each shows why."
+    f"Upload a photo or scan, draw, or use your camera: {len(model_ids())} models trained on "
+    "MNIST answer, and each shows why."
 )
 source_column, model_column, mode_column = st.columns([1.4, 1, 1])
 source = source_column.radio("Input", ["Upload", "Draw", "Camera"], horizontal=True, key="source")
+choices = model_choices()
 choice = model_column.selectbox(
-    "Model", MODEL_CHOICES, index=MODEL_CHOICES.index("CNN"), key="model"
+    "Model", choices, index=choices.index(display_name(DEFAULT_MODEL)), key="model"
 )
 read_a_number = mode_column.toggle(
     "Read a number", key="number", help="A row of digits, e.g. 2026."
 )
-model_ids = list(MODEL_IDS) if choice == COMPARE_ALL else [ID_BY_NAME[choice]]
+chosen = chosen_model_ids(choice)
 
 inputs = {"Upload": uploaded_inputs, "Draw": drawn_input, "Camera": camera_input}[source]()
 if inputs:
-    show_results(inputs, model_ids, read_a_number)
+    show_results(inputs, chosen, read_a_number)
 else:
     st.info("Give me a digit: upload an image, draw one, or take a photo.")

@@ -1,0 +1,112 @@
+"""A fifth model, added by this file alone, shows up everywhere the four built-in ones do.
+
+It is a real (if simple) model: each digit's mean training image, and the softmax of minus
+the distances to them. Nothing else in the project is edited to make it appear: the test
+registers it, trains it into its own weights folder, and finds it in ``digitlab predict``,
+``digitlab evaluate``, *Compare all* and *How it works*.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from digitlab import artifacts
+from digitlab.data import load_mnist
+from digitlab.features import as_float_images
+from digitlab.models import registry
+from digitlab.models.base import NpzModel, TrainingData, calibrate, softmax
+
+HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
+NAME = "Nearest centroid (a fifth model)"
+
+
+def describe(config: dict) -> str:
+    return (
+        "Each digit's mean training image; your digit goes to the nearest mean. A baseline "
+        f"trained on {config.get('train_images', 'the')} training digits."
+    )
+
+
+class Model(NpzModel):
+    id = "centroid"
+    HPARAMS = {"sharpness": 0.5}
+    ARRAYS = ("centroids",)
+
+    def __init__(self, centroids: np.ndarray, config: dict):
+        self.centroids, self.config = centroids, config
+
+    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
+        x = as_float_images(images).reshape(len(images), -1)
+        distances = np.sqrt(((x[:, None, :] - self.centroids[None]) ** 2).sum(-1))
+        return softmax(-self.config["sharpness"] * distances)
+
+    @classmethod
+    def train(cls, data: TrainingData, seed: int = 0, **overrides) -> Model:
+        hp = cls.hparams(overrides)
+        x = data.train_x.reshape(len(data.train_x), -1)
+        centroids = np.stack([x[data.train_y == d].mean(0) for d in range(10)])
+        model = cls(centroids.astype(np.float32), hp | {"train_images": len(x), "seed": seed})
+        model.config |= calibrate(model.predict_proba_all, data)
+        return model
+
+
+@pytest.fixture(scope="module")
+def fifth(tmp_path_factory):
+    from digitlab.models.base import training_data
+
+    weights_dir = tmp_path_factory.mktemp("centroid")
+    model = Model.train(training_data(limit=3000))
+    artifacts.record_in_manifest(weights_dir, model.save(weights_dir))
+    registry.register(
+        registry.ModelSpec("centroid", NAME, __name__, bar=0.75, weights_dir=weights_dir)
+    )
+    yield model
+    registry.unregister("centroid")
+
+
+def digit_file(index: int = 0) -> tuple[bytes, int]:
+    """An MNIST test digit as dark ink on white paper, enlarged, as PNG bytes."""
+    images, labels = load_mnist("test")
+    page = Image.fromarray(255 - np.pad(images[index], 8)).resize((176, 176))
+    out = io.BytesIO()
+    page.save(out, format="PNG")
+    return out.getvalue(), int(labels[index])
+
+
+def test_it_is_registered_after_the_built_in_models(fifth):
+    assert registry.model_ids()[-1] == "centroid"
+    assert registry.load_model("centroid").config["train_images"] == 3000
+
+
+def test_digitlab_predict_and_evaluate_know_it(fifth, tmp_path, capsys):
+    from digitlab.cli import main
+
+    data, label = digit_file()
+    path = tmp_path / "digit.png"
+    path.write_bytes(data)
+    assert main(["predict", str(path), "--model", "centroid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["digit"] == label
+    assert main(["evaluate", "--model", "centroid", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["model"] == "centroid" and result["accuracy"] >= 0.75
+
+
+def test_compare_all_and_how_it_works_show_it(fifth):
+    at = AppTest.from_file(str(HOME), default_timeout=120)
+    at.run()
+    at.selectbox(key="model").set_value("Compare all")
+    at.file_uploader[0].set_value(("digit.png", digit_file()[0], "image/png"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [table] = [t.value for t in at.dataframe if "Model" in t.value.columns]
+    assert list(table["Model"])[-1] == NAME and len(table) == 5
+    at.switch_page("pages/how_it_works.py").run()
+    assert NAME in [s.value for s in at.subheader]
+    assert any("nearest mean" in m.value for m in at.markdown)
