@@ -3,8 +3,9 @@
 Digits drawn in each style are made from MNIST *validation* digits with a seed training
 never used; negatives likewise. Prints, per model: accuracy on each style, on plain
 validation digits, how many validation 7s lean to 1, and the share of validation digits and
-negatives refused as "not a digit". No shipped model saw the validation digits. The figures are stored in ``src/digitlab/results/styles.json``, from which the
-README's table is rendered (``benchmarks/update_readme.py``). Run::
+negatives refused as "not a digit". No shipped model saw the validation digits. The
+figures are stored in ``src/digitlab/results/styles.json``, from which the README's table
+is rendered (``benchmarks/update_readme.py``). Run::
 
     .venv/bin/python benchmarks/bench_styles.py
 """

@@ -50,7 +50,7 @@ TEST_SPLIT = [TEST_IMAGES, TEST_LABELS]
 @pytest.fixture(scope="session")
 def mnist_idx(session_cache) -> dict[str, bytes]:
     """The four verified IDX files, read once from the session's cache (see conftest.py)."""
-    return data.ensure_mnist()
+    return data.fetch_resources(list(data.RESOURCES.values()), data.default_sources(None))
 
 
 @pytest.fixture(scope="session")

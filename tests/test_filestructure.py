@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from digitlab.errors import ImageError
 from digitlab.filestructure import check_structure
 from digitlab.imageio import MAX_PIXELS, load_image
-from digitlab.preprocess import preprocess
+from digitlab.pipeline import preprocess
 
 
 def seven(size: int = 64) -> Image.Image:

@@ -20,7 +20,7 @@ from digitlab.folder_eval import (
 )
 from digitlab.inference import NOT_A_DIGIT, Prediction
 from digitlab.models.registry import model_ids
-from digitlab.preprocess import NO_DIGIT
+from digitlab.pipeline import NO_DIGIT
 
 RESULT_KEYS = {"model", "pipeline", "n", "correct", "accuracy", "per_kind", "per_digit",
                "confusions", "refused", "misses"}  # fmt: skip

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from digitlab.errors import ImageError, NoDigitError
-from digitlab.imageio import decode_image, flatten_alpha, load_image, read_image_file
-from digitlab.preprocess import preprocess
+from digitlab.imageio import decode_image, flatten_alpha, read_image_file
+from digitlab.pipeline import preprocess
 
 
 def digit_picture(size: int = 64) -> np.ndarray:
@@ -37,7 +37,7 @@ def encode(image: Image.Image, fmt: str, **save) -> bytes:
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"])
 def test_every_format_decodes(fmt):
     data = encode(Image.fromarray(digit_picture()).convert("RGB"), fmt)
-    grey = load_image(data)
+    grey = decode_image(data).grey
     assert grey.shape == (64, 64) and grey.dtype == np.float32
     assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
 
@@ -50,7 +50,7 @@ def test_every_mode_decodes(mode):
     else:
         image = base.convert(mode)
     fmt = "TIFF" if mode in ("I;16", "CMYK") else "PNG"
-    grey = load_image(encode(image, fmt))
+    grey = decode_image(encode(image, fmt)).grey
     assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
 
 
@@ -61,7 +61,7 @@ def test_exif_orientation_is_applied(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = encode(Image.fromarray(np.ascontiguousarray(stored)), "JPEG", exif=exif.tobytes())
-    grey = load_image(data)
+    grey = decode_image(data).grey
     assert grey.shape == upright.shape
     assert np.abs(grey * 255 - upright).mean() < 8
 
@@ -76,11 +76,11 @@ def test_draft_decoding_reports_scale_to_full_size():
 def test_transparent_canvas_ink_in_alpha_becomes_visible():
     rgba = np.zeros((64, 64, 4), np.uint8)  # black everywhere, ink only in alpha
     rgba[10:50, 20:28, 3] = 255
-    grey = load_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    grey = decode_image(encode(Image.fromarray(rgba, "RGBA"), "PNG")).grey
     assert grey[30, 24] < 0.1 and grey[5, 5] > 0.9  # dark ink on a light background
     white = rgba.copy()
     white[..., :3] = 255
-    grey = load_image(encode(Image.fromarray(white, "RGBA"), "PNG"))
+    grey = decode_image(encode(Image.fromarray(white, "RGBA"), "PNG")).grey
     assert grey[30, 24] > 0.9 and grey[5, 5] < 0.1  # white ink: composited onto black
 
 
@@ -102,7 +102,7 @@ def test_flatten_alpha_keeps_opaque_pictures():
     ],
 )
 def test_arrays_of_many_types_decode(array):
-    grey = load_image(array)
+    grey = decode_image(array).grey
     assert grey.shape == (20, 20) and 0 <= grey.min() <= grey.max() <= 1
 
 
@@ -151,23 +151,26 @@ def test_bad_inputs_raise_one_clear_image_error_quickly(name):
 
 
 def test_animated_gif_reads_first_frame():
-    grey = load_image(animated("GIF"))
+    grey = decode_image(animated("GIF")).grey
     assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
 
 
 def test_missing_path_and_wrong_type_are_image_errors(tmp_path):
     with pytest.raises(ImageError):
-        load_image(tmp_path / "nope.png")
+        decode_image(tmp_path / "nope.png")
     with pytest.raises(ImageError):
-        load_image(12345)  # type: ignore[arg-type]
+        decode_image(12345)  # type: ignore[arg-type]
     with pytest.raises(ImageError):
-        load_image(np.full((20, 20), np.nan, np.float32))
+        decode_image(np.full((20, 20), np.nan, np.float32))
 
 
 def test_path_source(tmp_path):
     path = tmp_path / "digit.png"
     path.write_bytes(encode(Image.fromarray(digit_picture()), "PNG"))
-    assert load_image(path).shape == (64, 64) and load_image(str(path)).shape == (64, 64)
+    assert decode_image(path).grey.shape == (64, 64) and decode_image(str(path)).grey.shape == (
+        64,
+        64,
+    )
 
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -212,7 +215,7 @@ def test_16_bit_tiff_holding_8_bit_values_keeps_its_contrast():
     grey[10:30, 18:22] = 20
     buffer = io.BytesIO()
     Image.fromarray(grey).convert("I;16").save(buffer, "TIFF")
-    out = load_image(buffer.getvalue())
+    out = decode_image(buffer.getvalue()).grey
     assert out.max() == pytest.approx(230 / 255, abs=0.01)
     assert out.min() == pytest.approx(20 / 255, abs=0.01)
 
@@ -250,7 +253,7 @@ def gif_header(width: int, height: int) -> bytes:
 )
 def test_decompression_bombs_are_too_large_not_damaged(data):
     with pytest.raises(ImageError, match="too large"):
-        load_image(data)
+        decode_image(data)
 
 
 def test_palette_png_with_transparent_white_keeps_its_thin_anti_aliased_ink():
@@ -259,38 +262,38 @@ def test_palette_png_with_transparent_white_keeps_its_thin_anti_aliased_ink():
     palette = big.resize((64, 64), Image.LANCZOS).convert("RGB").quantize(16)
     colours = palette.getpalette()
     white = max(range(16), key=lambda i: sum(colours[3 * i : 3 * i + 3]))
-    grey = load_image(encode(palette, "PNG", transparency=white))
+    grey = decode_image(encode(palette, "PNG", transparency=white)).grey
     assert grey[12, 30] < 0.2  # the 7's top bar stays dark ink...
     assert grey[3, 3] > 0.9  # ...on the white page it was drawn on (not a hollow outline)
 
 
 def test_integers_beyond_16_bits_are_scaled_by_their_range():
-    reference = load_image(digit_picture())
+    reference = decode_image(digit_picture()).grey
     for dtype, top in [(np.int32, 2**31 - 1), (np.int64, 2**40), (np.uint32, 2**32 - 1)]:
         array = (digit_picture().astype(np.float64) / 255 * top).astype(dtype)
-        grey = load_image(array)
+        grey = decode_image(array).grey
         assert grey[30, 24] < 0.2 and grey[5, 5] > 0.8, dtype
         assert np.corrcoef(grey.ravel(), reference.ravel())[0, 1] > 0.99
     tiff = Image.fromarray((digit_picture().astype(np.int32) * 2**23), "I")
-    grey = load_image(encode(tiff, "TIFF"))
+    grey = decode_image(encode(tiff, "TIFF")).grey
     assert grey[30, 24] < 0.2 and grey[5, 5] > 0.8
 
 
 def test_premultiplied_alpha_images_decode():
     image = Image.fromarray(digit_picture()).convert("LA").convert("La")
-    grey = load_image(image)
+    grey = decode_image(image).grey
     assert grey[30, 24] < 0.3 and grey[5, 5] > 0.7
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
 def test_animated_pil_images_are_refused_like_files(fmt):
     with pytest.raises(ImageError, match="animated or has several pages"):
-        load_image(Image.open(io.BytesIO(animated(fmt))))
+        decode_image(Image.open(io.BytesIO(animated(fmt))))
 
 
 def test_a_path_with_a_nul_byte_is_an_image_error():
     with pytest.raises(ImageError, match="Cannot read this file"):
-        load_image("a\0b.png")
+        decode_image("a\0b.png")
 
 
 def test_pipes_devices_and_folders_are_refused_without_reading(tmp_path):
@@ -299,7 +302,7 @@ def test_pipes_devices_and_folders_are_refused_without_reading(tmp_path):
     for path, words in [(pipe, "not a regular file"), ("/dev/zero", "not a regular file"),
                         (tmp_path, "a folder")]:  # fmt: skip
         with pytest.raises(ImageError, match=words):
-            load_image(path)
+            decode_image(path)
 
 
 def test_a_sparse_file_larger_than_the_cap_is_refused(tmp_path):
@@ -307,7 +310,7 @@ def test_a_sparse_file_larger_than_the_cap_is_refused(tmp_path):
     with open(sparse, "wb") as file:
         file.truncate(3 * 1024**3)  # 3 GB that take no disk space
     with pytest.raises(ImageError, match="too large"):
-        load_image(sparse)
+        decode_image(sparse)
 
 
 def test_read_image_file_reads_at_most_its_cap(tmp_path):
@@ -327,4 +330,4 @@ def test_a_bug_in_our_own_code_is_not_reported_as_a_damaged_file(monkeypatch):
 
     monkeypatch.setattr(imageio, "pil_to_grey", broken)
     with pytest.raises(RuntimeError, match="a bug of ours"):  # not ImageError("damaged")
-        load_image(encode(Image.fromarray(digit_picture()), "PNG"))
+        decode_image(encode(Image.fromarray(digit_picture()), "PNG"))

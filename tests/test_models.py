@@ -194,7 +194,7 @@ def test_shipped_nets_were_trained_with_today_s_pipeline(model_id, tmp_path):
 
     from digitlab.artifacts import WEIGHTS_DIR
     from digitlab.models.torchnet import PipelineChangedWarning
-    from digitlab.preprocess import pipeline_version
+    from digitlab.pipeline import pipeline_version
 
     cls = model_class(model_id)
     with warnings.catch_warnings():

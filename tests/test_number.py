@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitlab.number import NumberReading, read_number, segment_digits
-from digitlab.preprocess import find_ink
+from digitlab.pipeline import find_ink
 from digitlab.userlike import mnist_test_digits
 
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-# ``digitlab.preprocess`` must be the function, not its module: import it eagerly so the
-# name is bound once, after the submodule import (which would otherwise win).
-from digitlab.preprocess import preprocess
+from digitlab.pipeline import preprocess
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import DEFAULT_MODEL, model_ids
-from digitlab.preprocess import NO_DIGIT
+from digitlab.pipeline import NO_DIGIT
 
 UNEXPECTED = "Something went wrong while reading this file; the other files are still answered."
 

@@ -415,11 +415,6 @@ def fetch_resources(
     raise DataError("Could not get MNIST from any source. Tried:\n" + "\n".join(tried))
 
 
-def ensure_mnist(data_dir: str | Path | None = None) -> dict[str, bytes]:
-    """Make sure all four verified MNIST files are available; return them as IDX bytes."""
-    return fetch_resources(list(RESOURCES.values()), default_sources(data_dir))
-
-
 @lru_cache(maxsize=4)
 def _load_split(split: str, data_dir: str | None, cache: str) -> tuple[np.ndarray, np.ndarray]:
     # `cache` is only part of the memo key: a changed XDG_CACHE_HOME means another place.

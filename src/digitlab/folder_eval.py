@@ -163,7 +163,7 @@ def read_image_folder(root: Path) -> list[LabelledImage]:
 
 def pipeline_function(pipeline: str) -> Callable:
     """``"ours"`` -> ``preprocess``; ``"naive"`` -> ``naive_preprocess`` (the tutorial way)."""
-    from digitlab.preprocess import naive_preprocess, preprocess
+    from digitlab.pipeline import naive_preprocess, preprocess
 
     if pipeline not in PIPELINES:
         raise DigitLabError(f"Unknown pipeline {pipeline!r}; choose ours or naive.")

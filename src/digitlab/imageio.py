@@ -69,14 +69,6 @@ class DecodedImage:
     original_size: tuple[int, int]
 
 
-def load_image(source: ImageSource) -> np.ndarray:
-    """Decode ``source`` into a float32 grey image [H, W] in [0, 1] at full resolution.
-
-    Raises ``ImageError`` (one sentence) for anything that is not a usable image.
-    """
-    return decode_image(source).grey
-
-
 def decode_image(source: ImageSource, max_side: int | None = None) -> DecodedImage:
     """Decode ``source``; with ``max_side``, JPEGs may be decoded at reduced size (draft mode)."""
     if isinstance(source, np.ndarray):

@@ -8,7 +8,7 @@ import numpy as np
 
 from digitlab.errors import ModelError, NoDigitError, NotADigitError
 from digitlab.models.registry import DEFAULT_MODEL, load_model
-from digitlab.preprocess import NO_DIGIT
+from digitlab.pipeline import NO_DIGIT
 
 NOT_A_DIGIT = "This doesn't look like a single digit."
 
@@ -98,7 +98,7 @@ def predict(image, model=DEFAULT_MODEL, raise_refusal: bool = False) -> Predicti
     and the reason in ``refusal``; with ``raise_refusal=True`` they raise ``NoDigitError`` and
     ``NotADigitError`` instead.
     """
-    from digitlab.preprocess import preprocess
+    from digitlab.pipeline import preprocess
 
     model_id, net = resolve_model(model)
     try:

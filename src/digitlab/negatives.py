@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from digitlab.errors import DigitLabError
-from digitlab.preprocess import center_by_mass, fit_20x20, normalise_stroke_width, preprocess
+from digitlab.pipeline import center_by_mass, fit_20x20, normalise_stroke_width, preprocess
 
 NOT_A_DIGIT = 10  # the eleventh class
 

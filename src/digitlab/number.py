@@ -21,7 +21,7 @@ import numpy as np
 from digitlab.imageio import ImageSource
 from digitlab.inference import predict_preprocessed_batch
 from digitlab.models.registry import DEFAULT_MODEL
-from digitlab.preprocess import (
+from digitlab.pipeline import (
     Box,
     Component,
     find_ink,

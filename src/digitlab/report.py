@@ -13,7 +13,9 @@ and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
   (``benchmarks/bench_userlike.py``);
 * ``styles``: writing styles and refusals on validation, ``results/styles.json``
   (``benchmarks/bench_styles.py``);
-* ``pipeline``: the preprocessing steps, from ``digitlab.preprocess.PIPELINE``.
+* ``preprocess``: how long preprocessing takes, ``results/preprocess.json``
+  (``benchmarks/bench_preprocess.py``);
+* ``pipeline``: the preprocessing steps, from ``digitlab.pipeline.PIPELINE``.
 
 ``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
 ``tests/test_readme_results.py`` fails when the README and the JSON disagree.
@@ -110,13 +112,27 @@ def render_userlike() -> str:
 
 
 def render_pipeline() -> str:
-    from digitlab.preprocess import describe_pipeline, pipeline_version
+    from digitlab.pipeline import describe_pipeline, pipeline_version
 
     version = f"Pipeline version (a hash of its parameters): `{pipeline_version()}`."
     return f"{describe_pipeline()}\n\n{version}\n"
 
 
+def render_preprocess() -> str:
+    record = read_results("preprocess")
+    timings = " and ".join(
+        f"{u['median_ms']:.1f} ms for {u['upload']} "
+        f"(the naive pipeline: {u['naive_median_ms']:.1f} ms)"
+        for u in record["uploads"]
+    )
+    return (
+        f"Preprocessing one upload takes a median {timings}, measured on {record['measured_at']} "
+        f"with `{record['command']}`.\n"
+    )
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "preprocess": render_preprocess,
     "pipeline": render_pipeline,
     "styles": render_styles,
     "userlike": render_userlike,

@@ -28,7 +28,7 @@ import numpy as np
 
 from digitlab.errors import DigitLabError
 from digitlab.models import registry
-from digitlab.preprocess import naive_preprocess, preprocess
+from digitlab.pipeline import naive_preprocess, preprocess
 from digitlab.userlike import IMITATED_BY_TRAINING, KINDS, SPLITS, generate
 
 PIPELINES = ("ours", "naive")

@@ -57,7 +57,7 @@ def mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
 @st.cache_data(max_entries=64, show_spinner=False)
 def prepare(source: bytes | np.ndarray):
     """``preprocess(source, steps=True)``, once per distinct input (reruns reuse it)."""
-    from digitlab.preprocess import preprocess
+    from digitlab.pipeline import preprocess
 
     return preprocess(source, steps=True)
 

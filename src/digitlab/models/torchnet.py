@@ -23,7 +23,7 @@ from digitlab import artifacts
 from digitlab.augment import AugmentConfig, augment_batch
 from digitlab.features import as_float_images
 from digitlab.models.base import DigitModel, TrainingData, calibrate
-from digitlab.preprocess import pipeline_version
+from digitlab.pipeline import pipeline_version
 
 EVAL_BATCH = 2000
 

@@ -6,7 +6,7 @@ from digitlab.app.loaders import available_model
 from digitlab.evaluate import stored_metrics
 from digitlab.models.base import VALIDATION_SIZE
 from digitlab.models.registry import display_name, model_ids, model_spec
-from digitlab.preprocess import describe_pipeline
+from digitlab.pipeline import describe_pipeline
 
 
 def measured(model_id: str) -> str:

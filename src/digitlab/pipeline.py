@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -118,8 +117,7 @@ def pipeline_version() -> str:
     """A fingerprint of the pipeline: a hash of its steps and of every parameter of this
     module (its upper-case constants). A model trained on pipeline-rendered digits records
     it; a model loaded under another version warns (``digitlab.models.torchnet``)."""
-    module = sys.modules[__name__]
-    parameters = {k: v for k, v in sorted(vars(module).items())
+    parameters = {k: v for k, v in sorted(globals().items())
                   if k.isupper() and is_parameter(v)}  # fmt: skip
     text = json.dumps([parameters, [step.title for step in PIPELINE]], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import digitlab.preprocess as _pre  # noqa: F401  (binds the submodule)
+import digitlab.pipeline as P
 from digitlab.data import load_mnist
 from digitlab.errors import NoDigitError
 from digitlab.userlike import generate, mnist_test_digits
-
-P = __import__("sys").modules["digitlab.preprocess"]
 
 
 @pytest.fixture(scope="module")
