@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from digitlab.models.torchnet import TorchModel
+from digitlab.models.torchnet import TRAINING, TorchModel
 
 
 def conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -30,20 +30,16 @@ def describe(config: dict) -> str:
 class Model(TorchModel):
     id = "cnn"
     HPARAMS = {
+        **TRAINING,
         "width": 32,
         "hidden": 128,
         "dropout": 0.3,
         "epochs": 20,
-        "batch_size": 128,
         "lr": 3e-3,
         "weight_decay": 5e-4,
         # All epochs run: with a one-cycle schedule the validation accuracy of the eleven
         # classes swings while the learning rate is high, and the best epoch comes late.
         "patience": 20,
-        "augment": "default",
-        "pool": {"pipeline": 8000, "coarse": 6000, "styled": 6000, "negative": 8000},
-        "classes": 11,  # ten digits and "not a digit"
-        "bf16": True,
     }
 
     @staticmethod

@@ -150,6 +150,17 @@ def probabilities(net: nn.Module, images: np.ndarray) -> np.ndarray:
     return torch.softmax(logits_in_batches(net, to_tensor(images)).float(), 1).numpy()
 
 
+# What the ANN and the CNN train with alike (each adds its own architecture and schedule).
+TRAINING = {
+    "batch_size": 128,
+    "augment": "default",
+    # Batches swap in pipeline-rendered, coarse, styled digits and negatives ("not a digit").
+    "pool": {"pipeline": 8000, "coarse": 6000, "styled": 6000, "negative": 8000},
+    "classes": 11,  # ten digits and "not a digit"
+    "bf16": True,
+}
+
+
 class PipelineChangedWarning(UserWarning):
     """The weights were trained with another version of the preprocessing pipeline."""
 
