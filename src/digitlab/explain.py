@@ -200,7 +200,8 @@ def neighbours_view(model, image: np.ndarray, digit: int) -> Explanation:
         pictures,
         f"The {len(found)} training digits closest to yours, closest first; {votes} of them "
         f"are {digit}s. Closer digits get bigger votes (weight 1/distance). Distances are "
-        "measured after deskewing, blurring and projecting onto the main PCA directions.",
+        "measured after deskewing, blurring and projecting onto the main PCA directions, "
+        "forgiving small moves of your digit (see How it works).",
     )
 
 
