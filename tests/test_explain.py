@@ -150,7 +150,7 @@ def test_digit() -> tuple[np.ndarray, int]:
     return images[0], int(labels[0])  # a 7
 
 
-@pytest.mark.parametrize("model_id", ["cnn", "ann"])
+@pytest.mark.parametrize("model_id", [m for m in model_ids() if "gradient" in model_spec(m).why])
 def test_trained_nets_heat_maps_lie_on_the_ink(model_id, test_digit):
     model = trained(model_id)
     image, label = test_digit

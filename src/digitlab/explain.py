@@ -166,8 +166,9 @@ def occlusion_view(model, image: np.ndarray, digit: int) -> Explanation:
         [Picture(occlusion, f"Occlusion: hiding red lowers P({digit})", under=as_image28(image))],
         f"The occlusion map greys out a {patch}x{patch} patch at a time and measures how much "
         f"the probability of {digit} drops: red is ink the answer depends on, blue is ink that "
-        "looks more like another digit. It asks only for the model's answers, so every model "
-        "can show it.",
+        "looks more like another digit. A CNN's filters look for strokes wherever they are, "
+        "so hiding whole pieces of stroke is the question to ask it; the map needs only the "
+        "model's answers, so any model can show it.",
     )
 
 
@@ -176,8 +177,8 @@ def gradient_view(model, image: np.ndarray, digit: int) -> Explanation:
     return Explanation(
         [Picture(contribution, f"Gradient x input for {digit}", under=as_image28(image))],
         f"Gradient x input splits the network's score for {digit} among the lit pixels, to "
-        f"first order: red pushed towards {digit}, blue away from it. It reads the network's "
-        "own arithmetic, so it can show what the occlusion map blurs over.",
+        f"first order: red pushed towards {digit}, blue away from it. A multilayer perceptron "
+        "weighs 784 separate pixels, not strokes, so a per-pixel account is its own story.",
     )
 
 
