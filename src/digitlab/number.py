@@ -169,3 +169,12 @@ def cut_columns(profile: np.ndarray, count: int) -> list[int]:
         lo, hi = max(centre - window, 1), min(centre + window, width - 1)
         cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
     return cuts
+
+
+def count_digits(image: ImageSource) -> int:
+    """How many digits a row-of-digits reading would find in ``image`` (no model involved).
+
+    Raises ``ImageError`` for unusable input.
+    """
+    ink = find_ink(image)
+    return len(segment_digits(ink.candidates, ink.foreground))

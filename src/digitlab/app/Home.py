@@ -7,15 +7,15 @@ import streamlit as st
 
 from digitlab.app import loaders
 
-st.set_page_config(page_title="DigitLab", page_icon=":material/draw:", layout="wide")
+st.set_page_config(page_title="DigitLab", page_icon="✏️", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/recognise.py", title="Recognise", icon=":material/draw:", default=True),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page("pages/recognise.py", title="Recognise", icon="✏️", default=True),
+        st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
         st.Page(
             "pages/how_it_works.py",
             title="How it works",
-            icon=":material/menu_book:",
+            icon="📖",
             url_path="how-it-works",
         ),
     ]

@@ -75,3 +75,11 @@ def warm_up() -> threading.Thread:
     thread = threading.Thread(target=_warm, args=(order,), name="digitlab-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def count_digits(source: bytes | np.ndarray) -> int:
+    """``number.count_digits(source)``, once per distinct input."""
+    from digitlab.number import count_digits as count
+
+    return count(source)

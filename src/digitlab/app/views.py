@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from collections.abc import Iterator
@@ -29,6 +30,13 @@ DIGITS = [str(d) for d in range(10)]
 INPUT_WIDTH = 240  # px on the page for the input, next to the 28x28 at 7x (196 px)
 STEP_WIDTH = 150
 WHY_WIDTH = 224  # 28x28 at 8x
+SHORT_NAMES = {"logreg": "Log. Regr.", "knn": "k-NN", "ann": "ANN", "cnn": "CNN"}  # narrow columns
+# Off the screen but read out: the usual "visually hidden" recipe.
+SR_ONLY = (
+    "position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+    "clip:rect(0,0,0,0);white-space:nowrap;border:0"
+)
+PRESENT_STYLE = "text-align:center;padding:1rem 0;border:2px solid #d62728;border-radius:1rem"
 
 
 @contextmanager
@@ -59,59 +67,119 @@ def predictions_for(image28: np.ndarray, models: dict) -> dict[str, Prediction]:
 # --- one image ------------------------------------------------------------------------------
 
 
-def show_input(source: bytes | np.ndarray, caption: str) -> None:
+def show_source(source: bytes | np.ndarray, caption: str) -> None:
     if isinstance(source, bytes):
         st.image(images.display_image(source)[0], caption=caption, width=INPUT_WIDTH)
     else:
         st.image(source, caption=caption, width=INPUT_WIDTH)
 
 
-def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
-    """The full view of one input: input, 28x28, answer(s), probabilities, steps, why."""
+def show_single(
+    name: str,
+    source: bytes | np.ndarray,
+    model_ids: list[str],
+    show_input: bool = True,
+    present: bool = False,
+) -> None:
+    """The full view of one input: answer(s) first (right under the input on a phone), then
+    the input, the 28x28 and the probabilities, the steps and why."""
     with friendly_errors():
         models, missing = loaded_models(model_ids)  # once per server: not part of the answer
         start = time.perf_counter()
         try:
             prepared = prepare(source)
         except NoDigitError:
-            show_input(source, name)
+            announce(NO_DIGIT)
             st.warning(NO_DIGIT)
+            if show_input:
+                show_source(source, name)
             return
         predictions = predictions_for(prepared.image, models)
         ms = (time.perf_counter() - start) * 1000  # preprocessing (cached on reruns) + models
-        left, middle, right = st.columns([1.2, 1, 1.6])
-        with left:
-            show_input(source, name)
-        with middle:
-            st.image(images.pixels(prepared.image, 7), caption="What the model sees (28x28)")
-        with right:
-            for why_not in missing.values():
-                st.error(why_not)
-            if len(model_ids) == 1 and predictions:
-                show_answer(model_ids[0], predictions[model_ids[0]], ms)
-            elif predictions:
-                show_agreement(predictions, ms)
-            if any(p.digit is None for p in predictions.values()) and holds_several_digits(source):
-                st.info(SEVERAL_DIGITS)
-        if len(model_ids) == 1 and predictions:
-            show_probabilities(predictions[model_ids[0]])
-        elif predictions:
-            show_comparison(predictions)
+        for why_not in missing.values():
+            st.error(why_not)
+        if not predictions:
+            return
+        show_answers(predictions, ms, present)
+        if digit_count(source) >= 2:
+            st.info(SEVERAL_DIGITS)
+        show_pictures(source, name, prepared.image, predictions, show_input)
         with st.expander("Preprocessing steps"):
             show_steps(prepared.steps)
-        if predictions:
-            st.subheader("Why this answer?")
-            show_why_tabs(prepared.image, predictions)
+        st.subheader("Why this answer?")
+        show_why_tabs(prepared.image, predictions)
 
 
-def holds_several_digits(source: bytes | np.ndarray) -> bool:
-    """Whether *Read a number* finds two or more digits in the input."""
-    from digitlab.number import read_number
+def show_answers(predictions: dict[str, Prediction], ms: float, present: bool) -> None:
+    """The answer, its warnings and a sentence for screen readers; large when presenting."""
+    if len(predictions) == 1:
+        [(model_id, prediction)] = predictions.items()
+        sentence = answer_sentence(model_id, prediction)
+        if present:
+            show_presentation(prediction.digit, sentence)
+        show_answer(model_id, prediction, ms)
+    else:
+        best, level, message = agreement(predictions)
+        sentence = f"{message} " + " ".join(answer_sentence(m, p) for m, p in predictions.items())
+        if present:
+            show_presentation(best, message)
+        show_agreement(predictions, ms)
+    announce(sentence)
+
+
+def show_pictures(
+    source: bytes | np.ndarray,
+    name: str,
+    image28: np.ndarray,
+    predictions: dict[str, Prediction],
+    show_input: bool,
+) -> None:
+    """The input and what the model sees beside the probabilities (a table when comparing)."""
+    left, middle, right = st.columns([1.1, 1, 1.9])
+    with left:
+        if show_input:
+            show_source(source, name)
+    middle.image(images.pixels(image28, 7), caption="What the model sees (28x28)")
+    with right:
+        if len(predictions) == 1:
+            show_probabilities(next(iter(predictions.values())))
+        else:
+            show_comparison(predictions)
+
+
+def digit_count(source: bytes | np.ndarray) -> int:
+    """How many digits *Read a number* would find in the input (0 when it cannot tell)."""
+    from digitlab.app.loaders import count_digits
 
     try:
-        return len(read_number(source).digits) >= 2
-    except (ImageError, NoDigitError, ModelError):
-        return False
+        return count_digits(source)
+    except (ImageError, NoDigitError):
+        return 0
+
+
+def answer_sentence(model_id: str, prediction: Prediction) -> str:
+    """The answer in words, as a screen reader should say it."""
+    name = DISPLAY_NAMES[model_id]
+    if prediction.digit is None:
+        return f"{name}: {NOT_A_DIGIT}"
+    unsure = ", but it is unsure" if prediction.low_confidence else ""
+    return f"{name} reads {prediction.digit} ({prediction.confidence:.0%} sure){unsure}."
+
+
+def announce(sentence: str) -> None:
+    """Say ``sentence`` to screen readers (an ARIA live region), invisible on the screen."""
+    st.html(f'<p role="status" aria-live="polite" class="dl-sr-only" style="{SR_ONLY}">'
+            f"{html.escape(sentence)}</p>")  # fmt: skip
+
+
+def show_presentation(digit: int | None, detail: str) -> None:
+    """The answer in type large enough for the back of a classroom."""
+    shown = "?" if digit is None else str(digit)
+    st.html(
+        f'<div aria-hidden="true" style="{PRESENT_STYLE}">'
+        f'<div style="font-size:min(40vh,16rem);font-weight:700;line-height:1">{shown}</div>'
+        f'<div style="font-size:1.6rem">{html.escape(detail)}</div></div>'
+    )
 
 
 def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
@@ -121,7 +189,7 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
         st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; the chart shows what it would say.")
         st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
         return
-    digit_column, confidence_column = st.columns(2)
+    digit_column, confidence_column, _ = st.columns([1, 1, 2])
     digit_column.metric("Predicted digit", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.0%}")
     st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
@@ -131,33 +199,51 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
         )
 
 
-def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
-    """The answer most models give; green only when every model gives it and none is unsure."""
-    answered = [p for p in predictions.values() if p.digit is not None]
+def names(model_ids: list[str]) -> str:
+    """Display names joined as in a sentence: "A", "A and B", "A, B and C"."""
+    shown = [DISPLAY_NAMES[m] for m in model_ids]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def agreement(predictions: dict[str, Prediction]) -> tuple[int | None, str, str]:
+    """(the answer most models give, "success" / "warning" / "info", one sentence).
+
+    Green ("success") only when every model gives the same answer and none is unsure.
+    """
+    answered = {m: p for m, p in predictions.items() if p.digit is not None}
     refused = len(predictions) - len(answered)
+    n = len(predictions)
     # The most common answer; a tie goes to the answer with the larger summed confidence.
     support: dict[int, tuple[int, float]] = {}
-    for p in answered:
+    for p in answered.values():
         count, total = support.get(p.digit, (0, 0.0))
         support[p.digit] = (count + 1, total + p.confidence)
     if not support:
-        st.metric("Predicted digit", "none")
-        st.warning(f"{NOT_A_DIGIT} None of the {len(predictions)} models reads a digit here.")
-        st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
-        return
+        return None, "warning", f"{NOT_A_DIGIT} None of the {n} models reads a digit here."
     best = max(support, key=support.get)
-    st.metric("Predicted digit", best, help="The answer most models give.")
-    unsure = sum(p.low_confidence for p in answered)
-    if len(predictions) == 1:
-        st.info("Only one model is available to compare.")
-    elif refused:
-        st.warning(f"{refused} of {len(predictions)} models say: {NOT_A_DIGIT}")
-    elif len(support) > 1:
-        st.warning("The models disagree: look at the table below.")
-    elif unsure:
-        st.warning(f"All {len(predictions)} models say {best}, but {unsure} of them are unsure.")
-    else:
-        st.success(f"All {len(predictions)} models agree.")
+    unsure = [m for m, p in answered.items() if p.low_confidence]
+    if n == 1:
+        return best, "info", "Only one model is available to compare."
+    if refused:
+        return best, "warning", f"{refused} of {n} models say: {NOT_A_DIGIT}"
+    if len(support) > 1:
+        return best, "warning", f"The models disagree: {support[best][0]} of {n} say {best}."
+    if unsure:
+        verb = "is" if len(unsure) == 1 else "are"
+        return best, "warning", f"All {n} models say {best}, but {names(unsure)} {verb} unsure."
+    return best, "success", f"All {n} models agree: {best}."
+
+
+def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
+    """The answer most models give, how far they agree, and which ones are unsure."""
+    best, level, message = agreement(predictions)
+    st.metric("Predicted digit", "none" if best is None else best,
+              help="The answer most models give.")  # fmt: skip
+    getattr(st, level)(message)
+    unsure = [m for m, p in predictions.items() if p.digit is not None and p.low_confidence]
+    if unsure and "unsure" not in message:
+        verb = "is" if len(unsure) == 1 else "are"
+        st.warning(f"Low confidence: {names(unsure)} {verb} unsure about this one.")
     st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
 
 
@@ -165,7 +251,7 @@ def show_probabilities(prediction: Prediction) -> None:
     frame = pd.DataFrame({"Digit": DIGITS, "Probability": prediction.probabilities})
     frame["Answer"] = frame["Digit"] == str(prediction.digit)
     chart = (
-        alt.Chart(frame, height=200)
+        alt.Chart(frame, height=220)
         .mark_bar()
         .encode(
             x=alt.X("Digit:N", axis=alt.Axis(labelAngle=0)),
@@ -174,34 +260,40 @@ def show_probabilities(prediction: Prediction) -> None:
             tooltip=["Digit", alt.Tooltip("Probability:Q", format=".3f")],
         )
     )
-    st.altair_chart(chart, width="stretch")
+    st.altair_chart(chart, width="stretch", alt="The ten probabilities as a bar chart.")
 
 
-def comparison_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
-    rows = []
+def percent(value: float) -> str:
+    """A probability for a table: 99.9%, 0.1%, and <0.1% rather than a misleading 0.0%."""
+    return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
+
+
+def answers_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
+    """One row per model: its answer, confidence and whether it is sure."""
+    return pd.DataFrame(
+        [
+            {"Model": DISPLAY_NAMES[m],
+             "Answer": "none" if p.digit is None else str(p.digit),
+             "Confidence": percent(p.confidence),
+             "Sure?": "not a digit" if p.digit is None else
+                      "unsure" if p.low_confidence else "sure"}
+            for m, p in predictions.items()
+        ]
+    )  # fmt: skip
+
+
+def probabilities_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
+    """The ten probabilities, a row per digit and a column per model: narrow enough for a
+    phone, all ten visible at once."""
+    frame = pd.DataFrame({"Digit": DIGITS})
     for model_id, p in predictions.items():
-        row = {"Model": DISPLAY_NAMES[model_id],
-               "Digit": "none" if p.digit is None else str(p.digit),
-               "Confidence": p.confidence, "Unsure": p.low_confidence or p.digit is None,
-               "Probabilities": [float(v) for v in p.probabilities]}  # fmt: skip
-        row |= {d: float(v) for d, v in zip(DIGITS, p.probabilities, strict=True)}
-        rows.append(row)
-    return pd.DataFrame(rows)
+        frame[SHORT_NAMES[model_id]] = [percent(float(v)) for v in p.probabilities]
+    return frame
 
 
 def show_comparison(predictions: dict[str, Prediction]) -> None:
-    number = st.column_config.NumberColumn(format="%.3f", width="small")
-    st.dataframe(
-        comparison_frame(predictions),
-        hide_index=True,
-        column_config={
-            "Confidence": st.column_config.ProgressColumn(
-                format="percent", min_value=0, max_value=1
-            ),
-            "Probabilities": st.column_config.BarChartColumn(y_min=0.0, y_max=1.0),
-            **dict.fromkeys(DIGITS, number),
-        },
-    )
+    st.table(answers_frame(predictions).set_index("Model"))
+    st.table(probabilities_frame(predictions).set_index("Digit"))
 
 
 def show_steps(steps: list[tuple[str, np.ndarray]]) -> None:
@@ -247,6 +339,13 @@ def picture(column, image: np.ndarray, caption: str) -> None:
     column.image(image, caption=caption, width=WHY_WIDTH)
 
 
+def show_colour_scale(digit: int) -> None:
+    """The key to the heat maps: what blue, black and red mean, on a bar of their colours."""
+    st.image(images.colour_scale(), width=WHY_WIDTH,
+             caption=f"Blue: against {digit} · black: no effect · red: for {digit} "
+             "(each map scaled to its strongest pixel)")  # fmt: skip
+
+
 def why_cnn(model, image28: np.ndarray, digit: int) -> None:
     patch = explain.OCCLUSION_PATCH
     occlusion = explain.occlusion_map(model, image28, digit)
@@ -254,6 +353,7 @@ def why_cnn(model, image28: np.ndarray, digit: int) -> None:
     a, b = st.columns(2)
     picture(a, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
     picture(b, images.heatmap(contribution, image28), f"Gradient x input for {digit}")
+    show_colour_scale(digit)
     st.caption(
         f"The occlusion map greys out a {patch}x{patch} patch at a time and measures how much "
         f"the probability of {digit} drops: red is ink the answer depends on, blue is ink that "
@@ -268,10 +368,14 @@ def why_ann(model, image28: np.ndarray, digit: int) -> None:
     a, b = st.columns(2)
     picture(a, images.heatmap(contribution, image28), f"Gradient x input for {digit}")
     picture(b, images.heatmap(occlusion, image28), f"Occlusion: hiding red lowers P({digit})")
+    show_colour_scale(digit)
     st.caption(
-        "A multilayer perceptron sees 784 separate pixels, not strokes. Gradient x input splits "
-        f"its score for {digit} among the lit pixels, to first order: red pushed towards "
-        f"{digit}, blue away from it."
+        "The same two maps as for the CNN, on purpose: both methods work on any network, so "
+        "the two networks can be compared pixel for pixel (gradient x input comes first here, "
+        "as it suits a network of separate pixels). A multilayer perceptron sees 784 separate "
+        f"pixels, not strokes: gradient x input splits its score for {digit} among the lit "
+        f"pixels, to first order, red pushed towards {digit}, blue away from it. Where its "
+        "maps differ from the CNN's, the two networks rely on different ink."
     )
 
 
@@ -297,6 +401,7 @@ def why_logreg(model, image28: np.ndarray, digit: int) -> None:
     picture(a, images.heatmap(evidence.template), f"Weight template of {digit}")
     picture(b, images.pixels(evidence.deskewed, 8), "Your digit, deskewed")
     picture(c, images.heatmap(evidence.contribution, evidence.deskewed), "Template x digit")
+    show_colour_scale(digit)
     st.caption(
         "Logistic Regression scores each digit by one weight per pixel: red pixels count for "
         f"{digit}, blue against. The model deskews its input first (straightens the slant), so "
@@ -308,27 +413,60 @@ def why_logreg(model, image28: np.ndarray, digit: int) -> None:
 # --- several images -------------------------------------------------------------------------
 
 
-BATCH_COLUMNS = ["Thumbnail", "Seen as", "File", "Model", "Digit", "Confidence", "Note"]
+TRUE_DIGIT = "True digit"
+NOT_READ = "-"
 
 
-def batch_rows(name: str, data: bytes, model_ids: list[str]) -> list[dict]:
-    """One row per (file, model): digit, confidence and a note; errors become the note."""
-    row = {"File": name}
+def answer_cell(prediction: Prediction) -> str:
+    """A model's answer in the batch table: "7", "7 (unsure)" or "none" (not a digit)."""
+    if prediction.digit is None:
+        return "none"
+    return f"{prediction.digit} (unsure)" if prediction.low_confidence else str(prediction.digit)
+
+
+def batch_row(name: str, data: bytes, model_ids: list[str]) -> dict:
+    """One row per file: thumbnail, what the models see, each model's answer, a note."""
+    row = {"Image": None, "Seen as": None, "File": name}
+    row |= {DISPLAY_NAMES[m]: NOT_READ for m in model_ids}
+    row |= {"Note": "", TRUE_DIGIT: None}
     try:
         prepared = prepare(data)
     except ImageError as err:
-        return [row | {"Note": str(err)}]
+        return row | {"Note": str(err)}
     except NoDigitError:
-        return [row | {"Thumbnail": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT}]
-    row |= {"Thumbnail": images.data_uri(images.thumbnail(data)),
+        return row | {"Image": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT}
+    row |= {"Image": images.data_uri(images.thumbnail(data)),
             "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
     models, missing = loaded_models(model_ids)
-    rows = [row | {"Model": DISPLAY_NAMES[m], "Note": why} for m, why in missing.items()]
+    notes = [why for why in missing.values()]
     for model_id, p in predictions_for(prepared.image, models).items():
-        note = p.refusal or ("low confidence" if p.low_confidence else "")
-        rows.append(row | {"Model": DISPLAY_NAMES[model_id], "Digit": p.digit,
-                           "Confidence": round(p.confidence, 4), "Note": note})  # fmt: skip
-    return rows
+        row[DISPLAY_NAMES[model_id]] = answer_cell(p)
+    if digit_count(data) >= 2:
+        notes.append("several digits: try Read a number")
+    return row | {"Note": "; ".join(notes)}
+
+
+def answered_digit(cell: str) -> int | None:
+    """The digit of an answer cell ("7" or "7 (unsure)"), None for "none" or no answer."""
+    return int(cell[0]) if cell and cell[0].isdigit() else None
+
+
+def accuracy_summary(frame: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
+    """Per model, over the rows whose true digit is marked: how many it got right."""
+    marked = frame[frame[TRUE_DIGIT].notna()]
+    rows = []
+    for name in model_names:
+        right = sum(answered_digit(a) == int(t)
+                    for a, t in zip(marked[name], marked[TRUE_DIGIT], strict=True))  # fmt: skip
+        share = f"{right / len(marked):.0%}" if len(marked) else NOT_READ
+        rows.append({"Model": name, "Marked": len(marked), "Right": right, "Accuracy": share})
+    return pd.DataFrame(rows)
+
+
+def batch_csv(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
+    """The answers (without pictures), a blank line, then the accuracy summary."""
+    answers = frame.drop(columns=["Image", "Seen as"]).to_csv(index=False)
+    return f"{answers}\n{summary.to_csv(index=False)}".encode()
 
 
 def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
@@ -336,43 +474,64 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
     progress = st.progress(0.0, text=f"Reading {len(files)} images...")
     for i, (name, data) in enumerate(files):
         try:
-            rows += batch_rows(name, data, model_ids)
+            rows.append(batch_row(name, data, model_ids))
         except Exception:
             logger.exception("unexpected error on %s", name)
             rows.append({"File": name, "Note": UNEXPECTED})
         progress.progress((i + 1) / len(files), text=f"Read {i + 1} of {len(files)} images")
     progress.empty()
-    frame = pd.DataFrame(rows, columns=BATCH_COLUMNS)
-    frame["Digit"] = frame["Digit"].astype("Int64")
+    model_names = [DISPLAY_NAMES[m] for m in model_ids]
+    frame = pd.DataFrame(rows, columns=["Image", "Seen as", "File", *model_names, "Note",
+                                        TRUE_DIGIT])  # fmt: skip
+    frame[model_names] = frame[model_names].fillna(NOT_READ)
     frame["Note"] = frame["Note"].fillna("")
-    st.dataframe(
+    frame[TRUE_DIGIT] = frame[TRUE_DIGIT].astype("Int64")
+    st.caption("One row per file, a column per model. Type the true digits in the last column "
+               "to see how many each model got right.")  # fmt: skip
+    edited = st.data_editor(
         frame,
         hide_index=True,
         row_height=64,
+        width="stretch",
+        key=f"batch-{hash(tuple(name for name, _ in files))}",
+        disabled=[c for c in frame.columns if c != TRUE_DIGIT],
         column_config={
-            "Thumbnail": st.column_config.ImageColumn("Image", width="small"),
+            "Image": st.column_config.ImageColumn("Image", width="small"),
             "Seen as": st.column_config.ImageColumn(
-                "Seen as", width="small", help="The 28x28 image the model sees"
+                "Seen as", width="small", help="The 28x28 image the models see"
             ),
-            "Confidence": st.column_config.NumberColumn(format="percent"),
+            TRUE_DIGIT: st.column_config.NumberColumn(
+                TRUE_DIGIT, min_value=0, max_value=9, step=1, help="Type the digit shown"
+            ),
         },
     )
-    csv = frame.drop(columns=["Thumbnail", "Seen as"]).to_csv(index=False).encode()
-    st.download_button("Download CSV", csv, "digitlab-predictions.csv", "text/csv")
+    summary = accuracy_summary(edited, model_names)
+    st.table(summary.set_index("Model"))
+    st.download_button("Download CSV", batch_csv(edited, summary), "digitlab-predictions.csv",
+                       "text/csv", help="The answers and the accuracy summary")  # fmt: skip
 
 
 # --- a number -------------------------------------------------------------------------------
 
 
-def warn_unsure_digits(reading) -> None:
-    unsure = [str(i + 1) for i, d in enumerate(reading.digits) if d.low_confidence]
-    if unsure:
-        where = ", ".join(unsure)
-        st.warning(f"Low confidence on digit {where} (counting from the left): check it.")
+def unsure_digits(reading) -> str:
+    """Which digits of a reading are unsure, e.g. "2nd (55%)", or "none"."""
+    unsure = [f"{ordinal(i + 1)} ({d.confidence:.0%})"
+              for i, d in enumerate(reading.digits) if d.low_confidence]  # fmt: skip
+    return ", ".join(unsure) or "none"
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th') }"
+
+
+def reading_model(model_ids: list[str]) -> str:
+    """The model whose boxes and digits are drawn: the CNN, the default, when it is there."""
+    return "cnn" if "cnn" in model_ids else model_ids[0]
 
 
 def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
-    """Read a row of digits with each chosen model; boxes from the first reading on the image."""
+    """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
         from digitlab.number import read_number
 
@@ -385,39 +544,50 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
                 readings[model_id] = read_number(source, model=model)
         if not readings:
             return
-        first = next(iter(readings.values()))
+        shown_by = reading_model(list(readings))
+        reading = readings[shown_by]
+        if not reading.found:
+            announce("No digits found in this image.")
+            st.warning("No digits found in this image.")
+            return
+        show_number_answer(readings, shown_by)
         if isinstance(source, bytes):
             picture, scale = images.display_image(source)
         else:
             picture, scale = images.Image.fromarray(images.to_uint8(source)), 1.0
-        boxes = [tuple(d.box) for d in first.digits]
-        labels = [str(d.digit) for d in first.digits]
-        left, right = st.columns([1.3, 1])
-        left.image(images.draw_boxes(picture, boxes, labels, scale), caption=name)
-        with right:
-            if not first.found:
-                st.warning("No digits found in this image.")
-                return
-            if len(readings) == 1:
-                st.metric("Number read", first.text)
-                warn_unsure_digits(first)
-            else:
-                st.dataframe(
-                    pd.DataFrame(
-                        [
-                            {
-                                "Model": DISPLAY_NAMES[m],
-                                "Number": r.text,
-                                "Lowest digit confidence": min(d.confidence for d in r.digits),
-                            }
-                            for m, r in readings.items()
-                        ]  # fmt: skip
-                    ),
-                    hide_index=True,
-                    column_config={
-                        "Lowest digit confidence": st.column_config.NumberColumn(format="percent")
-                    },
-                )
-        columns = st.columns(max(len(first.digits), 1))
-        for column, d in zip(columns, first.digits, strict=False):
-            column.image(images.pixels(d.image, 3), caption=f"{d.digit} ({d.confidence:.0%})")
+        boxes = [tuple(d.box) for d in reading.digits]
+        labels = [str(d.digit) for d in reading.digits]
+        boxed = images.draw_boxes(picture, boxes, labels, scale)
+        st.image(boxed, caption=f"{name}: the digits as {DISPLAY_NAMES[shown_by]} reads them")
+        columns = st.columns(max(len(reading.digits), 1))
+        for column, d in zip(columns, reading.digits, strict=False):
+            unsure = ", unsure" if d.low_confidence else ""
+            column.image(
+                images.pixels(d.image, 3), caption=f"{d.digit} ({d.confidence:.0%}{unsure})"
+            )
+        st.caption(f"Each digit as {DISPLAY_NAMES[shown_by]} sees it, with its confidence.")
+
+
+def show_number_answer(readings: dict, shown_by: str) -> None:
+    """The number, who read it, a warning on each unsure digit, and the others' readings."""
+    reading = readings[shown_by]
+    name = DISPLAY_NAMES[shown_by]
+    st.metric("Number read", reading.text, help=f"As read by {name}")
+    st.caption(f"Read by {name}.")
+    unsure = unsure_digits(reading)
+    sentence = f"{name} reads the number {reading.text}."
+    if unsure != "none":
+        st.warning(f"Low confidence on the {unsure} digit (counting from the left): "
+                   f"{name} is unsure, check it.")  # fmt: skip
+        sentence += f" Unsure about the {unsure} digit."
+    if len(readings) > 1:
+        texts = {r.text for r in readings.values()}
+        if len(texts) > 1:
+            st.warning("The models read different numbers: see the table.")
+        st.table(
+            pd.DataFrame(
+                [{"Model": DISPLAY_NAMES[m], "Number": r.text, "Unsure digits": unsure_digits(r)}
+                 for m, r in readings.items()]
+            ).set_index("Model")
+        )  # fmt: skip
+    announce(sentence)
