@@ -10,12 +10,11 @@ from digitlab.app import loaders
 st.set_page_config(page_title="DigitLab", page_icon="✏️", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/recognise.py", title="Recognise", icon="✏️", default=True),
-        st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+        st.Page("pages/recognise.py", title="Recognise", default=True),
+        st.Page("pages/evaluate.py", title="Evaluate"),
         st.Page(
             "pages/how_it_works.py",
             title="How it works",
-            icon="📖",
             url_path="how-it-works",
         ),
     ]

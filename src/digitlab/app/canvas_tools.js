@@ -6,9 +6,10 @@
   window.digitlabCanvasTools = true;
   const PINNED = ".dc-toolbar{opacity:1 !important;top:-2.65rem !important}";
 
+  const HOSTS = '.stBidiComponentIsolated, [data-testid="stBidiComponentIsolated"]';
   const canvasRoots = () =>
-    Array.from(document.querySelectorAll("*"))
-      .map((element) => element.shadowRoot)
+    Array.from(document.querySelectorAll(HOSTS))
+      .map((host) => host.shadowRoot)
       .filter((root) => root && root.querySelector(".dc-toolbar"));
 
   const pinToolbars = () => {
@@ -43,6 +44,6 @@
     true,
   );
 
-  new MutationObserver(pinToolbars).observe(document.body, { childList: true, subtree: true });
-  pinToolbars();
+  // The canvas draws its toolbar inside its shadow root, out of reach of a page observer.
+  setInterval(pinToolbars, 250);
 })();

@@ -28,6 +28,7 @@ SEVERAL_DIGITS = "It looks like several digits: switch on *Read a number* to rea
 UNEXPECTED = "Something went wrong while reading this image; please try another one."
 DIGITS = [str(d) for d in range(10)]
 INPUT_WIDTH = 240  # px on the page for the input, next to the 28x28 at 7x (196 px)
+SMALL_INPUT_WIDTH = 140  # beside two tables
 STEP_WIDTH = 150
 WHY_WIDTH = 224  # 28x28 at 8x
 SHORT_NAMES = {"logreg": "Log. Regr.", "knn": "k-NN", "ann": "ANN", "cnn": "CNN"}  # narrow columns
@@ -67,11 +68,11 @@ def predictions_for(image28: np.ndarray, models: dict) -> dict[str, Prediction]:
 # --- one image ------------------------------------------------------------------------------
 
 
-def show_source(source: bytes | np.ndarray, caption: str) -> None:
+def show_source(source: bytes | np.ndarray, caption: str, width: int = INPUT_WIDTH) -> None:
     if isinstance(source, bytes):
-        st.image(images.display_image(source)[0], caption=caption, width=INPUT_WIDTH)
+        st.image(images.display_image(source)[0], caption=caption, width=width)
     else:
-        st.image(source, caption=caption, width=INPUT_WIDTH)
+        st.image(source, caption=caption, width=width)
 
 
 def show_single(
@@ -134,17 +135,24 @@ def show_pictures(
     predictions: dict[str, Prediction],
     show_input: bool,
 ) -> None:
-    """The input and what the model sees beside the probabilities (a table when comparing)."""
-    left, middle, right = st.columns([1.1, 1, 1.9])
-    with left:
-        if show_input:
-            show_source(source, name)
-    middle.image(images.pixels(image28, 7), caption="What the model sees (28x28)")
-    with right:
-        if len(predictions) == 1:
+    """The input and what the model sees beside the probabilities (tables when comparing)."""
+    if len(predictions) == 1:
+        left, middle, right = st.columns([1.1, 1, 1.9])
+        with left:
+            if show_input:
+                show_source(source, name)
+        middle.image(images.pixels(image28, 7), caption="What the model sees (28x28)")
+        with right:
             show_probabilities(next(iter(predictions.values())))
-        else:
-            show_comparison(predictions)
+        return
+    # Three columns, so that all ten probabilities fit on a laptop's screen at once.
+    pictures, answers, probabilities = st.columns([0.9, 1.3, 1.2])
+    with pictures:
+        if show_input:
+            show_source(source, name, width=SMALL_INPUT_WIDTH)
+        st.image(images.pixels(image28, 5), caption="What the models see (28x28)")
+    answers.table(answers_frame(predictions).set_index("Model"))
+    probabilities.table(probabilities_frame(predictions).set_index("Digit"))
 
 
 def digit_count(source: bytes | np.ndarray) -> int:
@@ -177,7 +185,8 @@ def show_presentation(digit: int | None, detail: str) -> None:
     shown = "?" if digit is None else str(digit)
     st.html(
         f'<div aria-hidden="true" style="{PRESENT_STYLE}">'
-        f'<div style="font-size:min(40vh,16rem);font-weight:700;line-height:1">{shown}</div>'
+        f'<div class="dl-present-digit" style="font-size:min(40vh,16rem);font-weight:700;'
+        f'line-height:1">{shown}</div>'
         f'<div style="font-size:1.6rem">{html.escape(detail)}</div></div>'
     )
 
@@ -189,9 +198,9 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
         st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; the chart shows what it would say.")
         st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
         return
-    digit_column, confidence_column, _ = st.columns([1, 1, 2])
-    digit_column.metric("Predicted digit", prediction.digit)
-    confidence_column.metric("Confidence", f"{prediction.confidence:.0%}")
+    with st.container(horizontal=True):  # side by side on a phone too
+        st.metric("Predicted digit", prediction.digit, width="content")
+        st.metric("Confidence", f"{prediction.confidence:.0%}", width="content")
     st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
     if prediction.low_confidence:
         st.warning(
@@ -237,13 +246,15 @@ def agreement(predictions: dict[str, Prediction]) -> tuple[int | None, str, str]
 def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
     """The answer most models give, how far they agree, and which ones are unsure."""
     best, level, message = agreement(predictions)
-    st.metric("Predicted digit", "none" if best is None else best,
-              help="The answer most models give.")  # fmt: skip
-    getattr(st, level)(message)
-    unsure = [m for m, p in predictions.items() if p.digit is not None and p.low_confidence]
-    if unsure and "unsure" not in message:
-        verb = "is" if len(unsure) == 1 else "are"
-        st.warning(f"Low confidence: {names(unsure)} {verb} unsure about this one.")
+    with st.container(horizontal=True, vertical_alignment="center"):  # wraps on a phone
+        st.metric("Predicted digit", "none" if best is None else best, width="content",
+                  help="The answer most models give.")  # fmt: skip
+        with st.container():
+            getattr(st, level)(message)
+            unsure = [m for m, p in predictions.items() if p.digit is not None and p.low_confidence]
+            if unsure and "unsure" not in message:
+                verb = "is" if len(unsure) == 1 else "are"
+                st.warning(f"Low confidence: {names(unsure)} {verb} unsure about this one.")
     st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
 
 
@@ -289,11 +300,6 @@ def probabilities_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
     for model_id, p in predictions.items():
         frame[SHORT_NAMES[model_id]] = [percent(float(v)) for v in p.probabilities]
     return frame
-
-
-def show_comparison(predictions: dict[str, Prediction]) -> None:
-    st.table(answers_frame(predictions).set_index("Model"))
-    st.table(probabilities_frame(predictions).set_index("Digit"))
 
 
 def show_steps(steps: list[tuple[str, np.ndarray]]) -> None:

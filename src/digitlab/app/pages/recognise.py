@@ -16,6 +16,7 @@ NO_CAMERA = (
     "No camera here, or the browser may not use it? Take the photo with your phone instead "
     "and choose **Upload** (or draw the digit)."
 )
+EXAMPLE_LABELS = {"Chalkboard": "Board", "Row of digits": "2026"}  # one row on a phone
 PHOTO_TIPS = """\
 - **Fill the frame** with the digit: hold the phone close, the digit large and in the middle.
 - **Dark pen on plain, light paper** (or chalk on a board): no lines or squares behind it.
@@ -34,7 +35,15 @@ def upload_input() -> list[inputs.Input]:
         help="PNG, JPEG, WebP, BMP, GIF or TIFF. A new pick replaces the last one; "
         "choose several files at once for a results table.",
     )
-    examples.pills("Or try an example", EXAMPLES, key="example", on_change=inputs.take_example)
+    examples.pills(
+        "Or try an example",
+        EXAMPLES,
+        format_func=lambda name: EXAMPLE_LABELS.get(name, name),
+        key="example",
+        on_change=inputs.take_example,
+        help="Made here from MNIST validation digits: a phone photo, a scan, chalk on a board, "
+        "a drawing app's white-on-transparent export and a row of digits to read as a number.",
+    )
     shown = inputs.kept("Upload")
     if shown:
         examples.button("Clear all", on_click=inputs.clear_uploads, help="Remove every image")
@@ -92,17 +101,21 @@ def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -
 
 
 st.title("Recognise a digit")
-source_column, model_column, mode_column = st.columns([1.4, 1, 1])
+source_column, model_column, mode_column = st.columns([1.4, 1, 1.2])
 source = source_column.radio(
-    "Input", inputs.MODES, horizontal=True, key="source", on_change=inputs.restore_drawing
+    "Input",
+    inputs.MODES,
+    horizontal=True,
+    key="source",
+    on_change=inputs.restore_drawing,
+    label_visibility="collapsed",  # still its name for screen readers; a line less on a phone
 )
 choice = model_column.selectbox(
     "Model", MODEL_CHOICES, index=MODEL_CHOICES.index("CNN"), key="model"
 )
-mode_column.toggle("Read a number", key="number", help="A row of digits, e.g. 2026.")
-mode_column.toggle(
-    "Presentation view", key="present", help="The answer in large type, for a projector."
-)
+with mode_column.container(horizontal=True):  # one line, on a phone too
+    st.toggle("Read a number", key="number", help="A row of digits, e.g. 2026.")
+    st.toggle("Presentation", key="present", help="The answer in large type, for a projector.")
 model_ids = list(MODEL_IDS) if choice == COMPARE_ALL else [ID_BY_NAME[choice]]
 
 shown = {"Upload": upload_input, "Draw": drawn_input, "Camera": camera_input}[source]()
