@@ -97,6 +97,9 @@ def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id
     assert app.get("vega_lite_chart")  # the ten probabilities
     assert any(s.value == "Why this answer?" for s in app.subheader)
     assert len(app.get("image")) >= 3  # the input, the 28x28 and the why pictures
+    captions = [c for i in app.get("image") for c in i.captions]
+    has_heat_maps = model_id != "knn"  # k-NN shows its neighbours, not a map
+    assert any(c.startswith(f"Blue: against {labels[0]}") for c in captions) == has_heat_maps
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF", "TIFF"])
@@ -122,6 +125,8 @@ def test_compare_all_shows_each_answer_and_all_ten_probabilities_as_text(app, mn
     assert probabilities.map(lambda v: v.endswith("%")).all().all()
     assert not app.error
     assert len(app.tabs) == len(ready)
+    ann = app.tabs[list(MODEL_IDS).index("ann")]
+    assert "The same two maps as for the CNN, on purpose" in ann.caption[-1].value
 
 
 def test_low_confidence_is_flagged(app, monkeypatch, mnist_test):
@@ -194,7 +199,7 @@ def test_the_presentation_view_shows_the_answer_in_large_type(app, mnist_test):
     app.toggle(key="present").set_value(True)
     upload(app, "digit.png", paper([images[0]]))
     [big] = [h.proto.body for h in app.get("html") if "16rem" in h.proto.body]
-    assert f">{labels[0]}</div>" in big
+    assert f">{labels[0]}</div>" in big and "dl-present-digit" in big
 
 
 def test_a_row_of_digits_without_read_a_number_suggests_it(app, mnist_test):
