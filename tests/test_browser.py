@@ -329,6 +329,18 @@ def test_on_a_phone_the_answer_is_right_under_the_input(phone, screenshots):
         assert fits_without_scrolling(cell), cell.inner_text()  # "100.0%", never "10"
 
 
+def test_on_a_phone_the_canvas_and_the_answer_to_a_drawing_fit_the_first_screen(phone):
+    phone.get_by_test_id("stRadio").get_by_text("Draw", exact=True).click()
+    canvas = phone.locator("canvas.upper-canvas")
+    expect(canvas).to_be_visible()
+    assert on_screen(phone, canvas), canvas.bounding_box()
+    draw_stroke(phone, (0.5, 0.15), (0.5, 0.85))
+    answer = phone.get_by_test_id("stMetric").filter(has_text="Predicted digit")
+    expect(answer.get_by_test_id("stMetricValue")).to_have_text("1")
+    wait_until_idle(phone)
+    assert on_screen(phone, answer), answer.bounding_box()
+
+
 def test_examples_replace_each_other_and_the_presentation_view_is_large(page, screenshots):
     page.get_by_role("radio", name="Board").click()
     expect(predicted_digit(page)).to_have_text("4")

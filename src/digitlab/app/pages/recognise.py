@@ -23,6 +23,12 @@ PHOTO_TIPS = """\
 - **Even light**: no shadow of your hand or phone across the digit.
 - **One digit** per picture, or switch on *Read a number* for a row of digits (2026).
 """
+DRAWING_TIPS = """\
+- Draw **one digit**, large, in the middle of the square; or switch on *Read a number* and
+  write a row of digits.
+- Above the canvas: **undo** (Ctrl+Z), **redo** (Ctrl+Shift+Z), **edit** (move or resize a
+  stroke) and the **bin**, which clears the canvas.
+"""
 
 
 def upload_input() -> list[inputs.Input]:
@@ -68,11 +74,7 @@ def drawn_input() -> list[inputs.Input]:
     )
     if result.image_data is not None:  # None until the canvas sends its first drawing
         inputs.keep_drawing(result.json_data, result.image_data)
-    st.html(f"<script>{CANVAS_TOOLS.read_text()}</script>", unsafe_allow_javascript=True)
-    st.caption(
-        "Draw one digit, large, in the middle (or a row of digits with *Read a number*). "
-        "Above the canvas: undo (Ctrl+Z), redo (Ctrl+Shift+Z) and the bin to start again."
-    )
+    st.caption("One digit, large and centred. Undo: Ctrl+Z or the arrow above the canvas.")
     return inputs.kept("Draw")
 
 
@@ -123,6 +125,11 @@ if shown:
     show_results(shown, model_ids, source)
 else:
     st.info("Give me a digit: upload an image or pick an example, draw one, or take a photo.")
-if source != "Draw":
+if source == "Draw":
+    with st.expander("Tips for drawing"):
+        st.markdown(DRAWING_TIPS)
+    # Last on the page: an element between the canvas and the answer would push the answer down.
+    st.html(f"<script>{CANVAS_TOOLS.read_text()}</script>", unsafe_allow_javascript=True)
+else:
     with st.expander("Tips for a good photo"):
         st.markdown(PHOTO_TIPS)
