@@ -281,7 +281,7 @@ def test_several_files_chosen_at_once_give_one_row_per_file_and_a_column_per_mod
     assert "not an image" in table["Note"][3]
     assert table["True digit"].isna().all()  # for the teacher to fill in
     summary = app.table[0].value
-    assert list(summary.index) == names and (summary["Accuracy"] == "-").all()
+    assert list(summary.index) == names and (summary["Accuracy"] == "no marks yet").all()
     [download] = app.get("download_button")
     assert download.proto.label == "Download CSV"
     assert not app.error

@@ -47,6 +47,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1400, "height": 2400}  # tall: Streamlit scrolls inside the page
 SCREEN = {"width": 1400, "height": 900}  # a laptop's screen, for what must be seen at once
 PHONE = {"width": 390, "height": 844}
+HEADER_HEIGHT, ROW_HEIGHT = 36, 64  # px of the batch table (its rows hold thumbnails)
 SLOW = 60_000  # ms: generous, the machine may be busy; expectations return as soon as they hold
 
 expect = sync_api.expect
@@ -425,15 +426,32 @@ def test_a_corrupt_upload_gives_one_sentence_and_the_app_keeps_working(page, tmp
     expect(error).to_have_count(0)
 
 
-def test_several_files_chosen_at_once_give_a_table_to_mark(page, tmp_path, screenshots):
-    paths = [tmp_path / f"digit-{i}.png" for i in range(3)]
-    labels = [mnist_paper_digit(path, index=i) for i, path in enumerate(paths)]
-    page.locator('input[type="file"]').first.set_input_files(paths)
+def test_several_files_chosen_at_once_give_a_table_to_mark_and_download(page, screenshots):
+    from digitlab.examples import example
+
+    chosen = [example(name) for name in ("Photo", "Scan", "Drawing")]
+    files = [{"name": e.name, "mimeType": "image/png", "buffer": e.data} for e in chosen]
+    page.locator('input[type="file"]').first.set_input_files(files=files)
     expect(page.get_by_text("Type the true digits")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-    expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
-    assert labels  # the table's cells are drawn on a canvas: their values are the AppTest's
+    wait_until_idle(page)
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    true_digit_x = grid["x"] + grid["width"] - 40  # the last column, for the teacher to fill
+    summary = page.get_by_test_id("stTable").locator("tbody tr")
+    # The 1st marked with its true digit, the 2nd marked 1 (wrong): 1 of 2 right.
+    for row, (typed, after) in enumerate([(chosen[0].text, "1 1 100%"), ("1", "2 1 50%")]):
+        page.mouse.dblclick(true_digit_x, grid["y"] + HEADER_HEIGHT + ROW_HEIGHT * (row + 0.5))
+        editor = page.locator("input.gdg-input")  # the cell's editor, open on a double-click
+        editor.fill(typed)
+        expect(editor).to_have_value(typed)
+        editor.press("Enter")
+        expect(summary).to_have_text(re.compile(r"CNN\s*" + after.replace(" ", r"\s*")))
+        wait_until_idle(page)
     screenshot(page, screenshots / "batch.png")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    csv = Path(download.value.path()).read_text()
+    assert f"{chosen[0].name},{chosen[0].text},,{chosen[0].text}" in csv
+    assert csv.endswith("Model,Marked,Right,Accuracy\nCNN,2,1,50%\n"), csv
 
 
 @pytest.mark.parametrize(

@@ -464,7 +464,7 @@ def accuracy_summary(frame: pd.DataFrame, model_names: list[str]) -> pd.DataFram
     for name in model_names:
         right = sum(answered_digit(a) == int(t)
                     for a, t in zip(marked[name], marked[TRUE_DIGIT], strict=True))  # fmt: skip
-        share = f"{right / len(marked):.0%}" if len(marked) else NOT_READ
+        share = f"{right / len(marked):.0%}" if len(marked) else "no marks yet"
         rows.append({"Model": name, "Marked": len(marked), "Right": right, "Accuracy": share})
     return pd.DataFrame(rows)
 
