@@ -10,7 +10,7 @@ from PIL import Image
 from digitlab.app import images
 from digitlab.examples import NAMES, example
 from digitlab.imageio import load_image
-from digitlab.number import count_digits
+from digitlab.number import read_number, reads_as_row
 
 
 def test_every_example_is_a_readable_image_made_the_same_way_each_time():
@@ -25,8 +25,11 @@ def test_every_example_is_a_readable_image_made_the_same_way_each_time():
 def test_the_row_example_holds_its_four_digits():
     row = example("Row of digits")
     assert row.is_number and row.text == "2026"
-    assert count_digits(row.data) == 4
-    assert not example("Photo").is_number
+    reading = read_number(row.data)
+    assert reading.text == "2026" and reads_as_row(reading)
+    for name in ("Photo", "Scan", "Chalkboard", "Drawing"):
+        assert not example(name).is_number
+        assert not reads_as_row(read_number(example(name).data)), name
 
 
 def test_white_ink_on_a_transparent_background_is_shown_on_a_dark_checkerboard():

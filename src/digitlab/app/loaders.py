@@ -78,8 +78,10 @@ def warm_up() -> threading.Thread:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def count_digits(source: bytes | np.ndarray) -> int:
-    """``number.count_digits(source)``, once per distinct input."""
-    from digitlab.number import count_digits as count
+def reads_as_row(source: bytes | np.ndarray) -> bool:
+    """Whether the CNN reads the input as a row of several digits (``number.reads_as_row``)."""
+    from digitlab.number import read_number
+    from digitlab.number import reads_as_row as row
 
-    return count(source)
+    model, _ = available_model(DEFAULT_MODEL)
+    return model is not None and row(read_number(source, model=model))

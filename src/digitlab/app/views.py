@@ -102,7 +102,7 @@ def show_single(
         if not predictions:
             return
         show_answers(predictions, ms, present)
-        if digit_count(source) >= 2:
+        if looks_like_a_row(source):
             st.info(SEVERAL_DIGITS)
         show_pictures(source, name, prepared.image, predictions, show_input)
         with st.expander("Preprocessing steps"):
@@ -155,14 +155,14 @@ def show_pictures(
     probabilities.table(probabilities_frame(predictions).set_index("Digit"))
 
 
-def digit_count(source: bytes | np.ndarray) -> int:
-    """How many digits *Read a number* would find in the input (0 when it cannot tell)."""
-    from digitlab.app.loaders import count_digits
+def looks_like_a_row(source: bytes | np.ndarray) -> bool:
+    """Whether the input holds a row of digits, better read with *Read a number*."""
+    from digitlab.app.loaders import reads_as_row
 
     try:
-        return count_digits(source)
+        return reads_as_row(source)
     except (ImageError, NoDigitError):
-        return 0
+        return False
 
 
 def answer_sentence(model_id: str, prediction: Prediction) -> str:
@@ -447,7 +447,7 @@ def batch_row(name: str, data: bytes, model_ids: list[str]) -> dict:
     notes = [why for why in missing.values()]
     for model_id, p in predictions_for(prepared.image, models).items():
         row[DISPLAY_NAMES[model_id]] = answer_cell(p)
-    if digit_count(data) >= 2:
+    if looks_like_a_row(data):
         notes.append("several digits: try Read a number")
     return row | {"Note": "; ".join(notes)}
 
