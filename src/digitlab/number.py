@@ -176,9 +176,9 @@ def reads_as_row(reading: NumberReading) -> bool:
     """Whether a reading looks like a real row of digits, not one digit cut into pieces.
 
     Two or more pieces, each at least ``ROW_MIN_HEIGHT`` of the tallest and each read with
-    confidence: the pieces of a broken stroke are short or unreadable. On user-like single
-    digits (validation, 8 kinds x 40) this flags 2 of 320; on rows of 2-4 validation digits,
-    28 of 30.
+    confidence: the pieces of a broken stroke are short or unreadable. On validation data,
+    ``benchmarks/choose_row_hint.py`` counts what it flags: 2 of 320 user-like single digits
+    (a plain piece count: 24) and all 30 rows of 2-4 digits.
     """
     if len(reading.digits) < 2:
         return False
