@@ -187,6 +187,28 @@ def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
     assert list(answers["Sure?"]) == ["unsure", "unsure", "unsure", "sure"]
 
 
+def test_agreement_is_green_only_when_all_agree_and_are_sure_and_names_the_unsure():
+    from digitlab.app.views import agreement
+    from digitlab.inference import Prediction
+
+    def said(model_id: str, digit: int | None, unsure: bool = False) -> Prediction:
+        return Prediction(model_id, digit, 0.9, np.full(10, 0.1), unsure, None)
+
+    sure = {m: said(m, 3) for m in MODEL_IDS}
+    assert agreement(sure) == (3, "success", "All 4 models agree: 3.", [])
+    unsure = sure | {"knn": said("knn", 3, unsure=True), "ann": said("ann", 3, unsure=True)}
+    best, level, message, unnamed = agreement(unsure)
+    assert (
+        level == "warning"
+        and unnamed == []
+        and message.endswith("but k-Nearest Neighbours and ANN (multilayer perceptron) are unsure.")
+    )
+    split = unsure | {"logreg": said("logreg", 5)}
+    assert agreement(split) == (3, "warning", "The models disagree: 3 of 4 say 3.", ["knn", "ann"])
+    refused = sure | {"cnn": said("cnn", None)}
+    assert agreement(refused).level == "warning"
+
+
 def test_the_answer_is_announced_to_screen_readers(app, mnist_test):
     images, labels = mnist_test
     upload(app, "digit.png", paper([images[0]]))

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import altair as alt
 import numpy as np
@@ -120,7 +121,7 @@ def show_answers(predictions: dict[str, Prediction], ms: float, present: bool) -
             show_presentation(prediction.digit, sentence)
         show_answer(model_id, prediction, ms)
     else:
-        best, level, message = agreement(predictions)
+        best, _, message, _ = agreement(predictions)
         sentence = f"{message} " + " ".join(answer_sentence(m, p) for m, p in predictions.items())
         if present:
             show_presentation(best, message)
@@ -214,11 +215,17 @@ def names(model_ids: list[str]) -> str:
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
-def agreement(predictions: dict[str, Prediction]) -> tuple[int | None, str, str]:
-    """(the answer most models give, "success" / "warning" / "info", one sentence).
+class Agreement(NamedTuple):
+    """How far the models agree: the answer most give, the alert's level and sentence, and the
+    unsure models that sentence does not name yet."""
 
-    Green ("success") only when every model gives the same answer and none is unsure.
-    """
+    best: int | None
+    level: str  # "success" (green) only when all give the same answer and none is unsure
+    message: str
+    unsure_unnamed: list[str]
+
+
+def agreement(predictions: dict[str, Prediction]) -> Agreement:
     answered = {m: p for m, p in predictions.items() if p.digit is not None}
     refused = len(predictions) - len(answered)
     n = len(predictions)
@@ -228,33 +235,37 @@ def agreement(predictions: dict[str, Prediction]) -> tuple[int | None, str, str]
         count, total = support.get(p.digit, (0, 0.0))
         support[p.digit] = (count + 1, total + p.confidence)
     if not support:
-        return None, "warning", f"{NOT_A_DIGIT} None of the {n} models reads a digit here."
+        return Agreement(None, "warning", f"{NOT_A_DIGIT} None of the {n} models reads a digit "
+                         "here.", [])  # fmt: skip
     best = max(support, key=support.get)
     unsure = [m for m, p in answered.items() if p.low_confidence]
     if n == 1:
-        return best, "info", "Only one model is available to compare."
+        return Agreement(best, "info", "Only one model is available to compare.", unsure)
     if refused:
-        return best, "warning", f"{refused} of {n} models say: {NOT_A_DIGIT}"
+        return Agreement(best, "warning", f"{refused} of {n} models say: {NOT_A_DIGIT}", unsure)
     if len(support) > 1:
-        return best, "warning", f"The models disagree: {support[best][0]} of {n} say {best}."
+        message = f"The models disagree: {support[best][0]} of {n} say {best}."
+        return Agreement(best, "warning", message, unsure)
     if unsure:
-        verb = "is" if len(unsure) == 1 else "are"
-        return best, "warning", f"All {n} models say {best}, but {names(unsure)} {verb} unsure."
-    return best, "success", f"All {n} models agree: {best}."
+        message = f"All {n} models say {best}, but {names(unsure)} {verb(unsure)} unsure."
+        return Agreement(best, "warning", message, [])
+    return Agreement(best, "success", f"All {n} models agree: {best}.", [])
+
+
+def verb(subjects: list) -> str:
+    return "is" if len(subjects) == 1 else "are"
 
 
 def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
     """The answer most models give, how far they agree, and which ones are unsure."""
-    best, level, message = agreement(predictions)
+    best, level, message, unsure = agreement(predictions)
     with st.container(horizontal=True, vertical_alignment="center"):  # wraps on a phone
         st.metric("Predicted digit", "none" if best is None else best, width="content",
                   help="The answer most models give.")  # fmt: skip
         with st.container():
             getattr(st, level)(message)
-            unsure = [m for m, p in predictions.items() if p.digit is not None and p.low_confidence]
-            if unsure and "unsure" not in message:
-                verb = "is" if len(unsure) == 1 else "are"
-                st.warning(f"Low confidence: {names(unsure)} {verb} unsure about this one.")
+            if unsure:
+                st.warning(f"Low confidence: {names(unsure)} {verb(unsure)} unsure about this one.")
     st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
 
 
