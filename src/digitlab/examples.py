@@ -13,8 +13,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from digitlab import userlike
-
 SEED = 2026  # any fixed value: the examples only have to be the same on every machine
 
 
@@ -33,17 +31,23 @@ class Example:
 
 def _digit(label: int, rng: np.random.Generator) -> np.ndarray:
     """A validation digit showing ``label``, picked by ``rng``."""
+    from digitlab import userlike  # here: the app imports this module on its first page
+
     images, labels = userlike.mnist_validation_digits()
     return images[rng.choice(np.flatnonzero(labels == label))]
 
 
 def _from_generator(kind: str, label: int) -> bytes:
+    from digitlab import userlike  # here: the app imports this module on its first page
+
     rng = np.random.default_rng([SEED, label])
     maker = {"photo": userlike.make_photo, "scan": userlike.make_scan}[kind]
     return maker(_digit(label, rng), label, rng).data
 
 
 def _chalkboard(label: int) -> bytes:
+    from digitlab import userlike  # here: the app imports this module on its first page
+
     rng = np.random.default_rng([SEED, label, 1])
     shape = userlike.tight(userlike.mnist_shape(_digit(label, rng), 260, rng))
     coverage = userlike.place(shape, 360, 480, rng)
@@ -55,6 +59,8 @@ def _chalkboard(label: int) -> bytes:
 
 
 def _transparent_drawing(label: int) -> bytes:
+    from digitlab import userlike  # here: the app imports this module on its first page
+
     rng = np.random.default_rng([SEED, label, 2])
     shape = userlike.tight(userlike.mnist_shape(_digit(label, rng), 220, rng))
     coverage = userlike.restroke(userlike.place(shape, 300, 300, rng), 22)
@@ -64,6 +70,8 @@ def _transparent_drawing(label: int) -> bytes:
 
 
 def _row_of_digits(text: str) -> bytes:
+    from digitlab import userlike  # here: the app imports this module on its first page
+
     rng = np.random.default_rng([SEED, int(text)])
     shapes = [userlike.tight(userlike.mnist_shape(_digit(int(c), rng), 150, rng)) for c in text]
     gap = 40
