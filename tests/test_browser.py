@@ -435,6 +435,7 @@ def test_several_files_chosen_at_once_give_a_table_to_mark_and_download(page, sc
     expect(page.get_by_text("Type the true digits")).to_be_visible()
     wait_until_idle(page)
     grid = page.get_by_test_id("stDataFrame").bounding_box()
+    assert grid["height"] >= HEADER_HEIGHT + ROW_HEIGHT * len(files)  # every row, no inner box
     true_digit_x = grid["x"] + grid["width"] - 40  # the last column, for the teacher to fill
     summary = page.get_by_test_id("stTable").locator("tbody tr")
     # The 1st marked with its true digit, the 2nd marked 1 (wrong): 1 of 2 right.

@@ -431,6 +431,7 @@ def why_logreg(model, image28: np.ndarray, digit: int) -> None:
 
 
 TRUE_DIGIT = "True digit"
+BATCH_ROW_HEIGHT, BATCH_HEADER_HEIGHT = 64, 35  # px: rows tall enough for a thumbnail
 NOT_READ = "-"
 
 
@@ -508,7 +509,8 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
     edited = st.data_editor(
         frame,
         hide_index=True,
-        row_height=64,
+        row_height=BATCH_ROW_HEIGHT,
+        height=BATCH_HEADER_HEIGHT + BATCH_ROW_HEIGHT * len(frame) + 2,  # every row, no inner box
         width="stretch",
         key=f"batch-{hash(tuple(name for name, _ in files))}",
         disabled=[c for c in frame.columns if c != TRUE_DIGIT],
@@ -517,6 +519,10 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
             "Seen as": st.column_config.ImageColumn(
                 "Seen as", width="small", help="The 28x28 image the models see"
             ),
+            **{
+                DISPLAY_NAMES[m]: st.column_config.TextColumn(SHORT_NAMES[m], help=DISPLAY_NAMES[m])
+                for m in model_ids
+            },  # short headers: the full names do not fit
             TRUE_DIGIT: st.column_config.NumberColumn(
                 TRUE_DIGIT, min_value=0, max_value=9, step=1, help="Type the digit shown"
             ),
