@@ -376,6 +376,10 @@ def test_the_row_of_digits_example_is_read_as_a_number(app):
     assert app.toggle(key="number").value
     [metric] = [m for m in app.metric if m.label == "Number read"]
     assert metric.value == "2026"
+    app.toggle(key="present").set_value(True)
+    run(app)
+    [big] = [h.proto.body for h in app.get("html") if "dl-present-digit" in h.proto.body]
+    assert ">2026</div>" in big and "Read by CNN." in big
 
 
 def test_camera_mode_says_what_to_do_without_a_camera_and_upload_gives_photo_tips(app):

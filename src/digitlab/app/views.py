@@ -181,9 +181,9 @@ def announce(sentence: str) -> None:
             f"{html.escape(sentence)}</p>")  # fmt: skip
 
 
-def show_presentation(digit: int | None, detail: str) -> None:
-    """The answer in type large enough for the back of a classroom."""
-    shown = "?" if digit is None else str(digit)
+def show_presentation(answer: int | str | None, detail: str) -> None:
+    """The answer (a digit or a number) in type large enough for the back of a classroom."""
+    shown = "?" if answer is None else html.escape(str(answer))
     st.html(
         f'<div aria-hidden="true" style="{PRESENT_STYLE}">'
         f'<div class="dl-present-digit" style="font-size:min(40vh,16rem);font-weight:700;'
@@ -553,7 +553,9 @@ def reading_model(model_ids: list[str]) -> str:
     return "cnn" if "cnn" in model_ids else model_ids[0]
 
 
-def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
+def show_number(
+    name: str, source: bytes | np.ndarray, model_ids: list[str], present: bool = False
+) -> None:
     """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
         from digitlab.number import read_number
@@ -573,7 +575,7 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
             announce("No digits found in this image.")
             st.warning("No digits found in this image.")
             return
-        show_number_answer(readings, shown_by)
+        show_number_answer(readings, shown_by, present)
         if isinstance(source, bytes):
             picture, scale = images.display_image(source)
         else:
@@ -591,10 +593,12 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
         st.caption(f"Each digit as {DISPLAY_NAMES[shown_by]} sees it, with its confidence.")
 
 
-def show_number_answer(readings: dict, shown_by: str) -> None:
+def show_number_answer(readings: dict, shown_by: str, present: bool) -> None:
     """The number, who read it, a warning on each unsure digit, and the others' readings."""
     reading = readings[shown_by]
     name = DISPLAY_NAMES[shown_by]
+    if present:
+        show_presentation(reading.text, f"Read by {name}.")
     st.metric("Number read", reading.text, help=f"As read by {name}")
     st.caption(f"Read by {name}.")
     unsure = unsure_digits(reading)

@@ -92,7 +92,7 @@ def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -
 
     if st.session_state.number:
         for name, data in shown:
-            views.show_number(name, data, model_ids)
+            views.show_number(name, data, model_ids, present=st.session_state.present)
     elif len(shown) == 1:
         name, data = shown[0]
         # A drawing stays on its canvas: showing it again would only push the answer down.
