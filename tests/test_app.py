@@ -6,6 +6,7 @@ All four models ship with their weights; a test whose model does not load fails.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def predicted(at: AppTest) -> str:
 
 
 def test_recognise_page_starts_with_the_uploader_and_the_model_selector(app):
-    assert app.title[0].value == "Recognise a handwritten digit"
+    assert app.title[0].value == "Recognise a digit"  # short: one line on a phone
     uploader = app.file_uploader[0]  # the first file input of the main page
     assert uploader.label == "Upload digit images"
     assert uploader.accept_multiple_files
@@ -80,6 +81,7 @@ def test_recognise_page_starts_with_the_uploader_and_the_model_selector(app):
     assert model.value == "CNN"
     assert not app.error
     assert "upload an image" in app.info[0].value
+    assert [p.label for p in app.get("button_group")] == ["Or try an example"]
 
 
 @pytest.mark.parametrize("model_id", model_ids())
@@ -95,6 +97,9 @@ def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id
     assert app.get("vega_lite_chart")  # the ten probabilities
     assert any(s.value == "Why this answer?" for s in app.subheader)
     assert len(app.get("image")) >= 3  # the input, the 28x28 and the why pictures
+    captions = [c for i in app.get("image") for c in i.captions]
+    has_heat_maps = model_id != "knn"  # k-NN shows its neighbours, not a map
+    assert any(c.startswith(f"Blue: against {labels[0]}") for c in captions) == has_heat_maps
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF", "TIFF"])
@@ -106,16 +111,24 @@ def test_every_upload_format_is_read(app, mnist_test, fmt):
     assert predicted(app) == str(labels[6])
 
 
-def test_compare_all_has_one_row_per_model(app, mnist_test):
+def test_compare_all_shows_each_answer_and_all_ten_probabilities_as_text(app, mnist_test):
     images, labels = mnist_test
     upload(choose(app, None), "digit.png", paper([images[1]]))
-    table = app.dataframe[0].value
+    answers, probabilities = (t.value for t in app.table[:2])
     ready = [display_name(m) for m in model_ids()]
-    assert list(table["Model"]) == ready
-    assert (table["Digit"] == str(labels[1])).sum() >= len(ready) - 1
-    assert np.allclose(table[[str(d) for d in range(10)]].sum(axis=1), 1, atol=1e-3)
+    assert list(answers.index) == ready
+    assert (answers["Answer"] == str(labels[1])).sum() >= len(ready) - 1
+    assert set(answers["Sure?"]) <= {"sure", "unsure", "not a digit"}
+    # a row per digit and a column per model: narrow enough for a phone, all ten at once
+    assert list(probabilities.index) == [str(d) for d in range(10)]
+    assert list(probabilities.columns) == ["Log. Regr.", "k-NN", "ANN", "CNN"]
+    assert probabilities.map(lambda v: v.endswith("%")).all().all()
     assert not app.error
     assert len(app.tabs) == len(ready)
+    # Each model's Why view is its own: the ANN's pixel account, the CNN's hidden strokes.
+    ann, cnn = (app.tabs[list(model_ids()).index(m)] for m in ("ann", "cnn"))
+    assert "784 separate pixels" in ann.caption[-1].value
+    assert "strokes" in cnn.caption[-1].value and "occlusion" in cnn.caption[-1].value
 
 
 def test_low_confidence_is_flagged(app, monkeypatch, mnist_test):
@@ -159,6 +172,66 @@ def test_compare_all_is_never_green_on_refused_or_unsure_answers(app, monkeypatc
     upload(app, "digit.png", paper([mnist_test[0][0]]))
     assert not app.success, [s.value for s in app.success]
     assert any("unsure" in w.value for w in app.warning)
+
+
+def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
+    app, monkeypatch, mnist_test
+):
+    unsure = [m for m in model_ids() if m != "cnn"]
+    for model_id in unsure:  # three of four unsure, as the issue saw
+        monkeypatch.setitem(load_model(model_id).config, "low_confidence_threshold", 1.01)
+    upload(choose(app, None), "digit.png", paper([mnist_test[0][0]]))
+    assert not app.success, [s.value for s in app.success]
+    [warning] = [w.value for w in app.warning if "unsure" in w.value]
+    assert all(display_name(m) in warning for m in unsure)
+    assert display_name("cnn") not in warning
+    answers = app.table[0].value
+    assert list(answers["Sure?"]) == ["unsure", "unsure", "unsure", "sure"]
+
+
+def test_agreement_is_green_only_when_all_agree_and_are_sure_and_names_the_unsure():
+    from digitlab.app.views import agreement
+    from digitlab.inference import Prediction
+
+    def said(model_id: str, digit: int | None, unsure: bool = False) -> Prediction:
+        return Prediction(model_id, digit, 0.9, np.full(10, 0.1), unsure, None)
+
+    sure = {m: said(m, 3) for m in model_ids()}
+    assert agreement(sure) == (3, "success", "All 4 models agree: 3.", [])
+    unsure = sure | {"knn": said("knn", 3, unsure=True), "ann": said("ann", 3, unsure=True)}
+    best, level, message, unnamed = agreement(unsure)
+    assert (
+        level == "warning"
+        and unnamed == []
+        and message.endswith("but k-Nearest Neighbours and ANN (multilayer perceptron) are unsure.")
+    )
+    split = unsure | {"logreg": said("logreg", 5)}
+    assert agreement(split) == (3, "warning", "The models disagree: 3 of 4 say 3.", ["knn", "ann"])
+    refused = sure | {"cnn": said("cnn", None)}
+    assert agreement(refused).level == "warning"
+
+
+def test_the_answer_is_announced_to_screen_readers(app, mnist_test):
+    images, labels = mnist_test
+    upload(app, "digit.png", paper([images[0]]))
+    [live] = [h.proto.body for h in app.get("html") if 'aria-live="polite"' in h.proto.body]
+    assert f"CNN reads {labels[0]} (" in live and 'role="status"' in live
+
+
+def test_the_presentation_view_shows_the_answer_in_large_type(app, mnist_test):
+    images, labels = mnist_test
+    app.toggle(key="present").set_value(True)
+    upload(app, "digit.png", paper([images[0]]))
+    [big] = [h.proto.body for h in app.get("html") if "16rem" in h.proto.body]
+    assert f">{labels[0]}</div>" in big and "dl-present-digit" in big
+
+
+def test_a_row_of_digits_without_read_a_number_suggests_it(app, mnist_test):
+    images, _ = mnist_test
+    upload(app, "digit.png", paper([images[0]]))
+    assert not app.info  # one digit: nothing to suggest
+    upload(app, "number.png", paper([images[0], images[1], images[2]]))
+    assert any("Read a number" in i.value for i in app.info)
 
 
 def test_a_blank_image_says_no_digit_was_found(app):
@@ -217,21 +290,137 @@ def test_a_model_that_cannot_load_gives_a_clear_error(app, monkeypatch, mnist_te
     assert not app.metric
 
 
-def test_several_uploads_give_a_table_and_a_csv(app, mnist_test):
-    model_id = "cnn"
+def test_several_files_chosen_at_once_give_one_row_per_file_and_a_column_per_model(app, mnist_test):
     images, labels = mnist_test
     files = [(f"d{i}.png", paper([images[i]]), "image/png") for i in range(3)]
     files.append(("bad.png", b"not an image", "image/png"))
     app.file_uploader[0].set_value(files)
-    run(choose(app, model_id))
-    table = app.dataframe[0].value
+    run(choose(app, None))
+    table = app.dataframe[0].value  # the editable table (st.data_editor)
+    names = [display_name(m) for m in model_ids()]
+    assert list(table.columns) == ["Image", "Seen as", "File", *names, "Note", "True digit"]
     assert list(table["File"]) == ["d0.png", "d1.png", "d2.png", "bad.png"]
-    assert list(table["Digit"][:3]) == list(labels[:3])
-    assert table["Thumbnail"][0].startswith("data:image/png;base64,")
+    assert list(table["CNN"][:3]) == [str(d) for d in labels[:3]]
+    assert table["Image"][0].startswith("data:image/png;base64,")
     assert "not an image" in table["Note"][3]
+    assert table["True digit"].isna().all()  # for the teacher to fill in
+    summary = app.table[0].value
+    assert list(summary.index) == names and (summary["Accuracy"] == "no marks yet").all()
     [download] = app.get("download_button")
     assert download.proto.label == "Download CSV"
     assert not app.error
+
+
+def test_marked_true_digits_give_an_accuracy_summary_in_the_csv():
+    import pandas as pd
+
+    from digitlab.app.views import accuracy_summary, batch_csv
+
+    frame = pd.DataFrame(
+        {"Image": [None] * 3, "Seen as": [None] * 3, "File": ["a.png", "b.png", "c.png"],
+         "CNN": ["7", "1 (unsure)", "none"], "k-NN": ["7", "7", "-"], "Note": [""] * 3,
+         "True digit": pd.array([7, 1, None], dtype="Int64")}
+    )  # fmt: skip
+    summary = accuracy_summary(frame, ["CNN", "k-NN"])
+    assert summary.to_dict("records") == [
+        {"Model": "CNN", "Marked": 2, "Right": 2, "Accuracy": "100%"},
+        {"Model": "k-NN", "Marked": 2, "Right": 1, "Accuracy": "50%"},
+    ]
+    csv = batch_csv(frame, summary).decode()
+    answers, totals = csv.split("\n\n")
+    assert answers.splitlines()[0] == "File,CNN,k-NN,Note,True digit"
+    assert totals.splitlines() == ["Model,Marked,Right,Accuracy", "CNN,2,2,100%", "k-NN,2,1,50%"]
+
+
+def test_a_new_upload_replaces_the_last_and_clear_all_empties_the_page(app, mnist_test):
+    images, labels = mnist_test
+    upload(app, "first.png", paper([images[0]]))
+    upload(app, "second.png", paper([images[1]]))
+    assert predicted(app) == str(labels[1])  # the new image, alone: not a table of both
+    assert not app.dataframe
+    assert any("second.png" in i.captions for i in app.get("image"))
+    next(b for b in app.button if b.label == "Clear all").click()
+    run(app)
+    assert not app.metric
+    assert "upload an image" in app.info[0].value
+
+
+def test_each_input_mode_keeps_its_input(app, mnist_test):
+    images, labels = mnist_test
+    upload(app, "digit.png", paper([images[0]]))
+    app.radio(key="source").set_value("Camera")
+    run(app)
+    assert not app.metric  # the camera has no photo yet
+    app.camera_input[0].upload("photo.jpg", paper([images[4]], fmt="JPEG"))
+    run(app)
+    assert predicted(app) == str(labels[4])
+    app.radio(key="source").set_value("Upload")
+    run(app)
+    assert predicted(app) == str(labels[0])  # the upload is still there
+    app.radio(key="source").set_value("Camera")
+    run(app)
+    assert predicted(app) == str(labels[4])  # and so is the photo
+
+
+@pytest.mark.parametrize("name", ["Photo", "Scan", "Chalkboard", "Drawing"])
+def test_an_example_is_one_click_away(app, name):
+    from digitlab.examples import example
+
+    app.get("button_group")[0].set_value(name)
+    run(app)
+    assert predicted(app) == example(name).text
+    assert not app.error
+
+
+def test_the_row_of_digits_example_is_read_as_a_number(app):
+    app.get("button_group")[0].set_value("Row of digits")
+    run(app)
+    assert app.toggle(key="number").value
+    [metric] = [m for m in app.metric if m.label == "Number read"]
+    assert metric.value == "2026"
+    app.toggle(key="present").set_value(True)
+    run(app)
+    [big] = [h.proto.body for h in app.get("html") if "dl-present-digit" in h.proto.body]
+    assert ">2026</div>" in big and "Read by CNN." in big
+
+
+def test_camera_mode_says_what_to_do_without_a_camera_and_upload_gives_photo_tips(app):
+    tips = next(e for e in app.expander if e.label == "Tips for a good photo")
+    assert "Fill the frame" in tips.markdown[0].value
+    assert "Read a number" in tips.markdown[0].value
+    app.radio(key="source").set_value("Camera")
+    run(app)
+    assert any("No camera" in c.value and "Upload" in c.value for c in app.caption)
+
+
+def test_the_draw_mode_shows_the_canvas_with_one_way_to_clear(app):
+    app.radio(key="source").set_value("Draw")
+    run(app)
+    assert not app.button  # the canvas's own toolbar clears (its bin) and undoes: no 2nd way
+    assert not app.file_uploader  # only the chosen input is shown
+    assert any("Ctrl+Z" in c.value for c in app.caption)
+    [script] = [h for h in app.get("html") if "<script>" in h.proto.body]
+    assert "Undo" in script.proto.body and "dc-toolbar" in script.proto.body
+
+
+def test_a_drawing_is_recognised_and_not_shown_twice(app, mnist_test):
+    """The canvas's RGBA (white ink on black) goes through the same views as an upload."""
+    require("cnn")
+    images, labels = mnist_test
+    big = np.asarray(Image.fromarray(images[5]).resize((280, 280), Image.BICUBIC))
+    rgba = np.dstack([big, big, big, np.full_like(big, 255)])
+    kept = {"Upload": [], "Draw": [("Your drawing", rgba)], "Camera": []}
+    app.session_state["kept_inputs"] = kept  # what the canvas handed over
+    app.radio(key="source").set_value("Draw")
+    run(app)
+    assert predicted(app) == str(labels[5])
+    captions = [c for i in app.get("image") for c in i.captions]
+    assert "Your drawing" not in captions  # the canvas already shows it
+    app.radio(key="source").set_value("Upload")
+    run(app)
+    app.radio(key="source").set_value("Draw")
+    run(app)
+    assert predicted(app) == str(labels[5])  # still there after a visit to Upload
 
 
 def test_a_camera_photo_is_recognised(app, mnist_test):
@@ -244,32 +433,6 @@ def test_a_camera_photo_is_recognised(app, mnist_test):
     assert predicted(app) == str(labels[4])
 
 
-def test_the_draw_tab_shows_the_canvas_and_a_clear_button(app):
-    app.radio(key="source").set_value("Draw")
-    run(app)
-    assert any(b.label == "Clear" for b in app.button)
-    assert not app.file_uploader  # only the chosen input is shown
-    next(b for b in app.button if b.label == "Clear").click()
-    run(app)
-    assert app.session_state["canvas_round"] == 1
-
-
-def test_a_drawing_is_recognised(mnist_test):
-    """The canvas's RGBA (white ink on black) goes through the same views as an upload."""
-    require("cnn")
-
-    def drawing_page(rgba):
-        from digitlab.app import views
-
-        views.show_single("Your drawing", rgba, ["cnn"])
-
-    images, labels = mnist_test
-    big = np.asarray(Image.fromarray(images[5]).resize((280, 280), Image.BICUBIC))
-    rgba = np.dstack([big, big, big, np.full_like(big, 255)])
-    at = run(AppTest.from_function(drawing_page, args=(rgba,), default_timeout=TIMEOUT))
-    assert predicted(at) == str(labels[5])
-
-
 def test_read_a_number(app, mnist_test):
     model_id = "cnn"
     images, labels = mnist_test
@@ -280,31 +443,75 @@ def test_read_a_number(app, mnist_test):
     assert metric.value == "".join(map(str, labels[:3]))
 
 
+def test_read_a_number_with_compare_all_says_which_model_reads_it(app, monkeypatch, mnist_test):
+    images, labels = mnist_test
+    app.toggle(key="number").set_value(True)
+    upload(choose(app, None), "number.png", paper([images[0], images[1], images[2]]))
+    assert any(c.value == "Read by CNN." for c in app.caption)
+    assert any("as CNN reads them" in c for i in app.get("image") for c in i.captions)
+    table = app.table[0].value
+    assert list(table.index) == [display_name(m) for m in model_ids()]
+    assert list(table.columns) == ["Number", "Unsure digits"]
+    monkeypatch.setitem(load_model("cnn").config, "low_confidence_threshold", 1.01)
+    upload(app, "number2.png", paper([images[3], images[4]]))
+    [warning] = [w.value for w in app.warning if "Low confidence" in w.value]
+    assert "1st" in warning and "2nd" in warning and "CNN" in warning
+    assert app.table[0].value.loc["CNN", "Unsure digits"].startswith("1st (")
+
+
 # --- the Evaluate and How it works pages ------------------------------------------------------
 
 
-def test_evaluate_page_shows_the_stored_results(app):
+def evaluate_page(app) -> AppTest:
+    return run(app.switch_page("pages/evaluate.py"))
+
+
+def test_evaluate_page_shows_the_readme_figures_in_one_format_each(app):
+    from digitlab.evaluate import stored_metrics
+    from digitlab.report import readme_blocks
+
+    README = Path(__file__).resolve().parents[1] / "README.md"
+    evaluate_page(app)
+    assert app.title[0].value == "Evaluate"
+    table = app.table[0].value
+    assert list(table.index) == [display_name(m) for m in model_ids()]
+    readme = readme_blocks(README.read_text())["mnist"]
+    for name, row in table.iterrows():  # the README's own table line, figure for figure
+        line = next(x for x in readme.splitlines() if x.startswith(f"| {name} "))
+        assert [c.strip() for c in line.strip("|").split("|")][1:] == list(row), line
+    ratios = [*table["Accuracy"], *table["Macro F1"]]
+    per_class = app.table[1].value
+    ratios += [v for c in ("Precision", "Recall", "F1") for v in per_class[c]]
+    assert all(re.fullmatch(r"\d{1,3}\.\d\d%", v) for v in ratios), ratios
+    assert list(per_class.index) == [str(d) for d in range(10)]
+    assert len(app.tabs) == len(model_ids())
+    cnn = stored_metrics("cnn")
+    assert table.loc["CNN", "Latency (1 image)"] == f"{cnn['latency_ms']:.2f} ms"
+
+
+def test_the_gallery_starts_with_the_cnn_and_speaks_plainly(app):
+    from digitlab.app.pages.evaluate import gallery_caption
     from digitlab.evaluate import stored_metrics
 
-    stored = [m for m in model_ids() if stored_metrics(m) is not None]
-    run(app.switch_page("pages/evaluate.py"))
-    assert app.title[0].value == "Evaluate"
-    if not stored:
-        assert "run `digitlab train`" in app.info[0].value
-        return
-    table = app.dataframe[0].value
-    assert list(table["Model"]) == [display_name(m) for m in stored]
-    assert table["Accuracy"].between(0.5, 1).all()
-    assert len(app.tabs) == len(stored)
-    per_class = app.dataframe[1].value
-    assert list(per_class["Digit"]) == [str(d) for d in range(10)]
-    gallery_caption = next(c.value for c in app.caption if "mistakes match" in c.value)
-    app.selectbox(key="gallery_true").set_value(4)
+    evaluate_page(app)
+    assert app.selectbox(key="gallery_model").value == "CNN"
+    mistakes = stored_metrics("cnn")["misclassified"]
+    assert any(c.value.startswith(f"{len(mistakes)} mistakes match") for c in app.caption)
+    pairs = [(m["true"], m["predicted"]) for m in mistakes]
+    one = next(p for p in pairs if pairs.count(p) == 1)
+    app.selectbox(key="gallery_true").set_value(one[0])
+    app.selectbox(key="gallery_predicted").set_value(one[1])
     run(app)
-    filtered = next(c.value for c in app.caption if "mistakes match" in c.value)
-    assert int(filtered.split()[0]) <= int(gallery_caption.split()[0])
-    first = stored_metrics(stored[0])["misclassified"]
-    assert int(filtered.split()[0]) == sum(m["true"] == 4 for m in first)
+    assert any(c.value == "1 mistake matches; here it is." for c in app.caption)
+    never = next((t, p) for t in range(10) for p in range(10) if t != p and (t, p) not in pairs)
+    app.selectbox(key="gallery_true").set_value(never[0])
+    app.selectbox(key="gallery_predicted").set_value(never[1])
+    run(app)
+    [empty] = [i.value for i in app.info]
+    assert empty.startswith(f"CNN made no such mistake (a true {never[0]} read as {never[1]})")
+    assert "click a non-empty cell" in empty
+    assert gallery_caption(0, "CNN", 3, 3).startswith("Right answers are not mistakes")
+    assert gallery_caption(100, "CNN", "Any", "Any").endswith("the 48 the model was surest of.")
 
 
 def test_how_it_works_page_describes_each_model_with_measurements(app):

@@ -1,10 +1,13 @@
 """The web app in a real browser: `digitlab app` on a local port, driven by Playwright + Chromium.
 
 Upload a digit and read the answer, switch the model, draw a digit with the mouse, upload a
-broken file, and save a screenshot of each page (into a folder of this test run, or into the
-folder ``DIGITLAB_SCREENSHOTS`` names: ``DIGITLAB_SCREENSHOTS=docs/screenshots pytest
-tests/test_browser.py`` refreshes the README's pictures). Needs Debian's ``/usr/bin/chromium``
-(``apt-get install -y chromium``; never ``playwright install``); without it these tests fail.
+broken file, use the app with the keyboard, on a 1400 px wide screen and on a 390x844 phone, and
+save a screenshot of each page (into a folder of this test run, or into the folder
+``DIGITLAB_SCREENSHOTS`` names: ``DIGITLAB_SCREENSHOTS=docs/screenshots pytest
+tests/test_browser.py`` refreshes the README's pictures). Every request to another address than
+the app's own is blocked and each test checks that none was made: the app works offline.
+Needs Debian's ``/usr/bin/chromium`` (``apt-get install -y chromium``; never ``playwright
+install``); without it these tests fail.
 The server is tied to the test process (see ``appserver.py``): a killed run leaves none behind.
 """
 
@@ -42,6 +45,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1400, "height": 2400}  # tall: Streamlit scrolls inside the page
+SCREEN = {"width": 1400, "height": 900}  # a laptop's screen, for what must be seen at once
+PHONE = {"width": 390, "height": 844}
+HEADER_HEIGHT, ROW_HEIGHT = 36, 64  # px of the batch table (its rows hold thumbnails)
 SLOW = 60_000  # ms: generous, the machine may be busy; expectations return as soon as they hold
 
 expect = sync_api.expect
@@ -123,15 +129,67 @@ def browser(chromium_ready) -> Iterator[object]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    """A fresh tab (a fresh Streamlit session) on the Recognise page."""
-    context = browser.new_context(viewport=VIEWPORT)
+class Offline:
+    """Lets a tab reach the app's own address only, and records what else it tried or logged."""
+
+    def __init__(self, tab, server: str) -> None:
+        self.server, self.blocked, self.errors = server, [], []
+        tab.route("**/*", self.route)
+        tab.on("console", self.console)
+        tab.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def console(self, message) -> None:
+        where = f"{message.text} {message.location.get('url', '')}"
+        if message.type == "error" and not self.known_own(where):
+            self.errors.append(where)
+
+    def known_own(self, where: str) -> bool:
+        """Streamlit's own 404s at the app's address, which every Streamlit app has: a picture
+        of a run that a rerun replaced while it loaded, and the probe of a page's path for the
+        server's endpoints before it tries the root (/evaluate/_stcore/health). Every other
+        error counts, and any request elsewhere is blocked and recorded."""
+        own = re.escape(self.server)
+        return bool(re.search(rf"{own}/(media/|[\w-]+/_stcore/)", where))
+
+    def route(self, route) -> None:
+        if route.request.url.startswith(self.server):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def check(self) -> None:
+        assert not self.blocked, f"the page tried to reach other hosts: {self.blocked}"
+        assert not self.errors, f"console errors: {self.errors}"
+
+
+def open_tab(browser, server: str, viewport: dict, path: str = "", **options):
+    """A fresh tab (a fresh Streamlit session) on ``path``, offline but for the app itself."""
+    context = browser.new_context(viewport=viewport, **options)
     tab = context.new_page()
     tab.set_default_timeout(SLOW)
-    tab.goto(server)
+    offline = Offline(tab, server)
+    tab.goto(f"{server}/{path}")
+    return context, tab, offline
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh tab on the Recognise page, 1400 px wide; nothing outside the app reached."""
+    context, tab, offline = open_tab(browser, server, VIEWPORT)
     expect(tab.get_by_text("Upload digit images")).to_be_visible(timeout=SLOW)
     yield tab
+    offline.check()
+    context.close()
+
+
+@pytest.fixture
+def phone(browser, server):
+    """The Recognise page on a 390x844 phone (touch, mobile layout), offline but for the app."""
+    context, tab, offline = open_tab(browser, server, PHONE, is_mobile=True, has_touch=True)
+    expect(tab.get_by_text("Upload digit images")).to_be_visible(timeout=SLOW)
+    yield tab
+    offline.check()
     context.close()
 
 
@@ -175,10 +233,30 @@ def screenshot(page, path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     # Streamlit scrolls inside its main block, so clip to the content instead of full_page.
+    size = page.viewport_size
     content = page.get_by_test_id("stMainBlockContainer").bounding_box()
-    height = min(content["y"] + content["height"] + 24, VIEWPORT["height"])
-    clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
+    height = min(content["y"] + content["height"] + 24, size["height"])
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": height}
     page.screenshot(path=str(path), clip=clip)
+
+
+def fits_without_scrolling(locator) -> bool:
+    """Whether an element shows all its content: nothing cut off, no scroll bar needed."""
+    return locator.evaluate(
+        "e => e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 1"
+    )
+
+
+def on_screen(page, locator) -> bool:
+    """Whether the whole element is inside the window as it is, without scrolling."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return (
+        box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"]
+        and (box["y"] + box["height"] <= size["height"])
+    )
 
 
 def test_first_page_is_usable_quickly(page):
@@ -196,6 +274,7 @@ def test_upload_a_digit_then_switch_model(page, tmp_path, screenshots):
     expect(predicted_digit(page)).to_have_text(str(label))
     expect(page.get_by_text("CNN, answered in")).to_be_visible()
     expect(page.get_by_text("The occlusion map greys out")).to_be_visible()
+    expect(page.get_by_text(re.compile("Blue: against"))).to_have_count(1)  # the maps' key
     screenshot(page, screenshots / "recognise.png")
 
     choose_model(page, "Logistic Regression")
@@ -203,26 +282,131 @@ def test_upload_a_digit_then_switch_model(page, tmp_path, screenshots):
     expect(predicted_digit(page)).to_have_text(str(label))
     choose_model(page, "Compare all")
     expect(page.get_by_text("models answered in")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     expect(page.get_by_role("tab")).to_have_count(len(trained_models()))
     screenshot(page, screenshots / "compare.png")
 
 
-def test_draw_a_one(page, screenshots):
+def test_compare_all_shows_all_ten_probabilities_at_once_at_1400_px(browser, server, tmp_path):
+    context, tab, offline = open_tab(browser, server, SCREEN)
+    label = mnist_paper_digit(tmp_path / "digit.png", index=2)
+    tab.locator('input[type="file"]').first.set_input_files(tmp_path / "digit.png")
+    choose_model(tab, "Compare all")
+    expect(tab.get_by_text("models answered in")).to_be_visible()
+    wait_until_idle(tab)
+    answers, probabilities = tab.get_by_test_id("stTable").all()
+    for table in (answers, probabilities):
+        assert fits_without_scrolling(table)
+    rows = probabilities.locator("tbody tr")
+    expect(rows.locator("th")).to_have_text([str(d) for d in range(10)])  # a row per digit
+    tab.screenshot(path=str(tmp_path / "screen.png"))
+    assert on_screen(tab, probabilities), probabilities.bounding_box()  # all ten, no scrolling
+    expect(answers.locator("tbody tr").filter(has_text="CNN")).to_contain_text(str(label))
+    offline.check()
+    context.close()
+
+
+def test_on_a_phone_the_answer_is_right_under_the_input(phone, screenshots):
+    title = phone.get_by_role("heading", name="Recognise a digit")
+    lines = title.evaluate(
+        """e => { const text = document.createRange(); text.selectNodeContents(e);
+                  return text.getBoundingClientRect().height
+                         / parseFloat(getComputedStyle(e).lineHeight); }"""
+    )
+    assert lines < 1.5, lines  # the title takes one line
+    phone.get_by_role("radio", name="Photo").click()
+    answer = phone.get_by_test_id("stMetric").filter(has_text="Predicted digit")
+    expect(answer.get_by_test_id("stMetricValue")).to_have_text("3")
+    wait_until_idle(phone)
+    assert on_screen(phone, answer), answer.bounding_box()  # no scrolling to find it
+    assert on_screen(phone, phone.get_by_test_id("stMetric").filter(has_text="Confidence"))
+    screenshot(phone, screenshots / "phone.png")
+
+    choose_model(phone, "Compare all")
+    expect(phone.get_by_text("models answered in")).to_be_visible()
+    wait_until_idle(phone)
+    for table in phone.get_by_test_id("stTable").all():
+        assert fits_without_scrolling(table)
+    for cell in phone.get_by_test_id("stTable").first.locator("td").all():
+        assert fits_without_scrolling(cell), cell.inner_text()  # "100.0%", never "10"
+
+
+def test_on_a_phone_the_canvas_and_the_answer_to_a_drawing_fit_the_first_screen(phone):
+    phone.get_by_test_id("stRadio").get_by_text("Draw", exact=True).click()
+    canvas = phone.locator("canvas.upper-canvas")
+    expect(canvas).to_be_visible()
+    assert on_screen(phone, canvas), canvas.bounding_box()
+    draw_stroke(phone, (0.5, 0.15), (0.5, 0.85))
+    answer = phone.get_by_test_id("stMetric").filter(has_text="Predicted digit")
+    expect(answer.get_by_test_id("stMetricValue")).to_have_text("1")
+    wait_until_idle(phone)
+    assert on_screen(phone, answer), answer.bounding_box()
+
+
+def test_examples_replace_each_other_and_the_presentation_view_is_large(page, screenshots):
+    page.get_by_role("radio", name="Board").click()
+    expect(predicted_digit(page)).to_have_text("4")
+    page.get_by_role("radio", name="Drawing").click()  # white ink on a transparent background
+    expect(predicted_digit(page)).to_have_text("2")
+    expect(page.get_by_text("chalkboard-4.jpg")).to_have_count(0)  # replaced, not added
+    page.get_by_text("Presentation", exact=True).click()
+    big = page.locator(".dl-present-digit")
+    expect(big).to_have_text("2")
+    assert big.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 120
+    screenshot(page, screenshots / "presentation.png")
+    page.get_by_role("button", name="Clear all").click()
+    expect(predicted_digit(page)).to_have_count(0)
+
+
+def test_the_answer_is_announced_and_every_control_has_a_name(page):
+    page.get_by_role("radio", name="Scan").click()
+    expect(predicted_digit(page)).to_have_text("7")
+    expect(page.get_by_role("status")).to_contain_text("CNN reads 7")
+    wait_until_idle(page)
+    page.get_by_role("heading", name="Recognise a digit").click()
+    seen = []
+    for _ in range(80):  # Tab through the page, once: each stop is named for a screen reader
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body"):
+            break  # past the last control
+        focused = page.locator("*:focus")
+        expect(focused).to_have_accessible_name(re.compile(r"\S"))
+        seen.append(focused.evaluate("e => e.getAttribute('aria-label') || e.innerText"))
+    for name in ("Model", "Read a number", "Presentation", "Scan", "Clear all"):
+        assert any(name in s for s in seen), (name, seen)
+
+
+def draw_stroke(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A mouse stroke on the canvas, from and to points given as fractions of its size."""
+    box = page.locator("canvas.upper-canvas").bounding_box()
+    points = np.linspace(start, end, 25)
+    page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.down()
+    for x, y in points:
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+    page.mouse.up()
+
+
+def test_draw_a_one_undo_with_ctrl_z_and_keep_it_across_modes(page, screenshots):
     page.get_by_test_id("stRadio").get_by_text("Draw", exact=True).click()
     canvas = page.locator("canvas.upper-canvas")
     expect(canvas).to_be_visible()
-    box = canvas.bounding_box()
-    x = box["x"] + box["width"] / 2
-    top, bottom = box["y"] + box["height"] * 0.15, box["y"] + box["height"] * 0.85
-    page.mouse.move(x, top)
-    page.mouse.down()
-    for y in np.linspace(top, bottom, 25):
-        page.mouse.move(x, float(y))
-    page.mouse.up()
+    undo = page.get_by_role("button", name="Undo", exact=True)
+    expect(undo).to_have_css("opacity", "1")  # the toolbar shows without hovering
+    draw_stroke(page, (0.5, 0.15), (0.5, 0.85))
     expect(predicted_digit(page)).to_have_text("1")
     expect(page.get_by_text("The occlusion map greys out")).to_be_visible()
+    expect(page.get_by_text("Your drawing")).to_have_count(0)  # the canvas shows it: once
     screenshot(page, screenshots / "draw.png")
+
+    draw_stroke(page, (0.2, 0.3), (0.8, 0.3))  # a bar across: no longer a 1
+    expect(predicted_digit(page)).not_to_have_text("1")
+    page.keyboard.press("Control+z")
+    expect(predicted_digit(page)).to_have_text("1")
+
+    page.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
+    expect(predicted_digit(page)).to_have_count(0)
+    page.get_by_test_id("stRadio").get_by_text("Draw", exact=True).click()
+    expect(predicted_digit(page)).to_have_text("1")  # the drawing was kept
 
 
 def test_a_corrupt_upload_gives_one_sentence_and_the_app_keeps_working(page, tmp_path, screenshots):
@@ -236,11 +420,39 @@ def test_a_corrupt_upload_gives_one_sentence_and_the_app_keeps_working(page, tmp
     expect(page.get_by_test_id("stException")).to_have_count(0)
     screenshot(page, screenshots / "error.png")
 
-    page.get_by_role("button", name="Remove broken.png").click()
     label = mnist_paper_digit(tmp_path / "digit.png", index=1)
-    uploader.set_input_files(tmp_path / "digit.png")
-    expect(predicted_digit(page)).to_have_text(str(label))
+    page.locator('input[type="file"]').first.set_input_files(tmp_path / "digit.png")
+    expect(predicted_digit(page)).to_have_text(str(label))  # the new file replaced the broken
     expect(error).to_have_count(0)
+
+
+def test_several_files_chosen_at_once_give_a_table_to_mark_and_download(page, screenshots):
+    from digitlab.examples import example
+
+    chosen = [example(name) for name in ("Photo", "Scan", "Drawing")]
+    files = [{"name": e.name, "mimeType": "image/png", "buffer": e.data} for e in chosen]
+    page.locator('input[type="file"]').first.set_input_files(files=files)
+    expect(page.get_by_text("Type the true digits")).to_be_visible()
+    wait_until_idle(page)
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    assert grid["height"] >= HEADER_HEIGHT + ROW_HEIGHT * len(files)  # every row, no inner box
+    true_digit_x = grid["x"] + grid["width"] - 40  # the last column, for the teacher to fill
+    summary = page.get_by_test_id("stTable").locator("tbody tr")
+    # The 1st marked with its true digit, the 2nd marked 1 (wrong): 1 of 2 right.
+    for row, (typed, after) in enumerate([(chosen[0].text, "1 1 100%"), ("1", "2 1 50%")]):
+        page.mouse.dblclick(true_digit_x, grid["y"] + HEADER_HEIGHT + ROW_HEIGHT * (row + 0.5))
+        editor = page.locator("input.gdg-input")  # the cell's editor, open on a double-click
+        editor.fill(typed)
+        expect(editor).to_have_value(typed)
+        editor.press("Enter")
+        expect(summary).to_have_text(re.compile(r"CNN\s*" + after.replace(" ", r"\s*")))
+        wait_until_idle(page)
+    screenshot(page, screenshots / "batch.png")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    csv = Path(download.value.path()).read_text()
+    assert f"{chosen[0].name},{chosen[0].text},,{chosen[0].text}" in csv
+    assert csv.endswith("Model,Marked,Right,Accuracy\nCNN,2,1,50%\n"), csv
 
 
 @pytest.mark.parametrize(
@@ -251,13 +463,31 @@ def test_a_corrupt_upload_gives_one_sentence_and_the_app_keeps_working(page, tmp
     ],
 )
 def test_other_pages(browser, server, screenshots, path, title, file):
-    context = browser.new_context(viewport=VIEWPORT)
-    tab = context.new_page()
-    tab.set_default_timeout(SLOW)
-    tab.goto(f"{server}/{path}")
+    context, tab, offline = open_tab(browser, server, VIEWPORT, path)
     expect(tab.get_by_role("heading", name=title, exact=True)).to_be_visible()
     expect(tab.get_by_test_id("stException")).to_have_count(0)
     screenshot(tab, screenshots / file)
+    offline.check()
+    context.close()
+
+
+def test_a_confusion_matrix_cell_filters_the_gallery(browser, server):
+    from digitlab.evaluate import stored_metrics
+
+    context, tab, offline = open_tab(browser, server, SCREEN, "evaluate")
+    expect(tab.get_by_role("heading", name="Evaluate", exact=True)).to_be_visible()
+    expect(tab.get_by_text(re.compile(r"^\d+ mistakes match"))).to_be_visible()
+    # The first tab is Logistic Regression's; its cell (true 9, predicted 4):
+    cell = tab.locator('path[aria-label^="Predicted digit: 4; True digit: 9;"]').first
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    count = sum((m["true"], m["predicted"]) == (9, 4)
+                for m in stored_metrics("logreg")["misclassified"])  # fmt: skip
+    expect(tab.get_by_text(re.compile(rf"^{count} mistakes? match"))).to_be_visible()
+    expect(tab.get_by_role("combobox", name="Model")).to_have_value("Logistic Regression")
+    expect(tab.get_by_role("combobox", name="True digit")).to_have_value("9")
+    expect(tab.get_by_role("combobox", name="Predicted digit")).to_have_value("4")
+    offline.check()
     context.close()
 
 

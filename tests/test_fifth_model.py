@@ -105,8 +105,9 @@ def test_compare_all_and_how_it_works_show_it(fifth):
     at.file_uploader[0].set_value(("digit.png", digit_file()[0], "image/png"))
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    [table] = [t.value for t in at.dataframe if "Model" in t.value.columns]
-    assert list(table["Model"])[-1] == NAME and len(table) == 5
+    answers, probabilities = (t.value for t in at.table[:2])
+    assert list(answers.index)[-1] == NAME and len(answers) == 5
+    assert probabilities.shape == (10, 5)  # a column of ten probabilities per model
     at.switch_page("pages/how_it_works.py").run()
     assert NAME in [s.value for s in at.subheader]
     assert any("nearest mean" in m.value for m in at.markdown)

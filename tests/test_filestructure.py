@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from digitlab.errors import ImageError
 from digitlab.filestructure import check_structure
-from digitlab.imageio import MAX_PIXELS, load_image
+from digitlab.imageio import MAX_PIXELS, decode_image
 from digitlab.pipeline import preprocess
 
 
@@ -70,7 +70,7 @@ def test_real_files_of_every_format_pass():
     for fmt, save in [("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {})]:
         data = encode(seven(300).convert("RGB" if fmt == "JPEG" else "L"), fmt, **save)
         check_structure(data, MAX_PIXELS)
-        assert load_image(data).shape == (300, 300)
+        assert decode_image(data).grey.shape == (300, 300)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_pathological_structures_are_refused_before_decoding(data, words):
 
 
 def test_a_gif_of_many_frames_is_read_from_its_first_frame():
-    grey = load_image(gif_with_frames(20_000))  # its frames are never counted
+    grey = decode_image(gif_with_frames(20_000)).grey  # its frames are never counted
     assert grey.shape == (64, 64) and grey[13, 32] < 0.3 and grey[60, 60] > 0.7
 
 
@@ -113,4 +113,4 @@ def test_truncated_structures_are_refused():
     for cut in (data[:2], data[:40], data[: len(data) // 2]):
         with pytest.raises(ImageError):
             check_structure(cut, MAX_PIXELS)
-    assert np.isfinite(load_image(encode(seven(), "PNG"))).all()
+    assert np.isfinite(decode_image(encode(seven(), "PNG")).grey).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.number import NumberReading, read_number, segment_digits
+from digitlab.number import DigitReading, NumberReading, read_number, reads_as_row, segment_digits
 from digitlab.pipeline import find_ink
 from digitlab.userlike import mnist_test_digits
 
@@ -79,3 +79,18 @@ def trained(model_id: str):
 def test_reads_a_row_of_mnist_test_digits_with_the_cnn(text):
     reading = read_number(written_row(text), model=trained("cnn"))
     assert reading.text == text
+
+
+def reading_of(heights: list[int], unsure: tuple[int, ...] = ()) -> NumberReading:
+    digits = [
+        DigitReading((10 * i, 0, 10 * i + 8, h), 7, 0.9, np.zeros((28, 28)), i in unsure)
+        for i, h in enumerate(heights)
+    ]
+    return NumberReading("7" * len(heights), digits)
+
+
+def test_a_row_is_pieces_of_similar_height_each_read_with_confidence():
+    assert reads_as_row(reading_of([100, 90, 95]))
+    assert not reads_as_row(reading_of([100]))  # one digit
+    assert not reads_as_row(reading_of([100, 40]))  # a digit and a short broken-off stroke
+    assert not reads_as_row(reading_of([100, 95], unsure=(1,)))  # a piece nobody can read

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.imageio import load_image
+from digitlab.imageio import decode_image
 from digitlab.userlike import (
     IMITATED_BY_TRAINING,
     KINDS,
@@ -23,13 +23,13 @@ def test_every_kind_generates_decodable_files(kind):
     assert len(items) == 2
     for item in items:
         assert isinstance(item.data, bytes) and 0 <= item.label <= 9 and item.kind == kind
-        assert load_image(item.data).ndim == 2
+        assert decode_image(item.data).grey.ndim == 2
 
 
 def test_desk_photos_are_big_photos_of_a_sheet():
     assert "desk" in KINDS
     for item in generate("desk", 3, seed=1):
-        grey = load_image(item.data)
+        grey = decode_image(item.data).grey
         assert min(grey.shape) >= 360  # a phone photo, not a crop
         assert grey.min() < 0.45 < 0.65 < grey.max()  # a darker desk and a bright sheet
 

@@ -116,10 +116,16 @@ def evaluate_model(model_id: str, weights_dir: Path | None = None, model=None) -
     return result
 
 
+def ratio(value: float) -> str:
+    """Every ratio (accuracy, precision, recall, F1) in one format: a percentage, 2 decimals."""
+    return f"{value:.2%}"
+
+
 def comparison_rows(results: list[dict]) -> list[dict]:
+    """The models side by side, as the README, the CLI and the app's Evaluate page show them."""
     return [
-        {"Model": display_name(r["model"]), "Accuracy": f"{r['accuracy']:.2%}",
-         "Macro F1": f"{r['f1_macro']:.4f}",
+        {"Model": display_name(r["model"]), "Accuracy": ratio(r["accuracy"]),
+         "Macro F1": ratio(r["f1_macro"]),
          "Train time": "-" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f} s",
          "Latency (1 image)": f"{r['latency_ms']:.2f} ms",
          "Artifact size": f"{r['artifact_bytes'] / 1024:.0f} KiB"}
@@ -141,13 +147,16 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join([line(keys), sep, *(line([r[k] for k in keys]) for r in rows)])
 
 
-def per_class_table(result: dict) -> str:
-    rows = [
-        {"Digit": d, "Precision": f"{c['precision']:.4f}", "Recall": f"{c['recall']:.4f}",
-         "F1": f"{c['f1']:.4f}", "Support": c["support"]}
+def per_class_rows(result: dict) -> list[dict]:
+    return [
+        {"Digit": d, "Precision": ratio(c["precision"]), "Recall": ratio(c["recall"]),
+         "F1": ratio(c["f1"]), "Support": c["support"]}
         for d, c in result["per_class"].items()
     ]  # fmt: skip
-    return markdown_table(rows)
+
+
+def per_class_table(result: dict) -> str:
+    return markdown_table(per_class_rows(result))
 
 
 def plot_confusion_matrix(result: dict, path: str | Path) -> None:

@@ -36,6 +36,7 @@ from digitlab.pipeline import (
 # the validation split when the model was trained, stored in ``model.config``) is flagged;
 # this default serves models without one.
 MAX_DIGIT_ASPECT = 1.25  # a blob wider than this times the row's height holds several digits
+ROW_MIN_HEIGHT = 0.6  # in a row, every digit is at least this share of the tallest one's height
 
 
 @dataclass(frozen=True)
@@ -170,3 +171,18 @@ def cut_columns(profile: np.ndarray, count: int) -> list[int]:
         lo, hi = max(centre - window, 1), min(centre + window, width - 1)
         cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
     return cuts
+
+
+def reads_as_row(reading: NumberReading) -> bool:
+    """Whether a reading looks like a real row of digits, not one digit cut into pieces.
+
+    Two or more pieces, each at least ``ROW_MIN_HEIGHT`` of the tallest and each read with
+    confidence: the pieces of a broken stroke are short or unreadable. On validation data,
+    ``benchmarks/choose_row_hint.py`` counts what it flags: 2 of 320 user-like single digits
+    (a plain piece count: 24) and all 30 rows of 2-4 digits.
+    """
+    if len(reading.digits) < 2:
+        return False
+    heights = [d.box[3] - d.box[1] for d in reading.digits]
+    tall = all(h >= ROW_MIN_HEIGHT * max(heights) for h in heights)
+    return tall and not any(d.low_confidence for d in reading.digits)

@@ -7,15 +7,14 @@ import streamlit as st
 
 from digitlab.app import loaders
 
-st.set_page_config(page_title="DigitLab", page_icon=":material/draw:", layout="wide")
+st.set_page_config(page_title="DigitLab", page_icon="✏️", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/recognise.py", title="Recognise", icon=":material/draw:", default=True),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page("pages/recognise.py", title="Recognise", default=True),
+        st.Page("pages/evaluate.py", title="Evaluate"),
         st.Page(
             "pages/how_it_works.py",
             title="How it works",
-            icon=":material/menu_book:",
             url_path="how-it-works",
         ),
     ]

@@ -10,6 +10,10 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 THUMBNAIL_SIDE = 64
 DISPLAY_SIDE = 480
+CHECKER_SQUARE = 8  # px: the usual "transparent" pattern of image editors
+CHECKER_GREYS = (96, 64)  # dark, so white ink on a transparent background stays visible
+RED = np.array([0.84, 0.15, 0.16], np.float32)
+BLUE = np.array([0.13, 0.40, 0.80], np.float32)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -40,12 +44,33 @@ def heatmap(values: np.ndarray, under: np.ndarray | None = None, scale: int = 8)
     v = values / peak
     grey = np.zeros_like(v) if under is None else to_uint8(under).astype(np.float32) / 255.0
     base = 0.35 * grey[..., None] * np.ones(3, np.float32)
-    red = np.array([0.84, 0.15, 0.16], np.float32)
-    blue = np.array([0.13, 0.40, 0.80], np.float32)
-    colour = np.where(v[..., None] >= 0, red, blue)
+    colour = np.where(v[..., None] >= 0, RED, BLUE)
     strength = np.abs(v)[..., None]
     rgb = base * (1 - strength) + colour * strength
     return enlarge(to_uint8(rgb), scale)
+
+
+def colour_scale(width: int = 224, height: int = 14) -> np.ndarray:
+    """The heat maps' key: full blue (most against) through black (no effect) to full red."""
+    v = np.linspace(-1.0, 1.0, width, dtype=np.float32)
+    colour = np.where(v[:, None] >= 0, RED, BLUE) * np.abs(v)[:, None]
+    return to_uint8(np.broadcast_to(colour, (height, width, 3)))
+
+
+def checkerboard(width: int, height: int) -> Image.Image:
+    """A dark grey checkerboard, the backdrop that shows where an image is transparent."""
+    yy, xx = np.mgrid[0:height, 0:width] // CHECKER_SQUARE
+    greys = np.where((yy + xx) % 2 == 0, *CHECKER_GREYS).astype(np.uint8)
+    return Image.fromarray(greys).convert("RGB")
+
+
+def on_backdrop(image: Image.Image) -> Image.Image:
+    """An image with transparency over a checkerboard (white on transparent stays visible)."""
+    if "A" not in image.getbands():
+        return image
+    backdrop = checkerboard(*image.size)
+    backdrop.paste(image, mask=image.getchannel("A"))
+    return backdrop
 
 
 def png_bytes(image: np.ndarray | Image.Image) -> bytes:
@@ -61,17 +86,19 @@ def data_uri(image: np.ndarray | Image.Image) -> str:
 
 
 def display_image(data: bytes, side: int = DISPLAY_SIDE) -> tuple[Image.Image, float]:
-    """The upload as people see it (colour, EXIF-rotated), shrunk to fit ``side``.
+    """The upload as people see it (colour, EXIF-rotated, transparency on a checkerboard),
+    shrunk to fit ``side``.
 
     Returns the image and its scale (displayed pixels per original pixel). Call only on data
     that ``digitlab.imageio`` has already decoded safely (size and format checked).
     """
     with Image.open(io.BytesIO(data)) as opened:
         image = ImageOps.exif_transpose(opened)
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        transparent = "A" in image.getbands() or "transparency" in image.info
+        image = image.convert("RGBA" if transparent else "RGB")
     full_width = image.width
     image.thumbnail((side, side))
-    return image, image.width / full_width
+    return on_backdrop(image), image.width / full_width
 
 
 def thumbnail(data: bytes) -> Image.Image:

@@ -84,3 +84,13 @@ def warm_up() -> threading.Thread:
     thread = threading.Thread(target=_warm, args=(order,), name="digitlab-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def reads_as_row(source: bytes | np.ndarray) -> bool:
+    """Whether the CNN reads the input as a row of several digits (``number.reads_as_row``)."""
+    from digitlab.number import read_number
+    from digitlab.number import reads_as_row as row
+
+    model, _ = available_model(DEFAULT_MODEL)
+    return model is not None and row(read_number(source, model=model))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import altair as alt
 import numpy as np
@@ -17,7 +19,7 @@ from digitlab.app import images
 from digitlab.app.loaders import available_model, prepare
 from digitlab.errors import ImageError, ModelError, NoDigitError
 from digitlab.inference import Prediction, predict_preprocessed
-from digitlab.models.registry import display_name, model_spec
+from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
 
 logger = logging.getLogger("digitlab.app")
 
@@ -27,8 +29,15 @@ SEVERAL_DIGITS = "It looks like several digits: switch on *Read a number* to rea
 UNEXPECTED = "Something went wrong while reading this image; please try another one."
 DIGITS = [str(d) for d in range(10)]
 INPUT_WIDTH = 240  # px on the page for the input, next to the 28x28 at 7x (196 px)
+SMALL_INPUT_WIDTH = 140  # beside two tables
 STEP_WIDTH = 150
 WHY_WIDTH = 224  # 28x28 at 8x
+# Off the screen but read out: the usual "visually hidden" recipe.
+SR_ONLY = (
+    "position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+    "clip:rect(0,0,0,0);white-space:nowrap;border:0"
+)
+PRESENT_STYLE = "text-align:center;padding:1rem 0;border:2px solid #d62728;border-radius:1rem"
 
 
 @contextmanager
@@ -59,59 +68,127 @@ def predictions_for(image28: np.ndarray, models: dict) -> dict[str, Prediction]:
 # --- one image ------------------------------------------------------------------------------
 
 
-def show_input(source: bytes | np.ndarray, caption: str) -> None:
+def show_source(source: bytes | np.ndarray, caption: str, width: int = INPUT_WIDTH) -> None:
     if isinstance(source, bytes):
-        st.image(images.display_image(source)[0], caption=caption, width=INPUT_WIDTH)
+        st.image(images.display_image(source)[0], caption=caption, width=width)
     else:
-        st.image(source, caption=caption, width=INPUT_WIDTH)
+        st.image(source, caption=caption, width=width)
 
 
-def show_single(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
-    """The full view of one input: input, 28x28, answer(s), probabilities, steps, why."""
+def show_single(
+    name: str,
+    source: bytes | np.ndarray,
+    model_ids: list[str],
+    show_input: bool = True,
+    present: bool = False,
+) -> None:
+    """The full view of one input: answer(s) first (right under the input on a phone), then
+    the input, the 28x28 and the probabilities, the steps and why."""
     with friendly_errors():
         models, missing = loaded_models(model_ids)  # once per server: not part of the answer
         start = time.perf_counter()
         try:
             prepared = prepare(source)
         except NoDigitError:
-            show_input(source, name)
+            announce(NO_DIGIT)
             st.warning(NO_DIGIT)
+            if show_input:
+                show_source(source, name)
             return
         predictions = predictions_for(prepared.image, models)
         ms = (time.perf_counter() - start) * 1000  # preprocessing (cached on reruns) + models
-        left, middle, right = st.columns([1.2, 1, 1.6])
-        with left:
-            show_input(source, name)
-        with middle:
-            st.image(images.pixels(prepared.image, 7), caption="What the model sees (28x28)")
-        with right:
-            for why_not in missing.values():
-                st.error(why_not)
-            if len(model_ids) == 1 and predictions:
-                show_answer(model_ids[0], predictions[model_ids[0]], ms)
-            elif predictions:
-                show_agreement(predictions, ms)
-            if any(p.digit is None for p in predictions.values()) and holds_several_digits(source):
-                st.info(SEVERAL_DIGITS)
-        if len(model_ids) == 1 and predictions:
-            show_probabilities(predictions[model_ids[0]])
-        elif predictions:
-            show_comparison(predictions)
+        for why_not in missing.values():
+            st.error(why_not)
+        if not predictions:
+            return
+        show_answers(predictions, ms, present)
+        if looks_like_a_row(source):
+            st.info(SEVERAL_DIGITS)
+        show_pictures(source, name, prepared.image, predictions, show_input)
         with st.expander("Preprocessing steps"):
             show_steps(prepared.steps)
-        if predictions:
-            st.subheader("Why this answer?")
-            show_why_tabs(prepared.image, predictions)
+        st.subheader("Why this answer?")
+        show_why_tabs(prepared.image, predictions)
 
 
-def holds_several_digits(source: bytes | np.ndarray) -> bool:
-    """Whether *Read a number* finds two or more digits in the input."""
-    from digitlab.number import read_number
+def show_answers(predictions: dict[str, Prediction], ms: float, present: bool) -> None:
+    """The answer, its warnings and a sentence for screen readers; large when presenting."""
+    if len(predictions) == 1:
+        [(model_id, prediction)] = predictions.items()
+        sentence = answer_sentence(model_id, prediction)
+        if present:
+            show_presentation(prediction.digit, sentence)
+        show_answer(model_id, prediction, ms)
+    else:
+        best, _, message, _ = agreement(predictions)
+        sentence = f"{message} " + " ".join(answer_sentence(m, p) for m, p in predictions.items())
+        if present:
+            show_presentation(best, message)
+        show_agreement(predictions, ms)
+    announce(sentence)
+
+
+def show_pictures(
+    source: bytes | np.ndarray,
+    name: str,
+    image28: np.ndarray,
+    predictions: dict[str, Prediction],
+    show_input: bool,
+) -> None:
+    """The input and what the model sees beside the probabilities (tables when comparing)."""
+    if len(predictions) == 1:
+        left, middle, right = st.columns([1.1, 1, 1.9])
+        with left:
+            if show_input:
+                show_source(source, name)
+        middle.image(images.pixels(image28, 7), caption="What the model sees (28x28)")
+        with right:
+            show_probabilities(next(iter(predictions.values())))
+        return
+    # Three columns, so that all ten probabilities fit on a laptop's screen at once.
+    pictures, answers, probabilities = st.columns([0.9, 1.3, 1.2])
+    with pictures:
+        if show_input:
+            show_source(source, name, width=SMALL_INPUT_WIDTH)
+        st.image(images.pixels(image28, 5), caption="What the models see (28x28)")
+    answers.table(answers_frame(predictions).set_index("Model"))
+    probabilities.table(probabilities_frame(predictions).set_index("Digit"))
+
+
+def looks_like_a_row(source: bytes | np.ndarray) -> bool:
+    """Whether the input holds a row of digits, better read with *Read a number*."""
+    from digitlab.app.loaders import reads_as_row
 
     try:
-        return len(read_number(source).digits) >= 2
-    except (ImageError, NoDigitError, ModelError):
+        return reads_as_row(source)
+    except (ImageError, NoDigitError):
         return False
+
+
+def answer_sentence(model_id: str, prediction: Prediction) -> str:
+    """The answer in words, as a screen reader should say it."""
+    name = display_name(model_id)
+    if prediction.digit is None:
+        return f"{name}: {NOT_A_DIGIT}"
+    unsure = ", but it is unsure" if prediction.low_confidence else ""
+    return f"{name} reads {prediction.digit} ({prediction.confidence:.0%} sure){unsure}."
+
+
+def announce(sentence: str) -> None:
+    """Say ``sentence`` to screen readers (an ARIA live region), invisible on the screen."""
+    st.html(f'<p role="status" aria-live="polite" class="dl-sr-only" style="{SR_ONLY}">'
+            f"{html.escape(sentence)}</p>")  # fmt: skip
+
+
+def show_presentation(answer: int | str | None, detail: str) -> None:
+    """The answer (a digit or a number) in type large enough for the back of a classroom."""
+    shown = "?" if answer is None else html.escape(str(answer))
+    st.html(
+        f'<div aria-hidden="true" style="{PRESENT_STYLE}">'
+        f'<div class="dl-present-digit" style="font-size:min(40vh,16rem);font-weight:700;'
+        f'line-height:1">{shown}</div>'
+        f'<div style="font-size:1.6rem">{html.escape(detail)}</div></div>'
+    )
 
 
 def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
@@ -121,9 +198,9 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
         st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; the chart shows what it would say.")
         st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
         return
-    digit_column, confidence_column = st.columns(2)
-    digit_column.metric("Predicted digit", prediction.digit)
-    confidence_column.metric("Confidence", f"{prediction.confidence:.0%}")
+    with st.container(horizontal=True):  # side by side on a phone too
+        st.metric("Predicted digit", prediction.digit, width="content")
+        st.metric("Confidence", f"{prediction.confidence:.0%}", width="content")
     st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
     if prediction.low_confidence:
         st.warning(
@@ -131,33 +208,63 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
         )
 
 
-def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
-    """The answer most models give; green only when every model gives it and none is unsure."""
-    answered = [p for p in predictions.values() if p.digit is not None]
+def names(model_ids: list[str]) -> str:
+    """Display names joined as in a sentence: "A", "A and B", "A, B and C"."""
+    shown = [display_name(m) for m in model_ids]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+class Agreement(NamedTuple):
+    """How far the models agree: the answer most give, the alert's level and sentence, and the
+    unsure models that sentence does not name yet."""
+
+    best: int | None
+    level: str  # "success" (green) only when all give the same answer and none is unsure
+    message: str
+    unsure_unnamed: list[str]
+
+
+def agreement(predictions: dict[str, Prediction]) -> Agreement:
+    answered = {m: p for m, p in predictions.items() if p.digit is not None}
     refused = len(predictions) - len(answered)
+    n = len(predictions)
     # The most common answer; a tie goes to the answer with the larger summed confidence.
     support: dict[int, tuple[int, float]] = {}
-    for p in answered:
+    for p in answered.values():
         count, total = support.get(p.digit, (0, 0.0))
         support[p.digit] = (count + 1, total + p.confidence)
     if not support:
-        st.metric("Predicted digit", "none")
-        st.warning(f"{NOT_A_DIGIT} None of the {len(predictions)} models reads a digit here.")
-        st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
-        return
+        return Agreement(None, "warning", f"{NOT_A_DIGIT} None of the {n} models reads a digit "
+                         "here.", [])  # fmt: skip
     best = max(support, key=support.get)
-    st.metric("Predicted digit", best, help="The answer most models give.")
-    unsure = sum(p.low_confidence for p in answered)
-    if len(predictions) == 1:
-        st.info("Only one model is available to compare.")
-    elif refused:
-        st.warning(f"{refused} of {len(predictions)} models say: {NOT_A_DIGIT}")
-    elif len(support) > 1:
-        st.warning("The models disagree: look at the table below.")
-    elif unsure:
-        st.warning(f"All {len(predictions)} models say {best}, but {unsure} of them are unsure.")
-    else:
-        st.success(f"All {len(predictions)} models agree.")
+    unsure = [m for m, p in answered.items() if p.low_confidence]
+    if n == 1:
+        return Agreement(best, "info", "Only one model is available to compare.", unsure)
+    if refused:
+        return Agreement(best, "warning", f"{refused} of {n} models say: {NOT_A_DIGIT}", unsure)
+    if len(support) > 1:
+        message = f"The models disagree: {support[best][0]} of {n} say {best}."
+        return Agreement(best, "warning", message, unsure)
+    if unsure:
+        message = f"All {n} models say {best}, but {names(unsure)} {verb(unsure)} unsure."
+        return Agreement(best, "warning", message, [])
+    return Agreement(best, "success", f"All {n} models agree: {best}.", [])
+
+
+def verb(subjects: list) -> str:
+    return "is" if len(subjects) == 1 else "are"
+
+
+def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
+    """The answer most models give, how far they agree, and which ones are unsure."""
+    best, level, message, unsure = agreement(predictions)
+    with st.container(horizontal=True, vertical_alignment="center"):  # wraps on a phone
+        st.metric("Predicted digit", "none" if best is None else best, width="content",
+                  help="The answer most models give.")  # fmt: skip
+        with st.container():
+            getattr(st, level)(message)
+            if unsure:
+                st.warning(f"Low confidence: {names(unsure)} {verb(unsure)} unsure about this one.")
     st.caption(f"{len(predictions)} models answered in {ms:.0f} ms on the server.")
 
 
@@ -165,7 +272,7 @@ def show_probabilities(prediction: Prediction) -> None:
     frame = pd.DataFrame({"Digit": DIGITS, "Probability": prediction.probabilities})
     frame["Answer"] = frame["Digit"] == str(prediction.digit)
     chart = (
-        alt.Chart(frame, height=200)
+        alt.Chart(frame, height=220)
         .mark_bar()
         .encode(
             x=alt.X("Digit:N", axis=alt.Axis(labelAngle=0)),
@@ -174,34 +281,35 @@ def show_probabilities(prediction: Prediction) -> None:
             tooltip=["Digit", alt.Tooltip("Probability:Q", format=".3f")],
         )
     )
-    st.altair_chart(chart, width="stretch")
+    st.altair_chart(chart, width="stretch", alt="The ten probabilities as a bar chart.")
 
 
-def comparison_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
-    rows = []
+def percent(value: float) -> str:
+    """A probability for a table: 99.9%, 0.1%, and <0.1% rather than a misleading 0.0%."""
+    return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
+
+
+def answers_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
+    """One row per model: its answer, confidence and whether it is sure."""
+    return pd.DataFrame(
+        [
+            {"Model": display_name(m),
+             "Answer": "none" if p.digit is None else str(p.digit),
+             "Confidence": percent(p.confidence),
+             "Sure?": "not a digit" if p.digit is None else
+                      "unsure" if p.low_confidence else "sure"}
+            for m, p in predictions.items()
+        ]
+    )  # fmt: skip
+
+
+def probabilities_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
+    """The ten probabilities, a row per digit and a column per model: narrow enough for a
+    phone, all ten visible at once."""
+    frame = pd.DataFrame({"Digit": DIGITS})
     for model_id, p in predictions.items():
-        row = {"Model": display_name(model_id),
-               "Digit": "none" if p.digit is None else str(p.digit),
-               "Confidence": p.confidence, "Unsure": p.low_confidence or p.digit is None,
-               "Probabilities": [float(v) for v in p.probabilities]}  # fmt: skip
-        row |= {d: float(v) for d, v in zip(DIGITS, p.probabilities, strict=True)}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def show_comparison(predictions: dict[str, Prediction]) -> None:
-    number = st.column_config.NumberColumn(format="%.3f", width="small")
-    st.dataframe(
-        comparison_frame(predictions),
-        hide_index=True,
-        column_config={
-            "Confidence": st.column_config.ProgressColumn(
-                format="percent", min_value=0, max_value=1
-            ),
-            "Probabilities": st.column_config.BarChartColumn(y_min=0.0, y_max=1.0),
-            **dict.fromkeys(DIGITS, number),
-        },
-    )
+        frame[model_spec(model_id).short] = [percent(float(v)) for v in p.probabilities]
+    return frame
 
 
 def show_steps(steps: list[tuple[str, np.ndarray]]) -> None:
@@ -240,43 +348,86 @@ def show_why(model_id: str, image28: np.ndarray, digit: int) -> None:
         return
     with friendly_errors():
         for name in model_spec(model_id).why:
-            show_explanation(explain.VIEWS[name](model, image28, digit))
+            show_explanation(explain.VIEWS[name](model, image28, digit), digit)
 
 
-def show_explanation(view: explain.Explanation) -> None:
+def show_explanation(view: explain.Explanation, digit: int) -> None:
     columns = st.columns(max(len(view.pictures), 2))
     for column, p in zip(columns, view.pictures, strict=False):
         if p.kind == "heatmap":
             column.image(images.heatmap(p.values, p.under), caption=p.caption, width=WHY_WIDTH)
         else:
             column.image(images.pixels(p.values, 3), caption=p.caption)
+    if any(p.kind == "heatmap" for p in view.pictures):
+        show_colour_scale(digit)
     st.caption(view.caption)
+
+
+def show_colour_scale(digit: int) -> None:
+    """The key to the heat maps: what blue, black and red mean, on a bar of their colours."""
+    st.image(images.colour_scale(), width=WHY_WIDTH,
+             caption=f"Blue: against {digit} · black: no effect · red: for {digit} "
+             "(each map scaled to its strongest pixel)")  # fmt: skip
 
 
 # --- several images -------------------------------------------------------------------------
 
 
-BATCH_COLUMNS = ["Thumbnail", "Seen as", "File", "Model", "Digit", "Confidence", "Note"]
+TRUE_DIGIT = "True digit"
+BATCH_ROW_HEIGHT, BATCH_HEADER_HEIGHT = 64, 35  # px: rows tall enough for a thumbnail
+NOT_READ = "-"
 
 
-def batch_rows(name: str, data: bytes, model_ids: list[str]) -> list[dict]:
-    """One row per (file, model): digit, confidence and a note; errors become the note."""
-    row = {"File": name}
+def answer_cell(prediction: Prediction) -> str:
+    """A model's answer in the batch table: "7", "7 (unsure)" or "none" (not a digit)."""
+    if prediction.digit is None:
+        return "none"
+    return f"{prediction.digit} (unsure)" if prediction.low_confidence else str(prediction.digit)
+
+
+def batch_row(name: str, data: bytes, model_ids: list[str]) -> dict:
+    """One row per file: thumbnail, what the models see, each model's answer, a note."""
+    row = {"Image": None, "Seen as": None, "File": name}
+    row |= {display_name(m): NOT_READ for m in model_ids}
+    row |= {"Note": "", TRUE_DIGIT: None}
     try:
         prepared = prepare(data)
     except ImageError as err:
-        return [row | {"Note": str(err)}]
+        return row | {"Note": str(err)}
     except NoDigitError:
-        return [row | {"Thumbnail": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT}]
-    row |= {"Thumbnail": images.data_uri(images.thumbnail(data)),
+        return row | {"Image": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT}
+    row |= {"Image": images.data_uri(images.thumbnail(data)),
             "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
     models, missing = loaded_models(model_ids)
-    rows = [row | {"Model": display_name(m), "Note": why} for m, why in missing.items()]
+    notes = [why for why in missing.values()]
     for model_id, p in predictions_for(prepared.image, models).items():
-        note = p.refusal or ("low confidence" if p.low_confidence else "")
-        rows.append(row | {"Model": display_name(model_id), "Digit": p.digit,
-                           "Confidence": round(p.confidence, 4), "Note": note})  # fmt: skip
-    return rows
+        row[display_name(model_id)] = answer_cell(p)
+    if looks_like_a_row(data):
+        notes.append("several digits: try Read a number")
+    return row | {"Note": "; ".join(notes)}
+
+
+def answered_digit(cell: str) -> int | None:
+    """The digit of an answer cell ("7" or "7 (unsure)"), None for "none" or no answer."""
+    return int(cell[0]) if cell and cell[0].isdigit() else None
+
+
+def accuracy_summary(frame: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
+    """Per model, over the rows whose true digit is marked: how many it got right."""
+    marked = frame[frame[TRUE_DIGIT].notna()]
+    rows = []
+    for name in model_names:
+        right = sum(answered_digit(a) == int(t)
+                    for a, t in zip(marked[name], marked[TRUE_DIGIT], strict=True))  # fmt: skip
+        share = f"{right / len(marked):.0%}" if len(marked) else "no marks yet"
+        rows.append({"Model": name, "Marked": len(marked), "Right": right, "Accuracy": share})
+    return pd.DataFrame(rows)
+
+
+def batch_csv(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
+    """The answers (without pictures), a blank line, then the accuracy summary."""
+    answers = frame.drop(columns=["Image", "Seen as"]).to_csv(index=False)
+    return f"{answers}\n{summary.to_csv(index=False)}".encode()
 
 
 def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
@@ -284,43 +435,73 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
     progress = st.progress(0.0, text=f"Reading {len(files)} images...")
     for i, (name, data) in enumerate(files):
         try:
-            rows += batch_rows(name, data, model_ids)
+            rows.append(batch_row(name, data, model_ids))
         except Exception:
             logger.exception("unexpected error on %s", name)
             rows.append({"File": name, "Note": UNEXPECTED})
         progress.progress((i + 1) / len(files), text=f"Read {i + 1} of {len(files)} images")
     progress.empty()
-    frame = pd.DataFrame(rows, columns=BATCH_COLUMNS)
-    frame["Digit"] = frame["Digit"].astype("Int64")
+    model_names = [display_name(m) for m in model_ids]
+    frame = pd.DataFrame(rows, columns=["Image", "Seen as", "File", *model_names, "Note",
+                                        TRUE_DIGIT])  # fmt: skip
+    frame[model_names] = frame[model_names].fillna(NOT_READ)
     frame["Note"] = frame["Note"].fillna("")
-    st.dataframe(
+    frame[TRUE_DIGIT] = frame[TRUE_DIGIT].astype("Int64")
+    st.caption("One row per file, a column per model. Type the true digits in the last column "
+               "to see how many each model got right.")  # fmt: skip
+    edited = st.data_editor(
         frame,
         hide_index=True,
-        row_height=64,
+        row_height=BATCH_ROW_HEIGHT,
+        height=BATCH_HEADER_HEIGHT + BATCH_ROW_HEIGHT * len(frame) + 2,  # every row, no inner box
+        width="stretch",
+        key=f"batch-{hash(tuple(name for name, _ in files))}",
+        disabled=[c for c in frame.columns if c != TRUE_DIGIT],
         column_config={
-            "Thumbnail": st.column_config.ImageColumn("Image", width="small"),
+            "Image": st.column_config.ImageColumn("Image", width="small"),
             "Seen as": st.column_config.ImageColumn(
-                "Seen as", width="small", help="The 28x28 image the model sees"
+                "Seen as", width="small", help="The 28x28 image the models see"
             ),
-            "Confidence": st.column_config.NumberColumn(format="percent"),
+            **{
+                display_name(m): st.column_config.TextColumn(
+                    model_spec(m).short, help=display_name(m)
+                )
+                for m in model_ids
+            },  # short headers: the full names do not fit
+            TRUE_DIGIT: st.column_config.NumberColumn(
+                TRUE_DIGIT, min_value=0, max_value=9, step=1, help="Type the digit shown"
+            ),
         },
     )
-    csv = frame.drop(columns=["Thumbnail", "Seen as"]).to_csv(index=False).encode()
-    st.download_button("Download CSV", csv, "digitlab-predictions.csv", "text/csv")
+    summary = accuracy_summary(edited, model_names)
+    st.table(summary.set_index("Model"))
+    st.download_button("Download CSV", batch_csv(edited, summary), "digitlab-predictions.csv",
+                       "text/csv", help="The answers and the accuracy summary")  # fmt: skip
 
 
 # --- a number -------------------------------------------------------------------------------
 
 
-def warn_unsure_digits(reading) -> None:
-    unsure = [str(i + 1) for i, d in enumerate(reading.digits) if d.low_confidence]
-    if unsure:
-        where = ", ".join(unsure)
-        st.warning(f"Low confidence on digit {where} (counting from the left): check it.")
+def unsure_digits(reading) -> str:
+    """Which digits of a reading are unsure, e.g. "2nd (55%)", or "none"."""
+    unsure = [f"{ordinal(i + 1)} ({d.confidence:.0%})"
+              for i, d in enumerate(reading.digits) if d.low_confidence]  # fmt: skip
+    return ", ".join(unsure) or "none"
 
 
-def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> None:
-    """Read a row of digits with each chosen model; boxes from the first reading on the image."""
+def ordinal(n: int) -> str:
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th') }"
+
+
+def reading_model(model_ids: list[str]) -> str:
+    """The model whose boxes and digits are drawn: the default one when it is there."""
+    return DEFAULT_MODEL if DEFAULT_MODEL in model_ids else model_ids[0]
+
+
+def show_number(
+    name: str, source: bytes | np.ndarray, model_ids: list[str], present: bool = False
+) -> None:
+    """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
         from digitlab.number import read_number
 
@@ -333,39 +514,52 @@ def show_number(name: str, source: bytes | np.ndarray, model_ids: list[str]) -> 
                 readings[model_id] = read_number(source, model=model)
         if not readings:
             return
-        first = next(iter(readings.values()))
+        shown_by = reading_model(list(readings))
+        reading = readings[shown_by]
+        if not reading.found:
+            announce("No digits found in this image.")
+            st.warning("No digits found in this image.")
+            return
+        show_number_answer(readings, shown_by, present)
         if isinstance(source, bytes):
             picture, scale = images.display_image(source)
         else:
             picture, scale = images.Image.fromarray(images.to_uint8(source)), 1.0
-        boxes = [tuple(d.box) for d in first.digits]
-        labels = [str(d.digit) for d in first.digits]
-        left, right = st.columns([1.3, 1])
-        left.image(images.draw_boxes(picture, boxes, labels, scale), caption=name)
-        with right:
-            if not first.found:
-                st.warning("No digits found in this image.")
-                return
-            if len(readings) == 1:
-                st.metric("Number read", first.text)
-                warn_unsure_digits(first)
-            else:
-                st.dataframe(
-                    pd.DataFrame(
-                        [
-                            {
-                                "Model": display_name(m),
-                                "Number": r.text,
-                                "Lowest digit confidence": min(d.confidence for d in r.digits),
-                            }
-                            for m, r in readings.items()
-                        ]  # fmt: skip
-                    ),
-                    hide_index=True,
-                    column_config={
-                        "Lowest digit confidence": st.column_config.NumberColumn(format="percent")
-                    },
-                )
-        columns = st.columns(max(len(first.digits), 1))
-        for column, d in zip(columns, first.digits, strict=False):
-            column.image(images.pixels(d.image, 3), caption=f"{d.digit} ({d.confidence:.0%})")
+        boxes = [tuple(d.box) for d in reading.digits]
+        labels = [str(d.digit) for d in reading.digits]
+        boxed = images.draw_boxes(picture, boxes, labels, scale)
+        st.image(boxed, caption=f"{name}: the digits as {display_name(shown_by)} reads them")
+        columns = st.columns(max(len(reading.digits), 1))
+        for column, d in zip(columns, reading.digits, strict=False):
+            unsure = ", unsure" if d.low_confidence else ""
+            column.image(
+                images.pixels(d.image, 3), caption=f"{d.digit} ({d.confidence:.0%}{unsure})"
+            )
+        st.caption(f"Each digit as {display_name(shown_by)} sees it, with its confidence.")
+
+
+def show_number_answer(readings: dict, shown_by: str, present: bool) -> None:
+    """The number, who read it, a warning on each unsure digit, and the others' readings."""
+    reading = readings[shown_by]
+    name = display_name(shown_by)
+    if present:
+        show_presentation(reading.text, f"Read by {name}.")
+    st.metric("Number read", reading.text, help=f"As read by {name}")
+    st.caption(f"Read by {name}.")
+    unsure = unsure_digits(reading)
+    sentence = f"{name} reads the number {reading.text}."
+    if unsure != "none":
+        st.warning(f"Low confidence on the {unsure} digit (counting from the left): "
+                   f"{name} is unsure, check it.")  # fmt: skip
+        sentence += f" Unsure about the {unsure} digit."
+    if len(readings) > 1:
+        texts = {r.text for r in readings.values()}
+        if len(texts) > 1:
+            st.warning("The models read different numbers: see the table.")
+        st.table(
+            pd.DataFrame(
+                [{"Model": display_name(m), "Number": r.text, "Unsure digits": unsure_digits(r)}
+                 for m, r in readings.items()]
+            ).set_index("Model")
+        )  # fmt: skip
+    announce(sentence)

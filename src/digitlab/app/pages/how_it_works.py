@@ -3,7 +3,7 @@
 import streamlit as st
 
 from digitlab.app.loaders import available_model
-from digitlab.evaluate import stored_metrics
+from digitlab.evaluate import ratio, stored_metrics
 from digitlab.models.base import VALIDATION_SIZE
 from digitlab.models.registry import display_name, model_ids, model_spec
 from digitlab.pipeline import describe_pipeline
@@ -14,7 +14,7 @@ def measured(model_id: str) -> str:
     if r is None:
         return "Not trained yet, so nothing measured."
     return (
-        f"Measured: **{r['accuracy']:.2%}** test accuracy (macro F1 {r['f1_macro']:.4f}), "
+        f"Measured: **{ratio(r['accuracy'])}** test accuracy (macro F1 {ratio(r['f1_macro'])}), "
         f"{r['latency_ms']:.2f} ms per image, {r['artifact_bytes'] / 1024:.0f} KiB on disk."
     )
 

@@ -1,34 +1,65 @@
 """Recognise: upload, draw or photograph a digit (or a number) and see what the models say."""
 
+from pathlib import Path
+
 import streamlit as st
 
+from digitlab.app import inputs
 from digitlab.app.loaders import chosen_model_ids, model_choices
-from digitlab.models.registry import DEFAULT_MODEL, display_name, model_ids
+from digitlab.examples import NAMES as EXAMPLES
+from digitlab.models.registry import DEFAULT_MODEL, display_name
 
 CANVAS_SIDE = 280  # 10x MNIST's 28 px, so a 20 px pen ends up about MNIST's stroke width
 PEN_WIDTH = 20
+CANVAS_TOOLS = Path(__file__).parents[1] / "canvas_tools.js"
+NO_CAMERA = (
+    "No camera here, or the browser may not use it? Take the photo with your phone instead "
+    "and choose **Upload** (or draw the digit)."
+)
+EXAMPLE_LABELS = {"Chalkboard": "Board", "Row of digits": "2026"}  # one row on a phone
+PHOTO_TIPS = """\
+- **Fill the frame** with the digit: hold the phone close, the digit large and in the middle.
+- **Dark pen on plain, light paper** (or chalk on a board): no lines or squares behind it.
+- **Even light**: no shadow of your hand or phone across the digit.
+- **One digit** per picture, or switch on *Read a number* for a row of digits (2026).
+"""
+DRAWING_TIPS = """\
+- Draw **one digit**, large, in the middle of the square; or switch on *Read a number* and
+  write a row of digits.
+- Above the canvas: **undo** (Ctrl+Z), **redo** (Ctrl+Shift+Z), **edit** (move or resize a
+  stroke) and the **bin**, which clears the canvas.
+"""
 
 
-def uploaded_inputs() -> list[tuple[str, bytes]]:
-    files = st.file_uploader(
+def upload_input() -> list[inputs.Input]:
+    files, examples = st.columns([3, 2])
+    files.file_uploader(
         "Upload digit images",
         accept_multiple_files=True,
-        key="upload",
-        help="PNG, JPEG, WebP, BMP, GIF or TIFF; several files give a results table.",
+        key=inputs.uploader_key(),
+        on_change=inputs.take_uploads,
+        help="PNG, JPEG, WebP, BMP, GIF or TIFF. A new pick replaces the last one; "
+        "choose several files at once for a results table.",
     )
-    return [(f.name, f.getvalue()) for f in files or []]
+    examples.pills(
+        "Or try an example",
+        EXAMPLES,
+        format_func=lambda name: EXAMPLE_LABELS.get(name, name),
+        key="example",
+        on_change=inputs.take_example,
+        help="Made here from MNIST validation digits: a phone photo, a scan, chalk on a board, "
+        "a drawing app's white-on-transparent export and a row of digits to read as a number.",
+    )
+    shown = inputs.kept("Upload")
+    if shown:
+        examples.button("Clear all", on_click=inputs.clear_uploads, help="Remove every image")
+    return shown
 
 
-def clear_canvas() -> None:
-    # A new key gives a fresh, empty canvas (its toolbar also has undo, redo and delete).
-    st.session_state.canvas_round += 1
-
-
-def drawn_input() -> list[tuple[str, object]]:
+def drawn_input() -> list[inputs.Input]:
     # Imported here: importing the component outside a running Streamlit raises an error.
     from streamlit_drawable_canvas import st_canvas
 
-    st.session_state.setdefault("canvas_round", 0)
     st.space("small")  # room for the canvas's toolbar, which sits above its top-right corner
     result = st_canvas(
         stroke_width=PEN_WIDTH,
@@ -37,53 +68,69 @@ def drawn_input() -> list[tuple[str, object]]:
         height=CANVAS_SIDE,
         width=CANVAS_SIDE,
         drawing_mode="freedraw",
+        initial_drawing=inputs.canvas_start(),
         return_image_data=True,
-        key=f"canvas-{st.session_state.canvas_round}",
+        key="canvas",
     )
-    st.button("Clear", on_click=clear_canvas)
-    st.caption("Draw one digit, large, in the middle (or a row of digits with Read a number).")
-    drawing = result.image_data
-    if drawing is None or drawing[..., :3].max() < 32:  # nothing drawn yet (black background)
-        return []
-    return [("Your drawing", drawing)]
+    if result.image_data is not None:  # None until the canvas sends its first drawing
+        inputs.keep_drawing(result.json_data, result.image_data)
+    st.caption("One digit, large and centred. Undo: Ctrl+Z or the arrow above the canvas.")
+    return inputs.kept("Draw")
 
 
-def camera_input() -> list[tuple[str, bytes]]:
-    photo = st.camera_input("Take a photo of a digit written on paper")
-    return [("Camera photo", photo.getvalue())] if photo else []
+def camera_input() -> list[inputs.Input]:
+    st.caption(NO_CAMERA)
+    st.camera_input(
+        "Take a photo of a digit written on paper", key="camera", on_change=inputs.take_photo
+    )
+    return inputs.kept("Camera")
 
 
-def show_results(inputs: list[tuple[str, object]], model_ids: list[str], number: bool) -> None:
+def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -> None:
     # Imported here: the views pull in torch, and the widgets above should appear at once.
     from digitlab.app import views
 
-    if number:
-        for name, data in inputs:
-            views.show_number(name, data, model_ids)
-    elif len(inputs) == 1:
-        views.show_single(*inputs[0], model_ids)
+    if st.session_state.number:
+        for name, data in shown:
+            views.show_number(name, data, model_ids, present=st.session_state.present)
+    elif len(shown) == 1:
+        name, data = shown[0]
+        # A drawing stays on its canvas: showing it again would only push the answer down.
+        views.show_single(name, data, model_ids, show_input=source != "Draw",
+                          present=st.session_state.present)  # fmt: skip
     else:
-        views.show_batch(inputs, model_ids)
+        views.show_batch(shown, model_ids)
 
 
-st.title("Recognise a handwritten digit")
-st.caption(
-    f"Upload a photo or scan, draw, or use your camera: {len(model_ids())} models trained on "
-    "MNIST answer, and each shows why."
+st.title("Recognise a digit")
+source_column, model_column, mode_column = st.columns([1.4, 1, 1.2])
+source = source_column.radio(
+    "Input",
+    inputs.MODES,
+    horizontal=True,
+    key="source",
+    on_change=inputs.restore_drawing,
+    label_visibility="collapsed",  # still its name for screen readers; a line less on a phone
 )
-source_column, model_column, mode_column = st.columns([1.4, 1, 1])
-source = source_column.radio("Input", ["Upload", "Draw", "Camera"], horizontal=True, key="source")
 choices = model_choices()
 choice = model_column.selectbox(
     "Model", choices, index=choices.index(display_name(DEFAULT_MODEL)), key="model"
 )
-read_a_number = mode_column.toggle(
-    "Read a number", key="number", help="A row of digits, e.g. 2026."
-)
+with mode_column.container(horizontal=True):  # one line, on a phone too
+    st.toggle("Read a number", key="number", help="A row of digits, e.g. 2026.")
+    st.toggle("Presentation", key="present", help="The answer in large type, for a projector.")
 chosen = chosen_model_ids(choice)
 
-inputs = {"Upload": uploaded_inputs, "Draw": drawn_input, "Camera": camera_input}[source]()
-if inputs:
-    show_results(inputs, chosen, read_a_number)
+shown = {"Upload": upload_input, "Draw": drawn_input, "Camera": camera_input}[source]()
+if shown:
+    show_results(shown, chosen, source)
 else:
-    st.info("Give me a digit: upload an image, draw one, or take a photo.")
+    st.info("Give me a digit: upload an image or pick an example, draw one, or take a photo.")
+if source == "Draw":
+    with st.expander("Tips for drawing"):
+        st.markdown(DRAWING_TIPS)
+    # Last on the page: an element between the canvas and the answer would push the answer down.
+    st.html(f"<script>{CANVAS_TOOLS.read_text()}</script>", unsafe_allow_javascript=True)
+else:
+    with st.expander("Tips for a good photo"):
+        st.markdown(PHOTO_TIPS)
