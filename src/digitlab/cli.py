@@ -54,12 +54,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate.evaluate_model(model_id)
         result.pop("misclassified")
         results.append(result)
-        if args.plot:
-            plot = Path(args.plot)
-            if args.model == "all":
-                plot = plot.with_name(f"{plot.stem}-{model_id}{plot.suffix}")
-            evaluate.plot_confusion_matrix(result, plot)
-            print(f"wrote {plot}", file=sys.stderr)
         if args.json:
             print(json.dumps(result), flush=True)
     if args.json:
@@ -72,6 +66,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(evaluate.markdown_table(evaluate.comparison_rows(results)))
         print(f"\nmacro precision {r['precision_macro']:.4f}, recall {r['recall_macro']:.4f}")
         print(evaluate.per_class_table(r))
+        print("\nConfusion matrix (rows: the true digit; columns: the answer):")
+        print(evaluate.confusion_table(r))
     return 0
 
 
@@ -226,7 +222,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics on the official MNIST test set")
     p.add_argument("--model", choices=models_or_all, default="all")
     p.add_argument("--json", action="store_true", help="one JSON line per model")
-    p.add_argument("--plot", metavar="FILE.png", help="write a confusion-matrix heat-map")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")

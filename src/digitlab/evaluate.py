@@ -159,30 +159,14 @@ def per_class_table(result: dict) -> str:
     return markdown_table(per_class_rows(result))
 
 
-def plot_confusion_matrix(result: dict, path: str | Path) -> None:
-    """Write the confusion matrix of ``result`` as a PNG heat-map."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.array(result["confusion_matrix"])
-    fig, ax = plt.subplots(figsize=(6, 5.2), dpi=120)
-    # Log colour scale: the diagonal (~1000) would otherwise hide every mistake.
-    im = ax.imshow(np.log1p(cm), cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                color="white" if v > cm.max() / 3 else "black")  # fmt: skip
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set_xlabel("Predicted digit")
-    ax.set_ylabel("True digit")
-    name = display_name(result["model"])
-    ax.set_title(f"{name}: accuracy {result['accuracy']:.2%}")
-    fig.colorbar(im, ax=ax, label="log(1 + count)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+def confusion_table(result: dict) -> str:
+    """The confusion matrix as a Markdown table: rows are the true digit, columns the answer.
+    (The app's Evaluate page draws it; a terminal gets the counts.)"""
+    rows = [
+        {"true \\ said": t, **{str(p): count for p, count in enumerate(counts)}}
+        for t, counts in enumerate(result["confusion_matrix"])
+    ]
+    return markdown_table(rows)
 
 
 def all_model_ids(model: str) -> tuple[str, ...]:
