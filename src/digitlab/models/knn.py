@@ -263,6 +263,10 @@ class Model:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         return split_not_digit(self.predict_proba_all(images))[0]
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,D] float32: the PCA features the neighbours are searched in (``profiles``)."""
+        return self.features(images)
+
     # -- training and artifacts ---------------------------------------------------------
     @classmethod
     def train(

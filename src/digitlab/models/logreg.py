@@ -59,6 +59,10 @@ class Model:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         return split_not_digit(self.predict_proba_all(images))[0]
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,784] float32: the deskewed pixels the templates are matched against (``profiles``)."""
+        return flat_deskewed(images).astype(np.float32)
+
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, c_choices=C_CHOICES, extra=None) -> Model:
         """Choose C on validation, calibrate the thresholds, then refit on all 60k images."""

@@ -42,6 +42,14 @@ def _load_cached(model_id: str, weights_dir: str):
     return model_class(model_id).load(Path(weights_dir))
 
 
-def load_model(model_id: str, weights_dir: str | Path | None = None):
-    """Load a trained model by id (``logreg``, ``knn``, ``ann``, ``cnn``), once per process."""
-    return _load_cached(check_model_id(model_id), str(weights_dir or WEIGHTS_DIR))
+def load_model(model_id: str, weights_dir: str | Path | None = None, profile=None):
+    """Load a trained model by id (``logreg``, ``knn``, ``ann``, ``cnn``), once per process.
+
+    With ``profile`` (a ``digitlab.Profile`` or a profile's name) the model answers through
+    that person's taught digits (``digitlab.profiles.ProfiledModel``)."""
+    model = _load_cached(check_model_id(model_id), str(weights_dir or WEIGHTS_DIR))
+    if profile is None:
+        return model
+    from digitlab.profiles import with_profile
+
+    return with_profile(model, profile)

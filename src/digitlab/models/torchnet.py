@@ -159,6 +159,12 @@ class TorchModel:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         return split_not_digit(self.predict_proba_all(images))[0]
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,D] float32: the penultimate layer, the space the last layer decides in
+        (what a profile's taught digits are compared in, ``digitlab.profiles``)."""
+        body = self.net[:-1]
+        return logits_in_batches(body, to_tensor(images)).float().numpy()
+
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
         """Train with ``HPARAMS`` (``overrides`` replace some, e.g. ``epochs=1`` in tests)."""
