@@ -11,15 +11,18 @@ How the models adapt, with no retraining (``ProfiledModel``): each model embeds 
 space it decides in (``model.embed``: k-NN's PCA features, the networks' penultimate layer,
 logistic regression's deskewed pixels). The taught digits are prototypes in that space. For
 an image, each taught digit votes for its label with a weight that falls with distance
-(``exp(-d^2 / radius^2)``); the share of the taught digits' vote in the answer is
-``W / (W + prior)`` where ``W`` is the sum of the weights. So:
+(``exp(-d^2 / r^2)``); the share of the taught digits' vote in the answer is
+``W / (W + prior)`` where ``W`` is the sum of the weights. A taught digit's radius ``r`` is
+the model's ``radius``, but at most ``guard`` times its distance to the nearest MNIST
+training digit of another class: it claims only the space MNIST's other digits leave free.
+So:
 
 - an empty profile, or an image farther than 3 radii from every taught digit, gets the base
   model's answer exactly (the weight is cut to zero there);
 - a taught image gets weight 1 from itself and comes back as taught (``prior < 1``);
-- influence stays local: ``radius`` is chosen per model on simulated writers built from MNIST
-  validation digits (``benchmarks/choose_profile_blend.py``) so that one writer's profile
-  costs MNIST's validation digits at most 0.1 point.
+- influence stays local: ``radius``, ``guard`` and ``prior`` are chosen per model on
+  simulated writers built from MNIST validation digits (``benchmarks/choose_profile_blend.py``)
+  so that one writer's profile costs MNIST's validation digits at most 0.1 point.
 """
 
 from __future__ import annotations
@@ -29,17 +32,19 @@ import io
 import json
 import os
 import re
+import weakref
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from digitlab.data import write_atomic
-from digitlab.errors import DigitLabError
+from digitlab.errors import DigitLabError, ModelError
 
 FORMAT = "digitlab-profile"
 VERSION = 1
@@ -50,18 +55,20 @@ MAX_FILE_BYTES = 16 * 1024 * 1024  # 1,000 float32 28x28 images are 3.1 MB uncom
 TOO_BIG = f"over {MAX_FILE_BYTES // 2**20} MiB"
 MAX_SOURCE_CHARS = 200
 CUTOFF = 3.0  # a taught digit's weight is exp(-9) at 3 radii; beyond that it has none
+REFERENCE_PER_DIGIT = 200  # MNIST training digits of each class that bound a taught digit's reach
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 NAME_RULE = "1-40 letters, digits, '-' or '_', starting with a letter or digit"
 
-# Per model: the distance scale of a taught digit's influence and the prior weight of the
-# base model's answer. Chosen by ``benchmarks/choose_profile_blend.py`` on simulated writers
-# made from MNIST validation digits (fewest errors with 5 taught digits per class, among the
-# choices that cost MNIST's validation digits at most 0.1 point).
+# Per model: the distance scale of a taught digit's influence, its bound in units of the
+# distance to MNIST's nearest digit of another class, and the prior weight of the base
+# model's answer. Chosen by ``benchmarks/choose_profile_blend.py`` on simulated writers made
+# from MNIST validation digits (fewest errors with 5 taught digits per class, among the
+# choices that cost MNIST's validation digits at most 0.1 point for every writer).
 BLEND = {
-    "logreg": {"radius": 1.94, "prior": 0.3},
-    "knn": {"radius": 1.749, "prior": 0.6},
-    "ann": {"radius": 4.321, "prior": 0.1},
-    "cnn": {"radius": 5.434, "prior": 0.1},
+    "logreg": {"radius": 2.716, "guard": 0.5, "prior": 0.3},
+    "knn": {"radius": 2.499, "guard": 0.5, "prior": 0.3},
+    "ann": {"radius": 3.601, "guard": 0.5, "prior": 0.03},
+    "cnn": {"radius": 5.434, "guard": 0.5, "prior": 0.03},
 }
 
 
@@ -415,27 +422,29 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def blend(
     base: np.ndarray, queries: np.ndarray, taught: np.ndarray, labels: np.ndarray,
-    radius: float, prior: float,
+    radii: np.ndarray | float, prior: float,
 ) -> np.ndarray:  # fmt: skip
     """The base probabilities [N,C] moved towards the taught digits' vote, for embeddings
     ``queries`` [N,D] and ``taught`` [M,D] (see ``blend_distances``)."""
     if len(taught) == 0:
         return np.asarray(base, np.float32)
-    return blend_distances(base, squared_distances(queries, taught), labels, radius, prior)
+    return blend_distances(base, squared_distances(queries, taught), labels, radii, prior)
 
 
 def blend_distances(
-    base: np.ndarray, d2: np.ndarray, labels: np.ndarray, radius: float, prior: float
-) -> np.ndarray:
+    base: np.ndarray, d2: np.ndarray, labels: np.ndarray, radii: np.ndarray | float,
+    prior: float,
+) -> np.ndarray:  # fmt: skip
     """The base probabilities [N,C] moved towards the taught digits' vote.
 
-    ``d2`` [N,M] are squared distances to the taught digits. Each votes for its label with
-    weight ``exp(-d^2 / radius^2)``, cut to zero beyond ``CUTOFF`` radii so that influence
-    is strictly local; the vote's share is ``W / (W + prior)``. Rows with no taught digit
-    within reach come back unchanged, bit for bit.
+    ``d2`` [N,M] are squared distances to the taught digits. Taught digit j votes for its
+    label with weight ``exp(-d^2 / radii[j]^2)``, cut to zero beyond ``CUTOFF`` radii so that
+    influence is strictly local; the vote's share is ``W / (W + prior)``. Rows with no taught
+    digit within reach come back unchanged, bit for bit.
     """
     base = np.asarray(base, np.float32)
-    weights = np.where(d2 <= (CUTOFF * radius) ** 2, np.exp(-d2 / radius**2), 0.0)
+    r2 = np.maximum(np.asarray(radii, np.float64), 1e-12) ** 2
+    weights = np.where(d2 <= CUTOFF**2 * r2, np.exp(-d2 / r2), 0.0)
     votes = weights @ np.eye(base.shape[1])[labels]  # [N,C]; class 10 ("not a digit") gets none
     total = votes.sum(1, keepdims=True)
     share = total / (total + prior)
@@ -444,6 +453,38 @@ def blend_distances(
     out = base.copy()
     out[touched] = adapted[touched].astype(np.float32)
     return out
+
+
+@cache
+def reference_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The first ``REFERENCE_PER_DIGIT`` MNIST training digits of each class (images, labels)."""
+    from digitlab.data import load_mnist
+
+    images, labels = load_mnist("train")
+    pick = np.concatenate([np.flatnonzero(labels == d)[:REFERENCE_PER_DIGIT] for d in range(10)])
+    return images[pick], labels[pick].astype(np.int64)
+
+
+_reference_embeddings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def reference_embeddings(model) -> tuple[np.ndarray, np.ndarray]:
+    """``reference_digits`` embedded by ``model`` (once per loaded model)."""
+    if model not in _reference_embeddings:
+        images, labels = reference_digits()
+        _reference_embeddings[model] = (model.embed(images), labels)
+    return _reference_embeddings[model]
+
+
+def guarded_radii(model, taught: np.ndarray, labels: np.ndarray, params: dict) -> np.ndarray:
+    """Each taught digit's radius: the model's ``radius``, but at most ``guard`` times the
+    distance from the taught digit to the nearest MNIST digit of another class. A taught
+    digit claims the space around it only as far as MNIST's own digits of other classes
+    leave free: that is what keeps a profile from costing MNIST's digits."""
+    ref, ref_labels = reference_embeddings(model)
+    d2 = squared_distances(taught, ref)
+    other = np.where(ref_labels[None] != labels[:, None], d2, np.inf).min(1)
+    return np.minimum(params["radius"], params["guard"] * np.sqrt(other))
 
 
 class ProfiledModel:
@@ -458,7 +499,7 @@ class ProfiledModel:
         self.id = getattr(base, "id", type(base).__name__)
         self.config = getattr(base, "config", {})
         self.blend_params = blend_params or BLEND[self.id]
-        self._embedded: dict[int, np.ndarray] = {}
+        self._embedded: dict[int, tuple[np.ndarray, float]] = {}
 
     def __getattr__(self, name: str):
         # Anything else (k-NN's neighbours, logistic regression's templates) is the base's.
@@ -467,25 +508,32 @@ class ProfiledModel:
     def embed(self, images: np.ndarray) -> np.ndarray:
         return self.base.embed(images)
 
-    def taught(self) -> tuple[np.ndarray, np.ndarray]:
-        """(embeddings [M,D], labels [M]) of the profile's digits."""
+    def taught(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embeddings [M,D], labels [M], radii [M]) of the profile's digits."""
         content = self.profile.content()
         missing = [i for i, s in enumerate(content.samples) if s.id not in self._embedded]
         if missing:
             rows = self.base.embed(content.images[missing])
-            for i, row in zip(missing, rows, strict=True):
-                self._embedded[content.samples[i].id] = row
-        if not content.samples:
-            return np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
-        return np.stack([self._embedded[s.id] for s in content.samples]), content.labels
+            labels = content.labels[missing]
+            radii = guarded_radii(self.base, rows, labels, self.blend_params)
+            for i, row, radius in zip(missing, rows, radii, strict=True):
+                self._embedded[content.samples[i].id] = (row, radius)
+        kept = [self._embedded[s.id] for s in content.samples]
+        if not kept:
+            return np.zeros((0, 1), np.float32), np.zeros(0, np.int64), np.zeros(0)
+        return np.stack([e for e, _ in kept]), content.labels, np.array([r for _, r in kept])
 
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
         base = self.base.predict_proba_all(images)
-        taught, labels = self.taught()
-        if len(labels) == 0:
+        if len(self.profile) == 0:
             return base
-        p = self.blend_params
-        return blend(base, self.base.embed(images), taught, labels, p["radius"], p["prior"])
+        return self.adapt(base, self.base.embed(images))
+
+    def adapt(self, base: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        """The base answers [N,C] for images embedded as ``queries`` [N,D], moved by the
+        profile (``blend``); what ``predict_proba_all`` does after the base model's work."""
+        taught, labels, radii = self.taught()
+        return blend(base, queries, taught, labels, radii, self.blend_params["prior"])
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         from digitlab.models.base import split_not_digit
@@ -500,6 +548,9 @@ def with_profile(model, profile: Profile | str | None):
         return model
     if isinstance(model, ProfiledModel):
         model = model.base
+    model_id = getattr(model, "id", type(model).__name__)
+    if not hasattr(model, "embed") or model_id not in BLEND:
+        raise ModelError(f"The model {model_id!r} cannot answer through a profile.")
     return ProfiledModel(model, profile)
 
 
