@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from digitlab.cli_profiles import PROFILE_HELP, add_profile_commands
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import MODEL_IDS
 from digitlab.preprocess import NO_DIGIT
@@ -48,10 +49,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab import evaluate
+    from digitlab.models.registry import load_model
 
     results = []
     for model_id in evaluate.all_model_ids(args.model):
-        result = evaluate.evaluate_model(model_id)
+        model = load_model(model_id, profile=args.profile)
+        result = evaluate.evaluate_model(model_id, model=model)
         result.pop("misclassified")
         results.append(result)
         if args.plot:
@@ -96,7 +99,8 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     pipelines = ("ours", "naive") if args.pipeline == "both" else (args.pipeline,)
     every = []
     for pipeline in pipelines:
-        for model_id, result in folder_eval.evaluate_folder(items, ids, pipeline).items():
+        by_model = folder_eval.evaluate_folder(items, ids, pipeline, args.profile)
+        for model_id, result in by_model.items():
             every.append(result)
             if args.gallery:
                 gallery = Path(args.gallery)
@@ -163,7 +167,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from digitlab.inference import predict
     from digitlab.models.registry import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, profile=args.profile)
     failed = 0
     for path in args.files:
         try:
@@ -240,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=models_or_all, default="all")
     p.add_argument("--json", action="store_true", help="one JSON line per model")
     p.add_argument("--plot", metavar="FILE.png", help="write a confusion-matrix heat-map")
+    p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")
@@ -261,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON line per model")
     output.add_argument("--markdown", action="store_true", help="one table for the README")
+    p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_evaluate_folder)
 
     p = sub.add_parser("predict", help="recognise the digit in image files")
@@ -268,7 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_IDS, default="cnn")
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--number", action="store_true", help="read a row of digits (a number)")
+    p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_predict)
+
+    add_profile_commands(sub)
 
     p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
     p.add_argument("--port", type=int, default=8501)
