@@ -215,6 +215,8 @@ def app_command(args: argparse.Namespace) -> list[str]:
 
 def cmd_app(args: argparse.Namespace) -> int:
     cmd = app_command(args)
+    if args.profiles:  # read by digitlab.app.profile_state; the server inherits it
+        os.environ["DIGITLAB_PROFILES"] = "1"
     print(f"DigitLab app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     # Become the Streamlit server (no child left behind when we are stopped).
     os.execv(sys.executable, cmd)
@@ -284,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 opens it to the network)")  # fmt: skip
+    p.add_argument("--profiles", action="store_true",
+                   help="keep personal profiles on disk (default: a demo profile per browser "
+                   "session, nothing saved)")  # fmt: skip
     p.set_defaults(func=cmd_app)
     return parser
 

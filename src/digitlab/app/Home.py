@@ -18,6 +18,7 @@ page = st.navigation(
             icon=":material/menu_book:",
             url_path="how-it-works",
         ),
+        st.Page("pages/handwriting.py", title="Your handwriting", icon="✍️", url_path="handwriting"),
     ]
 )
 page.run()

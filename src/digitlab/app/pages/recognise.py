@@ -3,6 +3,7 @@
 import streamlit as st
 
 from digitlab.app.loaders import COMPARE_ALL, ID_BY_NAME, MODEL_CHOICES
+from digitlab.app.profile_state import sidebar_picker
 from digitlab.models.registry import MODEL_IDS
 
 CANVAS_SIDE = 280  # 10x MNIST's 28 px, so a 20 px pen ends up about MNIST's stroke width
@@ -55,13 +56,14 @@ def camera_input() -> list[tuple[str, bytes]]:
 
 def show_results(inputs: list[tuple[str, object]], model_ids: list[str], number: bool) -> None:
     # Imported here: the views pull in torch, and the widgets above should appear at once.
-    from digitlab.app import views
+    from digitlab.app import teaching, views
 
     if number:
         for name, data in inputs:
             views.show_number(name, data, model_ids)
     elif len(inputs) == 1:
         views.show_single(*inputs[0], model_ids)
+        teaching.offer_correction(*inputs[0], model_ids)
     else:
         views.show_batch(inputs, model_ids)
 
@@ -80,6 +82,7 @@ read_a_number = mode_column.toggle(
     "Read a number", key="number", help="A row of digits, e.g. 2026."
 )
 model_ids = list(MODEL_IDS) if choice == COMPARE_ALL else [ID_BY_NAME[choice]]
+sidebar_picker()
 
 inputs = {"Upload": uploaded_inputs, "Draw": drawn_input, "Camera": camera_input}[source]()
 if inputs:
