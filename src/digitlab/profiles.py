@@ -98,10 +98,6 @@ class ProfileData:
     def labels(self) -> np.ndarray:
         return np.array([s.digit for s in self.samples], np.int64)
 
-    @property
-    def ids(self) -> np.ndarray:
-        return np.array([s.id for s in self.samples], np.int64)
-
 
 EMPTY = ProfileData((), np.zeros((0, 28, 28), np.float32), 1)
 
