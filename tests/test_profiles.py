@@ -31,10 +31,11 @@ def data_home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def mnist_digits(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` MNIST training digits as float [0,1] (never the test split)."""
+def mnist_digits(n: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` MNIST training digits from ``start`` as float [0,1] (never the test split)."""
     images, labels = load_mnist("train")
-    return images[:n].astype(np.float32) / 255, labels[:n].astype(np.int64)
+    pick = slice(start, start + n)
+    return images[pick].astype(np.float32) / 255, labels[pick].astype(np.int64)
 
 
 def paper_png(image28: np.ndarray, path: Path) -> Path:
@@ -220,9 +221,10 @@ def test_an_empty_profile_gives_the_base_answers_bit_for_bit(model_id):
     assert np.array_equal(profiled.predict_proba_all(images), base.predict_proba_all(images))
 
 
+@pytest.mark.parametrize("start", [0, 30_000], ids=["in-the-reference-set", "beyond-it"])
 @pytest.mark.parametrize("model_id", MODEL_IDS)
-def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id):
-    images, labels = mnist_digits(20)
+def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id, start):
+    images, labels = mnist_digits(20, start)
     wrong_labels = (labels + 1) % 10  # what the base model would never answer
     profile = Profile.in_memory()
     profile.teach_preprocessed(images, wrong_labels)
@@ -232,14 +234,16 @@ def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id):
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_beyond_the_cutoff_the_answer_is_the_base_one_bit_for_bit(model_id):
-    images, labels = mnist_digits(400)
+    # Digits past the reference set (the first 200 of each class), which bounds the radii.
+    images, labels = mnist_digits(400, start=30_000)
     profile = Profile.in_memory()
     profile.teach_preprocessed(images[:10], (labels[:10] + 1) % 10)
     base_model, profiled = load_model(model_id), load_model(model_id, profile=profile)
-    reach = profiles.CUTOFF * profiles.BLEND[model_id]["radius"]
-    d2 = profiles.squared_distances(base_model.embed(images[10:]), base_model.embed(images[:10]))
-    far = d2.min(1) > reach**2
-    assert far.mean() > 0.25  # many digits lie out of the taught digits' reach
+    taught, _, radii = profiled.taught()
+    assert (radii <= profiles.BLEND[model_id]["radius"]).all()
+    d2 = profiles.squared_distances(base_model.embed(images[10:]), taught)
+    far = (d2 > (profiles.CUTOFF * radii) ** 2).all(1)
+    assert far.mean() > 0.25  # many digits lie out of every taught digit's reach
     base = base_model.predict_proba_all(images[10:])
     adapted = profiled.predict_proba_all(images[10:])
     assert np.array_equal(adapted[far], base[far])

@@ -412,8 +412,11 @@ def resolve_profile(profile: Profile | str | None) -> Profile | None:
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[N,M] squared Euclidean distances between the rows of ``a`` and ``b``."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    d2 = (a64**2).sum(1)[:, None] + (b64**2).sum(1)[None] - 2 * a64 @ b64.T
-    return np.maximum(d2, 0.0)
+    norms = (a64**2).sum(1)[:, None] + (b64**2).sum(1)[None]
+    d2 = norms - 2 * a64 @ b64.T
+    # Identical rows give exactly 0 (not rounding noise): a taught image is found again
+    # however small its radius (see ``blend_distances``).
+    return np.where(d2 <= 1e-9 * norms, 0.0, d2)
 
 
 def blend(
@@ -436,7 +439,9 @@ def blend_distances(
     ``d2`` [N,M] are squared distances to the taught digits. Taught digit j votes for its
     label with weight ``exp(-d^2 / radii[j]^2)``, cut to zero beyond ``CUTOFF`` radii so that
     influence is strictly local; the vote's share is ``W / (W + prior)``. Rows with no taught
-    digit within reach come back unchanged, bit for bit.
+    digit within reach come back unchanged, bit for bit. At distance 0 the weight is 1 even
+    for a radius of 0 (a taught digit that MNIST holds with another label): the very image
+    taught comes back as taught.
     """
     base = np.asarray(base, np.float32)
     r2 = np.maximum(np.asarray(radii, np.float64), 1e-12) ** 2
