@@ -38,3 +38,12 @@ def session_cache(tmp_path_factory) -> Iterator[Path]:
         data._load_split.cache_clear()
         yield base
     data._load_split.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_data_home(tmp_path_factory) -> Iterator[Path]:
+    """A temporary ``XDG_DATA_HOME`` (where profiles live): the user's own is never touched."""
+    base = tmp_path_factory.mktemp("xdg-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(base))
+        yield base

@@ -8,6 +8,9 @@ The public API::
     x = digitlab.preprocess("my_digit.jpg")       # float32 [28,28], MNIST-style
     digitlab.predict("my_digit.jpg", model="cnn") # Prediction(digit=..., confidence=...)
     digitlab.read_number("house.jpg")             # NumberReading(text="2026", digits=[...])
+    me = digitlab.Profile.open("me")              # your handwriting, taught digit by digit
+    me.teach("my_seven.jpg", 7)
+    digitlab.predict("another_seven.jpg", profile=me)
 
 Names are imported on first use, so ``import digitlab`` stays fast (no torch until needed).
 """
@@ -26,6 +29,8 @@ _EXPORTS = {
     "predict": "digitlab.inference",
     "Prediction": "digitlab.inference",
     "read_number": "digitlab.number",
+    "Profile": "digitlab.profiles",
+    "ProfileError": "digitlab.profiles",
     "DigitLabError": "digitlab.errors",
     "ImageError": "digitlab.errors",
     "NoDigitError": "digitlab.errors",

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from digitlab.cli_profiles import PROFILE_HELP, add_profile_commands
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import DEFAULT_MODEL, model_ids
 from digitlab.pipeline import NO_DIGIT
@@ -48,10 +49,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab import evaluate
+    from digitlab.models.registry import load_model
 
     results = []
     for model_id in evaluate.all_model_ids(args.model):
-        result = evaluate.evaluate_model(model_id)
+        model = load_model(model_id, profile=args.profile)
+        result = evaluate.evaluate_model(model_id, model=model)
         result.pop("misclassified")
         results.append(result)
         if args.json:
@@ -92,7 +95,8 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     pipelines = ("ours", "naive") if args.pipeline == "both" else (args.pipeline,)
     every = []
     for pipeline in pipelines:
-        for model_id, result in folder_eval.evaluate_folder(items, ids, pipeline).items():
+        by_model = folder_eval.evaluate_folder(items, ids, pipeline, args.profile)
+        for model_id, result in by_model.items():
             every.append(result)
             if args.gallery:
                 gallery = Path(args.gallery)
@@ -147,7 +151,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from digitlab.inference import predict
     from digitlab.models.registry import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, profile=args.profile)
     failed = 0
     for path in args.files:
         try:
@@ -194,6 +198,8 @@ def app_command(args: argparse.Namespace) -> list[str]:
 
 def cmd_app(args: argparse.Namespace) -> int:
     cmd = app_command(args)
+    if args.profiles:  # read by digitlab.app.profile_state; the server inherits it
+        os.environ["DIGITLAB_PROFILES"] = "1"
     print(f"DigitLab app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     # Become the Streamlit server (no child left behind when we are stopped).
     os.execv(sys.executable, cmd)
@@ -222,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics on the official MNIST test set")
     p.add_argument("--model", choices=models_or_all, default="all")
     p.add_argument("--json", action="store_true", help="one JSON line per model")
+    p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")
@@ -243,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON line per model")
     output.add_argument("--markdown", action="store_true", help="one table for the README")
+    p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_evaluate_folder)
 
     p = sub.add_parser("predict", help="recognise the digit in image files")
@@ -250,13 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=model_ids(), default=DEFAULT_MODEL)
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--number", action="store_true", help="read a row of digits (a number)")
+    p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_predict)
+
+    add_profile_commands(sub)
 
     p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 opens it to the network)")  # fmt: skip
+    p.add_argument("--profiles", action="store_true",
+                   help="keep personal profiles on disk (default: a demo profile per browser "
+                   "session, nothing saved)")  # fmt: skip
     p.set_defaults(func=cmd_app)
     return parser
 

@@ -181,10 +181,13 @@ def read_image(item: LabelledImage, pipeline: str = "ours") -> ReadImage:
 
 
 def evaluate_folder(
-    items: list[LabelledImage], model_ids: list[str] | tuple[str, ...], pipeline: str = "ours"
-) -> dict[str, dict]:
-    """Per model id: accuracy overall, per kind and per digit, confusions, refusals, misses."""
+    items: list[LabelledImage], model_ids: list[str] | tuple[str, ...], pipeline: str = "ours",
+    profile=None,
+) -> dict[str, dict]:  # fmt: skip
+    """Per model id: accuracy overall, per kind and per digit, confusions, refusals, misses
+    (through ``profile``, a ``digitlab.Profile`` or a profile's name, if given)."""
     from digitlab.inference import predict_preprocessed_batch
+    from digitlab.models.registry import load_model
 
     pipeline_function(pipeline)  # an unknown pipeline fails before any work
     progress = tqdm(items, desc=f"reading images ({pipeline})", leave=False, disable=None)
@@ -194,7 +197,8 @@ def evaluate_folder(
     for model_id in model_ids:
         predictions = {}
         if usable:
-            batch = predict_preprocessed_batch([read[i].image28 for i in usable], model_id)
+            model = load_model(model_id, profile=profile)
+            batch = predict_preprocessed_batch([read[i].image28 for i in usable], model)
             predictions = dict(zip(usable, batch, strict=True))
         outcomes = [outcome(item, r, predictions.get(i)) for i, (item, r) in
                     enumerate(zip(items, read, strict=True))]  # fmt: skip

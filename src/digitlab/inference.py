@@ -38,10 +38,15 @@ class Prediction:
         return self.digit is not None
 
 
-def resolve_model(model):
-    """A model id (``"cnn"``) or an already-loaded model object -> (id, model)."""
+def resolve_model(model, profile=None):
+    """A model id (``"cnn"``) or an already-loaded model object -> (id, model); with
+    ``profile`` (a ``Profile`` or a name), the model answering through it."""
     if isinstance(model, str):
-        return model, load_model(model)
+        return model, load_model(model, profile=profile)
+    if profile is not None:
+        from digitlab.profiles import with_profile
+
+        model = with_profile(model, profile)
     return getattr(model, "id", type(model).__name__), model
 
 
@@ -90,17 +95,18 @@ def predict_preprocessed(image28: np.ndarray, model=DEFAULT_MODEL) -> Prediction
     return predict_preprocessed_batch([image28], model)[0]
 
 
-def predict(image, model=DEFAULT_MODEL, raise_refusal: bool = False) -> Prediction:
+def predict(image, model=DEFAULT_MODEL, raise_refusal: bool = False, profile=None) -> Prediction:
     """Recognise the digit in ``image`` (path, bytes, PIL image or array) with ``model``.
 
     Raises `digitlab.errors.ImageError` for input that is not a usable image. A blank image,
     or one the model judges not to be a single digit, gives a Prediction with ``digit=None``
     and the reason in ``refusal``; with ``raise_refusal=True`` they raise ``NoDigitError`` and
-    ``NotADigitError`` instead.
+    ``NotADigitError`` instead. ``profile`` (a ``digitlab.Profile`` or a profile's name):
+    answer through that person's taught digits.
     """
     from digitlab.pipeline import preprocess
 
-    model_id, net = resolve_model(model)
+    model_id, net = resolve_model(model, profile)
     try:
         image28 = preprocess(image)
     except NoDigitError:

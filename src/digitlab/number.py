@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitlab.imageio import ImageSource
-from digitlab.inference import predict_preprocessed_batch
+from digitlab.inference import predict_preprocessed_batch, resolve_model
 from digitlab.models.registry import DEFAULT_MODEL
 from digitlab.pipeline import (
     Box,
@@ -62,11 +62,13 @@ class NumberReading:
         return bool(self.digits)
 
 
-def read_number(image: ImageSource, model: object = DEFAULT_MODEL) -> NumberReading:
-    """Read the digits of ``image`` left to right with ``model`` (an id or a ``predict_proba``).
+def read_number(image: ImageSource, model: object = DEFAULT_MODEL, profile=None) -> NumberReading:
+    """Read the digits of ``image`` left to right with ``model`` (an id or a ``predict_proba``),
+    through ``profile`` (a ``digitlab.Profile`` or a profile's name) if given.
 
     Raises ``ImageError`` for unusable input; a blank image gives ``found == False``.
     """
+    model = resolve_model(model, profile)[1]
     ink = find_ink(image)
     masks = segment_digits(ink.candidates, ink.foreground)
     if not masks:

@@ -15,7 +15,9 @@ and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
   (``benchmarks/bench_styles.py``);
 * ``preprocess``: how long preprocessing takes, ``results/preprocess.json``
   (``benchmarks/bench_preprocess.py``);
-* ``pipeline``: the preprocessing steps, from ``digitlab.pipeline.PIPELINE``.
+* ``pipeline``: the preprocessing steps, from ``digitlab.pipeline.PIPELINE``;
+* ``profiles``: teaching a profile each writer's digits, ``results/profiles.json``
+  (``benchmarks/bench_profiles.py``).
 
 ``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
 ``tests/test_readme_results.py`` fails when the README and the JSON disagree.
@@ -133,6 +135,35 @@ def render_preprocess() -> str:
     )
 
 
+def render_profiles() -> str:
+    record = read_results("profiles")
+    ks = [str(k) for k in record["ks"]]
+    largest = ks[-1]
+
+    def change(figures: dict) -> str:
+        return f"{figures['error_without']:.1%} → {figures['error_with']:.1%}"
+
+    rows = [
+        {"model": display_name(r["model"]),
+         **{f"error, first {k} taught": change(r["first_k"][k]) for k in ks},
+         "online": change(r["online"]) + f" ({r['online']['taught']} taught)",
+         f"worst writer (k={largest})": f"{r['first_k'][largest]['worst_writer_change']:+.1%}",
+         "taught back": f"{r['first_k'][largest]['taught_back']:.1%}",
+         "MNIST test cost (worst writer)": f"{r['mnist_test']['worst_cost']:+.2%}",
+         f"ms/image (profile of {record['timed_profile']})": f"{r['timing']['ms_without']:.2f} → "
+                                        f"{r['timing']['ms_with']:.2f} "
+                                        f"(x{r['timing']['ratio']:.2f})",
+         "teach one": f"{r['timing']['teach_ms']:.0f} ms"}
+        for r in record["results"]
+    ]  # fmt: skip
+    return (
+        f"Measured on {record['measured_at']} with `{record['command']}`, DIR being "
+        f"`{record['folder']}` ({record['writers']} writers, {record['images']} images; "
+        f"error = wrong digits, refusals and unreadable images, of the images not taught):\n\n"
+        f"{markdown_table(rows)}\n"
+    )
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "preprocess": render_preprocess,
     "pipeline": render_pipeline,
@@ -141,6 +172,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "mnist": render_mnist,
     "realworld": render_realworld,
     "knn_search": render_knn_search,
+    "profiles": render_profiles,
 }
 
 

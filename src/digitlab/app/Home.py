@@ -17,6 +17,7 @@ page = st.navigation(
             title="How it works",
             url_path="how-it-works",
         ),
+        st.Page("pages/handwriting.py", title="Your handwriting", icon="✍️", url_path="handwriting"),
     ]
 )
 page.run()

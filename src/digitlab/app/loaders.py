@@ -41,8 +41,10 @@ def get_model(model_id: str):
 
 def available_model(model_id: str):
     """(model, None) or (None, a sentence saying why the model cannot be used)."""
+    from digitlab.app.profile_state import through_profile
+
     try:
-        return get_model(model_id), None
+        return through_profile(model_id, get_model(model_id)), None
     except ModelError as err:
         return None, f"{display_name(model_id)} is not available: {err}"
 

@@ -207,6 +207,7 @@ class DigitModel:
     - ``model.predict_proba_all(images) -> [N,11]`` (the ten digits, then "not a digit"; a
       model without that class may return [N,10]) for [N,28,28] uint8 0-255 or float [0,1].
     - ``model.config``: a JSON-able dict of hyper-parameters, seed and thresholds.
+    - ``model.embed(images) -> [N,D]``: where taught digits count as neighbours (profiles).
     """
 
     id: str = ""
@@ -238,6 +239,14 @@ class DigitModel:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """[N,10]: the ten digits' probabilities (renormalised without "not a digit")."""
         return split_not_digit(self.predict_proba_all(images))[0]
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,D] float32: the representation the model decides in, where a person's taught
+        digits act as neighbours (``digitlab.profiles``). Here: the pixels themselves."""
+        from digitlab.features import as_float_images
+
+        x = as_float_images(images)
+        return x.reshape(len(x), -1)
 
 
 class NpzModel(DigitModel):

@@ -376,6 +376,10 @@ class Model(NpzModel):
         return vote_with_negatives(self.queries(images), digits, labels, negatives,
                                    self.config["k"])  # fmt: skip
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,D] float32: the PCA features the neighbours are searched in (``profiles``)."""
+        return self.features(images)
+
     # -- training and artifacts ---------------------------------------------------------
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> Model:

@@ -65,6 +65,10 @@ class Model(NpzModel):
         """[N,11]: the ten digits, then "not a digit" (N,10 for a model without it)."""
         return softmax(flat_deskewed(images) @ self.weights.T + self.bias)
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,784] float32: the deskewed pixels the templates are matched against (``profiles``)."""
+        return flat_deskewed(images).astype(np.float32)
+
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> Model:
         """Choose C on validation and calibrate the thresholds there.

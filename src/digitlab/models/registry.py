@@ -102,10 +102,18 @@ def weights_dir(model_id: str) -> Path:
     return model_spec(model_id).weights_dir
 
 
-def load_model(model_id: str, weights: str | Path | None = None):
+def load_model(model_id: str, weights: str | Path | None = None, profile=None):
     """Load a trained model by id (``model_ids()``), once per process, from its registry
-    entry's weights folder or ``weights``."""
-    return _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
+    entry's weights folder or ``weights``.
+
+    With ``profile`` (a ``digitlab.Profile`` or a profile's name) the model answers through
+    that person's taught digits (``digitlab.profiles.ProfiledModel``)."""
+    model = _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
+    if profile is None:
+        return model
+    from digitlab.profiles import with_profile
+
+    return with_profile(model, profile)
 
 
 # Quick-run settings: enough to learn something from 2,000 images in a few seconds.

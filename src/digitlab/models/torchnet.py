@@ -205,6 +205,12 @@ class TorchModel(DigitModel):
             self.net(x)[0, digit].backward()
         return x.grad[0, 0].numpy().astype(np.float32)
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """[N,D] float32: the penultimate layer, the space the last layer decides in
+        (what a profile's taught digits are compared in, ``digitlab.profiles``)."""
+        body = self.net[:-1]
+        return logits_in_batches(body, to_tensor(images)).float().numpy()
+
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
         """Train with ``HPARAMS`` (``overrides`` replace some, e.g. ``epochs=1`` in tests)."""

@@ -6,6 +6,7 @@ import streamlit as st
 
 from digitlab.app import inputs
 from digitlab.app.loaders import chosen_model_ids, model_choices
+from digitlab.app.profile_state import sidebar_picker
 from digitlab.examples import NAMES as EXAMPLES
 from digitlab.models.registry import DEFAULT_MODEL, display_name
 
@@ -88,7 +89,7 @@ def camera_input() -> list[inputs.Input]:
 
 def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -> None:
     # Imported here: the views pull in torch, and the widgets above should appear at once.
-    from digitlab.app import views
+    from digitlab.app import teaching, views
 
     if st.session_state.number:
         for name, data in shown:
@@ -98,6 +99,7 @@ def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -
         # A drawing stays on its canvas: showing it again would only push the answer down.
         views.show_single(name, data, model_ids, show_input=source != "Draw",
                           present=st.session_state.present)  # fmt: skip
+        teaching.offer_correction(name, data, model_ids)
     else:
         views.show_batch(shown, model_ids)
 
@@ -120,6 +122,7 @@ with mode_column.container(horizontal=True):  # one line, on a phone too
     st.toggle("Read a number", key="number", help="A row of digits, e.g. 2026.")
     st.toggle("Presentation", key="present", help="The answer in large type, for a projector.")
 chosen = chosen_model_ids(choice)
+sidebar_picker()
 
 shown = {"Upload": upload_input, "Draw": drawn_input, "Camera": camera_input}[source]()
 if shown:

@@ -1,0 +1,118 @@
+"""Your handwriting: the profile's taught digits, teaching from a sheet, download and upload."""
+
+import numpy as np
+import streamlit as st
+
+from digitlab.app.profile_state import active_profile, disk_profiles_enabled, sidebar_picker
+from digitlab.errors import DigitLabError
+from digitlab.models.registry import DEFAULT_MODEL
+
+SHEET = "0123456789"
+PER_ROW = 10
+
+
+def show_taught(profile) -> None:
+    """The taught digits, one row per class, each with a button to forget it."""
+    samples, images = profile.samples(), profile.images()
+    for digit in range(10):
+        mine = [(s, img) for s, img in zip(samples, images, strict=True) if s.digit == digit]
+        if not mine:
+            continue
+        st.markdown(f"**{digit}** ({len(mine)} taught)")
+        columns = st.columns(PER_ROW)
+        for i, (sample, image) in enumerate(mine[:PER_ROW]):
+            column = columns[i % PER_ROW]
+            column.image(np.clip(image, 0, 1), width=56, caption=sample.source or f"#{sample.id}")
+            if column.button("Remove", key=f"forget-{sample.id}"):
+                profile.forget(sample.id)
+                st.rerun()
+        if len(mine) > PER_ROW:
+            st.caption(f"and {len(mine) - PER_ROW} more")
+
+
+def teach_from_sheet(profile) -> None:
+    """Read a row 0 1 2 ... 9 with the number reader; teach the ten digits once confirmed."""
+    from digitlab.app.loaders import available_model
+    from digitlab.number import read_number
+
+    st.subheader("Teach from a sheet")
+    st.caption("Write 0 1 2 3 4 5 6 7 8 9 in a row on paper, take a photo and upload it.")
+    upload = st.file_uploader("Photo of your row of digits", key="sheet")
+    if upload is None:
+        return
+    model, why_not = available_model(DEFAULT_MODEL)
+    if model is None:
+        st.error(why_not)
+        return
+    try:
+        reading = read_number(upload.getvalue(), model=model)
+    except DigitLabError as err:
+        st.error(str(err))
+        return
+    if len(reading.digits) != len(SHEET):
+        st.warning(f"I found {len(reading.digits)} digits, not 10: write them apart, in one row, "
+                   "and try another photo.")  # fmt: skip
+        return
+    st.write(f"Read as **{reading.text}**. Check each digit, correct any, then confirm.")
+    columns = st.columns(len(SHEET))
+    labels = []
+    for i, (column, digit) in enumerate(zip(columns, reading.digits, strict=True)):
+        column.image(digit.image, width=56)
+        choice = column.selectbox("digit", list(range(10)), index=int(SHEET[i]),
+                                  key=f"sheet-digit-{i}", label_visibility="collapsed")  # fmt: skip
+        labels.append(choice)
+    if st.button("Teach these ten digits", key="sheet_confirm"):
+        sources = [f"{upload.name} #{i + 1}" for i in range(len(SHEET))]
+        profile.teach_preprocessed([d.image for d in reading.digits], labels, sources)
+        st.session_state.sheet_message = f"Taught 10 digits ({''.join(map(str, labels))})."
+        st.rerun()
+
+
+def download_and_upload(profile) -> None:
+    st.subheader("Keep it, bring it back")
+    left, right = st.columns(2)
+    left.download_button("Download this profile", profile.export_bytes(),
+                         file_name=f"{profile.name}.npz", key="download")  # fmt: skip
+    upload = right.file_uploader("Upload a profile (.npz)", type=["npz"], key="profile_upload")
+    if upload is not None and right.button("Load it", key="load_profile"):
+        try:
+            count = profile.import_bytes(upload.getvalue(), upload.name)
+        except DigitLabError as err:
+            right.error(str(err))
+            return
+        st.session_state.sheet_message = f"Loaded {count} digits from {upload.name}."
+        st.rerun()
+
+
+st.title("Your handwriting")
+st.caption(
+    "Digits you teach change every model's answers at once, near the digits you taught "
+    "and nowhere else. Say 'Wrong? It's a ...' under an answer on the Recognise page, or "
+    "teach a whole row here."
+)
+sidebar_picker()
+profile = active_profile()
+if profile is None:
+    st.info("Pick or make a profile in the sidebar first.")
+    st.stop()
+if not disk_profiles_enabled():
+    st.caption("Demo mode: this profile lives in this browser session only; nothing is saved.")
+try:
+    counts = profile.counts()
+except DigitLabError as err:
+    st.error(str(err))
+    if st.button("Reset this profile", key="reset_damaged"):
+        profile.reset()
+        st.rerun()
+    st.stop()
+message = st.session_state.pop("sheet_message", None)
+if message:
+    st.success(message)
+st.metric("Digits taught", len(profile))
+st.bar_chart({"taught": [counts[d] for d in range(10)]}, x_label="digit", height=160)
+show_taught(profile)
+if len(profile) and st.button("Reset: forget every digit", key="reset"):
+    profile.reset()
+    st.rerun()
+teach_from_sheet(profile)
+download_and_upload(profile)
