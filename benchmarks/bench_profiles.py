@@ -1,6 +1,6 @@
 """Teaching your handwriting: what a profile does for each writer of a folder, per model.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_profiles.py DIR [--ks 1 3 5]
+    .venv/bin/python benchmarks/bench_profiles.py DIR [--ks 1 3 5]
 
 DIR is a folder like ``writers-dev`` (``labels.csv``: ``file,label,writer[,kind]``), other
 people's digits lent for measuring only: nothing here is tuned on them (the blend was chosen
@@ -43,7 +43,7 @@ from digitlab.profiles import BLEND, Profile, ProfiledModel, answered_digits
 from digitlab.report import render_profiles, write_results
 from digitlab.writers import first_k_of_each
 
-COMMAND = "PYTHONPATH=src .venv/bin/python benchmarks/bench_profiles.py DIR"
+COMMAND = ".venv/bin/python benchmarks/bench_profiles.py DIR"
 TIMED_PROFILE = 200
 TIMING_RUNS = 200
 

@@ -1,6 +1,6 @@
 """Choose each model's profile blend (``radius``, ``prior`` in ``digitlab.profiles.BLEND``).
 
-    PYTHONPATH=src .venv/bin/python benchmarks/choose_profile_blend.py [--writers 20]
+    .venv/bin/python benchmarks/choose_profile_blend.py [--writers 20] [--models knn,logreg]
 
 On data the project makes, never on other people's images: simulated writers
 (``digitlab.writers``) made from 1,000 MNIST validation digits, 25 samples of each digit; the
@@ -125,7 +125,9 @@ def choose(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writers", type=int, default=20)
+    parser.add_argument("--models", default="all", help="'all' or ids separated by commas")
     args = parser.parse_args()
+    chosen_ids = model_ids() if args.models == "all" else args.models.split(",")
     data = training_data()
     order = np.random.default_rng(0).permutation(len(data.val_y))
     pool, probe = order[:POOL], order[POOL:]
@@ -136,7 +138,7 @@ def main() -> None:
         f"MNIST cost on {len(probe)} other validation digits\n"
     )
     chosen = {}
-    for model_id in model_ids():
+    for model_id in chosen_ids:
         model = load_model(model_id)
         probe_x, probe_y = data.val_x[probe], data.val_y[probe]
         scale = typical_distance(model.embed(probe_x), probe_y)

@@ -18,7 +18,7 @@ from digitlab import profiles
 from digitlab.data import load_mnist
 from digitlab.inference import predict_preprocessed_batch
 from digitlab.models.base import training_data
-from digitlab.models.registry import MODEL_IDS, load_model
+from digitlab.models.registry import load_model, model_ids
 from digitlab.profiles import Profile, ProfiledModel, ProfileError, answered_digits
 from digitlab.writers import first_k_of_each, simulated_writer
 
@@ -211,7 +211,7 @@ def test_two_processes_teaching_at_once_keep_every_digit(data_home):
 # -- the models adapting -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_an_empty_profile_gives_the_base_answers_bit_for_bit(model_id):
     images, _ = mnist_digits(300)
     base = load_model(model_id)
@@ -222,7 +222,7 @@ def test_an_empty_profile_gives_the_base_answers_bit_for_bit(model_id):
 
 
 @pytest.mark.parametrize("start", [0, 30_000], ids=["in-the-reference-set", "beyond-it"])
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id, start):
     images, labels = mnist_digits(20, start)
     wrong_labels = (labels + 1) % 10  # what the base model would never answer
@@ -232,7 +232,7 @@ def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id, st
     assert [p.digit for p in answers] == wrong_labels.tolist()
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_beyond_the_cutoff_the_answer_is_the_base_one_bit_for_bit(model_id):
     # Digits past the reference set (the first 200 of each class), which bounds the radii.
     images, labels = mnist_digits(400, start=30_000)
@@ -259,7 +259,7 @@ def writer_and_probe():
     return writer, data.val_x[order[1000:2000]], data.val_y[order[1000:2000]]
 
 
-@pytest.mark.parametrize("model_id", MODEL_IDS)
+@pytest.mark.parametrize("model_id", model_ids())
 def test_a_writers_profile_helps_them_and_costs_mnist_little(model_id, writer_and_probe):
     writer, probe_x, probe_y = writer_and_probe
     taught = first_k_of_each(writer.labels, 5)
