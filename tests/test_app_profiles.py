@@ -122,3 +122,12 @@ def test_disk_profiles_are_picked_in_the_sidebar_and_a_bad_upload_is_one_sentenc
     at.button(key="load_profile").click()
     run(at)
     assert at.error[0].value.startswith("bad.npz is damaged (")
+
+
+def test_the_sheet_can_be_drawn_instead_of_photographed():
+    at = run(home().switch_page("pages/handwriting.py"))
+    at.radio(key="sheet_source").set_value("Draw")
+    run(at)
+    assert any("Draw 0 1 2 3 4 5 6 7 8 9 in a row" in c.value for c in at.caption)
+    assert not [u for u in at.get("file_uploader") if getattr(u, "key", None) == "sheet"]
+    assert not at.warning and not at.error  # an empty canvas: nothing read, nothing said

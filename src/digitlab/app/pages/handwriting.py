@@ -9,6 +9,7 @@ from digitlab.models.registry import DEFAULT_MODEL
 
 SHEET = "0123456789"
 PER_ROW = 10
+SHEET_CANVAS = (120, 640)  # px (height, width): room for ten digits side by side
 
 
 def show_taught(profile) -> None:
@@ -30,22 +31,40 @@ def show_taught(profile) -> None:
             st.caption(f"and {len(mine) - PER_ROW} more")
 
 
+def drawn_row():
+    """The row drawn on a wide canvas (white ink on black), or None before any ink."""
+    # Imported here: importing the component outside a running Streamlit raises an error.
+    from streamlit_drawable_canvas import st_canvas
+
+    drawn = st_canvas(stroke_width=12, stroke_color="#FFFFFF", background_color="#000000",
+                      height=SHEET_CANVAS[0], width=SHEET_CANVAS[1], drawing_mode="freedraw",
+                      return_image_data=True, key="sheet_canvas")  # fmt: skip
+    ink = drawn.image_data
+    return None if ink is None or ink[..., :3].max() < 32 else ink
+
+
 def teach_from_sheet(profile) -> None:
     """Read a row 0 1 2 ... 9 with the number reader; teach the ten digits once confirmed."""
     from digitlab.app.loaders import available_model
     from digitlab.number import read_number
 
     st.subheader("Teach from a sheet")
-    st.caption("Write 0 1 2 3 4 5 6 7 8 9 in a row on paper, take a photo and upload it.")
-    upload = st.file_uploader("Photo of your row of digits", key="sheet")
-    if upload is None:
+    way = st.radio("Your row of digits", ["Photo", "Draw"], horizontal=True, key="sheet_source")
+    if way == "Photo":
+        st.caption("Write 0 1 2 3 4 5 6 7 8 9 in a row on paper, take a photo and upload it.")
+        upload = st.file_uploader("Photo of your row of digits", key="sheet")
+        name, source = (upload.name, upload.getvalue()) if upload else ("", None)
+    else:
+        st.caption("Draw 0 1 2 3 4 5 6 7 8 9 in a row, each digit apart from the next.")
+        name, source = "your drawing", drawn_row()
+    if source is None:
         return
     model, why_not = available_model(DEFAULT_MODEL)
     if model is None:
         st.error(why_not)
         return
     try:
-        reading = read_number(upload.getvalue(), model=model)
+        reading = read_number(source, model=model)
     except DigitLabError as err:
         st.error(str(err))
         return
@@ -62,7 +81,7 @@ def teach_from_sheet(profile) -> None:
                                   key=f"sheet-digit-{i}", label_visibility="collapsed")  # fmt: skip
         labels.append(choice)
     if st.button("Teach these ten digits", key="sheet_confirm"):
-        sources = [f"{upload.name} #{i + 1}" for i in range(len(SHEET))]
+        sources = [f"{name} #{i + 1}" for i in range(len(SHEET))]
         profile.teach_preprocessed([d.image for d in reading.digits], labels, sources)
         st.session_state.sheet_message = f"Taught 10 digits ({''.join(map(str, labels))})."
         st.rerun()
