@@ -352,13 +352,18 @@ def show_why(model_id: str, image28: np.ndarray, digit: int) -> None:
 
 
 def show_explanation(view: explain.Explanation, digit: int) -> None:
+    """A view's pictures side by side (digits beside heat maps at the maps' size), its key
+    when it has heat maps, and its caption."""
+    maps = any(p.kind == "heatmap" for p in view.pictures)
     columns = st.columns(max(len(view.pictures), 2))
     for column, p in zip(columns, view.pictures, strict=False):
         if p.kind == "heatmap":
             column.image(images.heatmap(p.values, p.under), caption=p.caption, width=WHY_WIDTH)
+        elif maps:
+            column.image(images.pixels(p.values, 8), caption=p.caption, width=WHY_WIDTH)
         else:
             column.image(images.pixels(p.values, 3), caption=p.caption)
-    if any(p.kind == "heatmap" for p in view.pictures):
+    if maps:
         show_colour_scale(digit)
     st.caption(view.caption)
 

@@ -46,7 +46,10 @@ for model_id in model_ids():
     st.markdown(f"{describe(model_id)}\n\n{measured(model_id)}")
 st.header("Honest limits")
 st.markdown(
-    "A model answers with one of ten digits even for a letter or a scribble; its confidence is "
-    "a better guide. When it falls under a threshold chosen on the validation digits (half of "
-    "that model's validation mistakes fall below it), the app says the model is unsure."
+    "k-NN, the ANN and the CNN can say *this doesn't look like a single digit*: they learnt "
+    "letters, scribbles and shapes made here, and refuse above a threshold chosen on the "
+    "validation digits; real doodles can still get a digit, and Logistic Regression always "
+    "answers one. Confidence is the better guide: when it falls under a threshold chosen on "
+    "the validation digits, which no shipped model saw (half of that model's validation "
+    "mistakes fall below it), the app says the model is unsure."
 )
