@@ -49,6 +49,20 @@ def test_teach_files_then_predict_through_the_profile(tmp_path, capsys):
         assert json.loads(out)["digit"] == taught
 
 
+def test_teach_from_csv_takes_absolute_paths_and_paths_from_the_working_directory(
+    tmp_path, capsys, monkeypatch
+):
+    made = paper_pngs(tmp_path / "imgs", 2)
+    (tmp_path / "lists").mkdir()
+    rows = [f"{tmp_path / 'imgs' / made[0][0]},{made[0][1]}", f"imgs/{made[1][0]},{made[1][1]}"]
+    (tmp_path / "lists" / "mine.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)  # the second path is relative to here, not to the CSV
+    code, out, err = run(capsys, ["teach", "--from-csv", "lists/mine.csv", "--profile", "me"])
+    assert code == 0 and not err and "taught 2 of 2 images" in out
+    taught = Profile.open("me", create=False).samples()
+    assert [s.digit for s in taught] == [label for _, label in made]
+
+
 def test_teach_from_csv_keeps_the_good_images_and_names_the_bad_one(tmp_path, capsys):
     made = paper_pngs(tmp_path / "imgs", 6)
     (tmp_path / "imgs" / "broken.png").write_bytes(b"not an image")

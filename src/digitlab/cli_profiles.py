@@ -32,7 +32,7 @@ def files_to_teach(args: argparse.Namespace) -> list[tuple[str, object, int]]:
             raise DigitLabError("Give either FILE... --digit D or --from-csv FILE.csv, not both.")
         from digitlab.folder_eval import read_labels_csv
 
-        items = read_labels_csv(Path(args.from_csv))
+        items = read_labels_csv(Path(args.from_csv), anywhere=True)
         return [(item.file, str(item.path), item.label) for item in items]
     if not args.files or args.digit is None:
         raise DigitLabError("Give the image files and --digit D, or --from-csv FILE.csv.")

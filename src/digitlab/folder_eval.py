@@ -87,22 +87,28 @@ def load_labelled_folder(path: str | os.PathLike) -> list[LabelledImage]:
     return items
 
 
-def read_labels_csv(csv_path: Path) -> list[LabelledImage]:
-    """Rows of a ``file,label[,kind]`` CSV; files are relative to the CSV's folder."""
+def read_labels_csv(csv_path: Path, anywhere: bool = False) -> list[LabelledImage]:
+    """Rows of a ``file,label[,kind]`` CSV; files are relative to the CSV's folder.
+
+    With ``anywhere`` (a person's own list of files to teach, not a folder to measure), a file
+    may also be an absolute path, or relative to the working directory when it is not found
+    beside the CSV."""
     try:
         text = read_image_file(csv_path, MAX_LABELS_BYTES).decode("utf-8-sig", errors="replace")
     except ImageError as err:
         raise DigitLabError(f"{csv_path}: {err}") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        return labelled_rows(reader, csv_path)
+        return labelled_rows(reader, csv_path, anywhere)
     except csv.Error as err:
         raise DigitLabError(
             f"{csv_path}, near line {reader.line_num + 1}: not valid CSV ({err})."
         ) from None
 
 
-def labelled_rows(reader: csv.DictReader, csv_path: Path) -> list[LabelledImage]:
+def labelled_rows(
+    reader: csv.DictReader, csv_path: Path, anywhere: bool = False
+) -> list[LabelledImage]:
     """The ``LabelledImage`` of each row, checking the header, labels and paths."""
     columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
     if "file" not in columns or "label" not in columns:
@@ -115,7 +121,8 @@ def labelled_rows(reader: csv.DictReader, csv_path: Path) -> list[LabelledImage]
             raise DigitLabError(f"{where}: the file name is empty.")
         label = parse_label(row.get(columns["label"]), where)
         kind = (row.get(columns.get("kind", ""), "") or "").strip() or DEFAULT_KIND
-        items.append(LabelledImage(file, inside(csv_path.parent, file, where), label, kind))
+        path = located(csv_path.parent, file) if anywhere else inside(csv_path.parent, file, where)
+        items.append(LabelledImage(file, path, label, kind))
         if len(items) > MAX_IMAGES:
             break  # load_labelled_folder says how many is too many
     return items
@@ -137,6 +144,15 @@ def inside(root: Path, file: str, where: str) -> Path:
     if relative.is_absolute() or relative.parts[:1] == ("..",) or relative.drive:
         raise DigitLabError(f"{where}: {file!r} is not a path inside the folder.")
     return root / relative
+
+
+def located(root: Path, file: str) -> Path:
+    """An absolute ``file`` as it is; a relative one beside the CSV (``root``), else in the
+    working directory if it is there (else beside the CSV, for the error to name)."""
+    path = Path(file)
+    if path.is_absolute() or (root / path).exists() or not path.exists():
+        return root / path
+    return path
 
 
 def read_image_folder(root: Path) -> list[LabelledImage]:
