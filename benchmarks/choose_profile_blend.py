@@ -34,7 +34,7 @@ from digitlab.writers import first_k_of_each, simulated_writer
 POOL = 1000  # validation digits the writers are made from; the rest measure MNIST's cost
 PER_DIGIT = 25
 # Radii in units of the typical distance from a digit to its nearest one of the same class.
-RADII = (0.5, 0.7, 1.0, 1.4)
+RADII = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
 # At most this many times the distance to the nearest MNIST digit of another class.
 GUARDS = (0.25, 0.35, 0.5, 0.75, np.inf)
 PRIORS = (0.03, 0.1, 0.3)
