@@ -16,7 +16,7 @@ on simulated writers, ``benchmarks/choose_profile_blend.py``). For every writer:
 - timing: one image predicted through a 200-digit profile, next to the base model in the
   same run; teaching one digit to a profile on disk, from the image file.
 
-Prints the table and stores its figures (and only the folder's name) in
+Prints the table and stores its figures (never the folder's name or path) in
 ``src/digitlab/results/profiles.json``, rendered into the README by
 ``benchmarks/update_readme.py``.
 """
@@ -214,7 +214,7 @@ def main() -> None:
         results.append(figures)
         print(f"{model_id}: done", flush=True)
     record = {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND,
-              "folder": folder.resolve().name, "writers": len(set(data.writers)),
+              "writers": len(set(data.writers)),
               "images": len(data.labels), "unusable": int((~data.usable).sum()),
               "ks": args.ks, "timed_profile": TIMED_PROFILE, "blend": BLEND,
               "results": results}  # fmt: skip

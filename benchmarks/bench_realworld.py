@@ -4,7 +4,7 @@
 
 DIR is a labelled folder (as ``digitlab evaluate-folder`` reads), for the README
 ``../shared/realworld-dev``: real digits lent to us for measuring only, never committed, never
-trained or tuned on. Prints the table and stores its figures (and only the folder's name) in
+trained or tuned on. Prints the table and stores its figures (never the folder's name or path) in
 ``src/digitlab/results/realworld.json``, from which ``benchmarks/update_readme.py`` renders the
 README's "People's own images" table. Same figures as ``digitlab evaluate-folder DIR
 --pipeline both --markdown``.
@@ -37,7 +37,7 @@ def main() -> None:
                                    for kind, g in result["per_kind"].items()}  # fmt: skip
             results.append(summary)
     record = {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND,
-              "folder": folder.resolve().name, "results": results}  # fmt: skip
+              "results": results}  # fmt: skip
     write_results("realworld", record)
     print(render_realworld())
 

@@ -132,7 +132,7 @@ def add_profile_commands(sub) -> None:
     p.add_argument("files", nargs="*", metavar="FILE", help="images of one digit ('-': stdin)")
     p.add_argument("--digit", type=int, choices=range(10), help="the digit the FILEs show")
     p.add_argument("--from-csv", metavar="FILE.csv",
-                   help="a CSV with the columns file,label (paths relative to it)")  # fmt: skip
+                   help="a CSV of file,label (paths absolute or relative to it)")  # fmt: skip
     p.add_argument("--profile", required=True, help="the profile's name (made on first use)")
     p.set_defaults(func=cmd_teach)
 

@@ -80,8 +80,7 @@ def measured(record: dict, table: str, details: str = "") -> str:
 
 def render_realworld() -> str:
     record = read_results("realworld")
-    details = f", DIR being `{record['folder']}`"
-    return measured(record, summary_markdown(record["results"]), details)
+    return measured(record, summary_markdown(record["results"]))
 
 
 def render_knn_search() -> str:
@@ -156,12 +155,11 @@ def render_profiles() -> str:
          "teach one": f"{r['timing']['teach_ms']:.0f} ms"}
         for r in record["results"]
     ]  # fmt: skip
-    return (
-        f"Measured on {record['measured_at']} with `{record['command']}`, DIR being "
-        f"`{record['folder']}` ({record['writers']} writers, {record['images']} images; "
-        f"error = wrong digits, refusals and unreadable images, of the images not taught):\n\n"
-        f"{markdown_table(rows)}\n"
+    details = (
+        f" ({record['writers']} writers, {record['images']} images; error = wrong digits, "
+        "refusals and unreadable images, of the images not taught)"
     )
+    return measured(record, markdown_table(rows), details)
 
 
 RENDERERS: dict[str, Callable[[], str]] = {

@@ -90,7 +90,8 @@ def warm_up() -> threading.Thread:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def reads_as_row(source: bytes | np.ndarray) -> bool:
-    """Whether the CNN reads the input as a row of several digits (``number.reads_as_row``)."""
+    """Whether the default model reads the input as a row of several digits
+    (``number.reads_as_row``)."""
     from digitlab.number import read_number
     from digitlab.number import reads_as_row as row
 

@@ -5,21 +5,17 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from digitlab.app.loaders import available_model, prepare
+from digitlab.app.loaders import prepare
 from digitlab.app.profile_state import active_profile
+from digitlab.app.views import loaded_models, predictions_for
 from digitlab.errors import DigitLabError
-from digitlab.inference import predict_preprocessed
 from digitlab.models.registry import display_name
 
 
 def answers(image28: np.ndarray, model_ids: list[str]) -> dict[str, int | None]:
     """Each model's answer (through the active profile) for a preprocessed image."""
-    out = {}
-    for model_id in model_ids:
-        model, _ = available_model(model_id)
-        if model is not None:
-            out[model_id] = predict_preprocessed(image28, model).digit
-    return out
+    models, _ = loaded_models(model_ids)
+    return {m: p.digit for m, p in predictions_for(image28, models).items()}
 
 
 def what_changed(before: dict, after: dict, digit: int) -> str:
