@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 import numpy as np
 import torch
 
-from digitlab.data import load_mnist
-from digitlab.evaluate import best_of
+from digitlab.data.mnist import load_mnist
+from digitlab.evaluation.mnist import best_of
+from digitlab.evaluation.report import render_knn_search, write_results
 from digitlab.models.knn import ExactSearch
 from digitlab.models.registry import load_model
-from digitlab.report import render_knn_search, write_results
 
 COMMAND = ".venv/bin/python benchmarks/bench_knn_search.py"
 

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
-from digitlab.data import load_mnist, write_atomic
-from digitlab.evaluate import best_of, evaluate_model, metrics_path, stored_metrics
+from digitlab.data.mnist import load_mnist, write_atomic
+from digitlab.evaluation.mnist import best_of, evaluate_model, metrics_path, stored_metrics
+from digitlab.evaluation.report import render_mnist
 from digitlab.models.registry import load_model, model_ids
-from digitlab.report import render_mnist
 
 COMMAND = ".venv/bin/python benchmarks/bench_models.py"
 

@@ -16,9 +16,9 @@ from datetime import date
 import numpy as np
 from PIL import Image
 
-from digitlab.pipeline import naive_preprocess, preprocess
-from digitlab.report import write_results
-from digitlab.userlike import make_canvas, make_photo, mnist_test_digits
+from digitlab.evaluation.report import write_results
+from digitlab.preprocess.pipeline import naive_preprocess, preprocess
+from digitlab.synth.userlike import make_canvas, make_photo, mnist_test_digits
 
 RUNS = 200
 

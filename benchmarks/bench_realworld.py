@@ -16,9 +16,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from digitlab import folder_eval
+from digitlab.evaluation import folder as folder_eval
+from digitlab.evaluation.report import render_realworld, write_results
 from digitlab.models.registry import model_ids
-from digitlab.report import render_realworld, write_results
 
 COMMAND = ".venv/bin/python benchmarks/bench_realworld.py DIR"
 SUMMARY_KEYS = ("model", "pipeline", "n", "accuracy", "per_kind")

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from digitlab.evaluation.report import render_styles, write_results
 from digitlab.models.base import VALIDATION_SEED_OFFSET, split_not_digit, training_data
 from digitlab.models.registry import load_model, model_ids
-from digitlab.negatives import not_digit_images
-from digitlab.report import render_styles, write_results
-from digitlab.styles import STYLES, as_mnist
+from digitlab.synth.negatives import not_digit_images
+from digitlab.synth.styles import STYLES, as_mnist
 
 COMMAND = ".venv/bin/python benchmarks/bench_styles.py"
 

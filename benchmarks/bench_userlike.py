@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from digitlab.evaluation.renders import evaluate_robustness
+from digitlab.evaluation.report import render_userlike, write_results
 from digitlab.models.registry import model_ids
-from digitlab.report import render_userlike, write_results
-from digitlab.robustness import evaluate_robustness
 
 COMMAND = ".venv/bin/python benchmarks/bench_userlike.py"
 

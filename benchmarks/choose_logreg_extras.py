@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitlab.augment import rendered_pool
 from digitlab.models.base import (
     NOT_A_DIGIT,
     VALIDATION_SEED_OFFSET,
@@ -20,6 +19,7 @@ from digitlab.models.base import (
     training_data,
 )
 from digitlab.models.logreg import fit_softmax, flat_deskewed
+from digitlab.synth.augment import rendered_pool
 
 C = 0.2
 

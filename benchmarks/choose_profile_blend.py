@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/choose_profile_blend.py [--writers 20] [--models knn,logreg]
 
 On data the project makes, never on other people's images: simulated writers
-(``digitlab.writers``) made from 1,000 MNIST validation digits, 25 samples of each digit; the
+(``digitlab.synth.writers``) made from 1,000 MNIST validation digits, 25 samples of each digit; the
 first k of each digit are taught, the rest predicted. The other 4,000 validation digits
 measure what one writer's profile costs MNIST's own digits. The radius is searched in units
 of the model's typical distance between a digit and its nearest neighbour of the same class.
@@ -20,16 +20,16 @@ import argparse
 
 import numpy as np
 
-from digitlab.evaluate import markdown_table
+from digitlab.evaluation.mnist import markdown_table
 from digitlab.models.base import training_data
 from digitlab.models.registry import load_model, model_ids
-from digitlab.profiles import (
+from digitlab.profiles.store import (
     answered_digits,
     blend_distances,
     reference_embeddings,
     squared_distances,
 )
-from digitlab.writers import first_k_of_each, simulated_writer
+from digitlab.synth.writers import first_k_of_each, simulated_writer
 
 POOL = 1000  # validation digits the writers are made from; the rest measure MNIST's cost
 PER_DIGIT = 25

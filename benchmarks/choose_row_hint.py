@@ -16,10 +16,10 @@ import io
 import numpy as np
 from PIL import Image
 
-from digitlab import userlike
 from digitlab.errors import ImageError, NoDigitError
 from digitlab.models.registry import load_model
-from digitlab.number import read_number, reads_as_row
+from digitlab.predict.number import read_number, reads_as_row
+from digitlab.synth import userlike
 
 KINDS = ("photo", "desk", "scan", "dark", "canvas", "thin", "thick", "slant")
 PER_KIND = 40

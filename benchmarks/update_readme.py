@@ -2,15 +2,16 @@
 
     .venv/bin/python benchmarks/update_readme.py
 
-Tables sit between ``<!-- results:NAME -->`` markers; ``digitlab.report`` renders each from
-what the benchmarks stored. Run the benchmarks first to refresh the figures themselves.
+Tables sit between ``<!-- results:NAME -->`` markers; ``digitlab.evaluation.report``
+renders each from what the benchmarks stored. Run the benchmarks first to refresh the
+figures themselves.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from digitlab.report import rendered_readme
+from digitlab.evaluation.report import rendered_readme
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

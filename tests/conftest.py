@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from digitlab import data
+from digitlab.data import mnist as data
 
 
 def copy_verified_mnist(source: Path, target: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from digitlab.data import load_mnist
+from digitlab.data.mnist import load_mnist
 from digitlab.errors import ModelError
 from digitlab.models.registry import display_name, load_model, model_ids
 
@@ -191,7 +191,7 @@ def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
 
 def test_agreement_is_green_only_when_all_agree_and_are_sure_and_names_the_unsure():
     from digitlab.app.views import agreement
-    from digitlab.inference import Prediction
+    from digitlab.predict.inference import Prediction
 
     def said(model_id: str, digit: int | None, unsure: bool = False) -> Prediction:
         return Prediction(model_id, digit, 0.9, np.full(10, 0.1), unsure, None)
@@ -364,7 +364,7 @@ def test_each_input_mode_keeps_its_input(app, mnist_test):
 
 @pytest.mark.parametrize("name", ["Photo", "Scan", "Chalkboard", "Drawing"])
 def test_an_example_is_one_click_away(app, name):
-    from digitlab.examples import example
+    from digitlab.synth.examples import example
 
     app.get("button_group")[0].set_value(name)
     run(app)
@@ -467,8 +467,8 @@ def evaluate_page(app) -> AppTest:
 
 
 def test_evaluate_page_shows_the_readme_figures_in_one_format_each(app):
-    from digitlab.evaluate import stored_metrics
-    from digitlab.report import readme_blocks
+    from digitlab.evaluation.mnist import stored_metrics
+    from digitlab.evaluation.report import readme_blocks
 
     README = Path(__file__).resolve().parents[1] / "README.md"
     evaluate_page(app)
@@ -491,7 +491,7 @@ def test_evaluate_page_shows_the_readme_figures_in_one_format_each(app):
 
 def test_the_gallery_starts_with_the_cnn_and_speaks_plainly(app):
     from digitlab.app.pages.evaluate import gallery_caption
-    from digitlab.evaluate import stored_metrics
+    from digitlab.evaluation.mnist import stored_metrics
 
     evaluate_page(app)
     assert app.selectbox(key="gallery_model").value == "CNN"
@@ -515,7 +515,7 @@ def test_the_gallery_starts_with_the_cnn_and_speaks_plainly(app):
 
 
 def test_how_it_works_page_describes_each_model_with_measurements(app):
-    from digitlab.evaluate import stored_metrics
+    from digitlab.evaluation.mnist import stored_metrics
 
     run(app.switch_page("pages/how_it_works.py"))
     assert app.title[0].value == "How it works"

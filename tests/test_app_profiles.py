@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from digitlab.data import load_mnist
+from digitlab.data.mnist import load_mnist
 from digitlab.models.registry import display_name
-from digitlab.profiles import Profile, profiles_dir
+from digitlab.profiles.store import Profile, profiles_dir
 
 HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
 TIMEOUT = 120

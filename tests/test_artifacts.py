@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from digitlab import artifacts
-from digitlab.artifacts import MANIFEST, WEIGHTS_DIR
 from digitlab.errors import ModelError
+from digitlab.models import artifacts
+from digitlab.models.artifacts import MANIFEST, WEIGHTS_DIR
 from digitlab.models.registry import model_class
 
 

@@ -195,7 +195,7 @@ def phone(browser, server):
 
 def mnist_paper_digit(path: Path, index: int = 0) -> int:
     """A MNIST test digit as a photo of paper would show it: black on white, large, margins."""
-    from digitlab.data import load_mnist
+    from digitlab.data.mnist import load_mnist
 
     images, labels = load_mnist("test")
     ink = Image.fromarray(255 - images[index]).resize((280, 280), Image.BICUBIC)
@@ -427,7 +427,7 @@ def test_a_corrupt_upload_gives_one_sentence_and_the_app_keeps_working(page, tmp
 
 
 def test_several_files_chosen_at_once_give_a_table_to_mark_and_download(page, screenshots):
-    from digitlab.examples import example
+    from digitlab.synth.examples import example
 
     chosen = [example(name) for name in ("Photo", "Scan", "Drawing")]
     files = [{"name": e.name, "mimeType": "image/png", "buffer": e.data} for e in chosen]
@@ -472,7 +472,7 @@ def test_other_pages(browser, server, screenshots, path, title, file):
 
 
 def test_a_confusion_matrix_cell_filters_the_gallery(browser, server):
-    from digitlab.evaluate import stored_metrics
+    from digitlab.evaluation.mnist import stored_metrics
 
     context, tab, offline = open_tab(browser, server, SCREEN, "evaluate")
     expect(tab.get_by_role("heading", name="Evaluate", exact=True)).to_be_visible()
@@ -501,7 +501,7 @@ def test_the_server_listens_on_this_machine_only(server, server_log):
 
 
 def test_an_upload_over_our_limit_is_refused_before_it_reaches_us(page, tmp_path):
-    from digitlab.imageio import MAX_FILE_BYTES
+    from digitlab.preprocess.decode import MAX_FILE_BYTES
 
     big = tmp_path / "big.png"  # a path: Playwright refuses in-memory files this large
     big.write_bytes(bytes(MAX_FILE_BYTES + 1))

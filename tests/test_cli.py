@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.cli import main
-from digitlab.data import load_mnist
+from digitlab.cli.main import main
+from digitlab.data.mnist import load_mnist
 
 PREDICT_KEYS = {"file", "digit", "confidence", "probabilities", "error"}
 EVALUATE_KEYS = {"model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "per_class",
@@ -168,7 +168,7 @@ def streamlit_options(argv: list[str]) -> dict:
     from streamlit.web import bootstrap
     from streamlit.web import cli as streamlit_cli
 
-    from digitlab.cli import app_command, build_parser
+    from digitlab.cli.main import app_command, build_parser
 
     command = app_command(build_parser().parse_args(["app", *argv]))
     assert command[1:4] == ["-m", "streamlit", "run"]
@@ -194,7 +194,7 @@ def test_app_host_opens_it_deliberately():
 
 
 def test_app_upload_limit_is_ours():
-    from digitlab.imageio import MAX_FILE_BYTES
+    from digitlab.preprocess.decode import MAX_FILE_BYTES
 
     # Streamlit's megabytes are MiB: it refuses bodies over maxUploadSize * 1024 * 1024 bytes.
     assert streamlit_options([])["server.maxUploadSize"] * 1024 * 1024 == MAX_FILE_BYTES

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.cli import main
-from digitlab.data import load_mnist
-from digitlab.profiles import Profile
+from digitlab.cli.main import main
+from digitlab.data.mnist import load_mnist
+from digitlab.profiles.store import Profile
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Tests for `digitlab.data`: IDX parsing, checksums, the atomic cache, every source in the chain.
+"""`digitlab.data.mnist`: IDX parsing, checksums, the atomic cache, every source in the chain.
 
 No test touches the real cache or the network: `XDG_CACHE_HOME` points into ``tmp_path``, the
 public mirrors are replaced by ``http.server`` instances on 127.0.0.1 and the registry wheel is
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab import data
-from digitlab.data import (
+from digitlab.data import mnist as data
+from digitlab.data.mnist import (
     RESOURCES,
     ChecksumError,
     DataError,
@@ -451,7 +451,7 @@ def test_download_cut_off_midway_leaves_nothing_in_the_cache(
 WRITER_KILLED_MIDWAY = """
 import os, sys, time
 from pathlib import Path
-from digitlab import data
+from digitlab.data import mnist as data
 
 def pause(fd):
     print("written", flush=True)

@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from digitlab.app import images
-from digitlab.examples import NAMES, example
-from digitlab.imageio import decode_image
-from digitlab.number import read_number, reads_as_row
+from digitlab.predict.number import read_number, reads_as_row
+from digitlab.preprocess.decode import decode_image
+from digitlab.synth.examples import NAMES, example
 
 
 def test_every_example_is_a_readable_image_made_the_same_way_each_time():

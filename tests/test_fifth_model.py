@@ -17,11 +17,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from digitlab import artifacts
-from digitlab.data import load_mnist
-from digitlab.features import as_float_images
-from digitlab.models import registry
+from digitlab.data.mnist import load_mnist
+from digitlab.models import artifacts, registry
 from digitlab.models.base import NpzModel, TrainingData, calibrate, softmax
+from digitlab.preprocess.features import as_float_images
 
 HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
 NAME = "Nearest centroid (a fifth model)"
@@ -86,7 +85,7 @@ def test_it_is_registered_after_the_built_in_models(fifth):
 
 
 def test_digitlab_predict_and_evaluate_know_it(fifth, tmp_path, capsys):
-    from digitlab.cli import main
+    from digitlab.cli.main import main
 
     data, label = digit_file()
     path = tmp_path / "digit.png"

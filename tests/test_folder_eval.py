@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab import folder_eval
-from digitlab.cli import main
-from digitlab.data import load_mnist
+from digitlab.cli.main import main
+from digitlab.data.mnist import load_mnist
 from digitlab.errors import DigitLabError
-from digitlab.folder_eval import (
+from digitlab.evaluation import folder as folder_eval
+from digitlab.evaluation.folder import (
     LabelledImage,
     ReadImage,
     evaluate_folder,
     load_labelled_folder,
 )
-from digitlab.inference import NOT_A_DIGIT, Prediction
 from digitlab.models.registry import model_ids
-from digitlab.pipeline import NO_DIGIT
+from digitlab.predict.inference import NOT_A_DIGIT, Prediction
+from digitlab.preprocess.pipeline import NO_DIGIT
 
 RESULT_KEYS = {"model", "pipeline", "n", "correct", "accuracy", "per_kind", "per_digit",
                "confusions", "refused", "misses"}  # fmt: skip

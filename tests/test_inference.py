@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 import digitlab
-from digitlab.data import load_mnist
-from digitlab.inference import NO_DIGIT, NOT_A_DIGIT
+from digitlab.data.mnist import load_mnist
+from digitlab.predict.inference import NO_DIGIT, NOT_A_DIGIT
 
 
 def png(image: Image.Image) -> bytes:
@@ -55,10 +55,9 @@ def test_blank_is_no_digit():
 def test_a_model_whose_answer_is_not_a_number_is_an_error(tmp_path):
     """Weights that match their manifest but hold NaN (a training run that diverged): the
     answer must be an error, not "0 at 10%" (NaN scores split into ten calm tenths)."""
-    from digitlab import artifacts
-    from digitlab.artifacts import WEIGHTS_DIR
     from digitlab.errors import ModelError
-    from digitlab.models import logreg
+    from digitlab.models import artifacts, logreg
+    from digitlab.models.artifacts import WEIGHTS_DIR
 
     shipped = logreg.Model.load(WEIGHTS_DIR)
     diverged = logreg.Model(np.full_like(shipped.weights, np.nan), shipped.bias, shipped.config)

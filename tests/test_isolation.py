@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from digitlab import data
+from digitlab.data import mnist as data
 
 TESTS = Path(__file__).parent
 

@@ -13,11 +13,10 @@ import time
 import numpy as np
 import pytest
 
-from digitlab import artifacts
-from digitlab.artifacts import WEIGHTS_DIR
-from digitlab.data import load_mnist
-from digitlab.inference import predict_preprocessed
-from digitlab.models import knn
+from digitlab.data.mnist import load_mnist
+from digitlab.models import artifacts, knn
+from digitlab.models.artifacts import WEIGHTS_DIR
+from digitlab.predict.inference import predict_preprocessed
 
 
 @pytest.fixture(scope="module")

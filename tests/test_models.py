@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from digitlab import artifacts
-from digitlab.augment import AugmentConfig, augment_batch
 from digitlab.errors import ImageError, ModelError
-from digitlab.features import as_float_images, deskew, gaussian_blur
+from digitlab.models import artifacts
 from digitlab.models.base import (
     DigitModel,
     low_confidence_threshold,
@@ -19,6 +17,8 @@ from digitlab.models.base import (
     training_data,
 )
 from digitlab.models.registry import display_name, load_model, model_class, model_ids, model_spec
+from digitlab.preprocess.features import as_float_images, deskew, gaussian_blur
+from digitlab.synth.augment import AugmentConfig, augment_batch
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_no_pickle_in_artifacts(trained):
 
 
 def test_knn_neighbours_index_the_training_set(trained):
-    from digitlab.data import load_mnist
+    from digitlab.data.mnist import load_mnist
 
     model, _ = trained["knn"]
     train_images, train_labels = load_mnist("train")
@@ -169,8 +169,8 @@ def test_low_confidence_threshold_is_median_of_wrong_answers():
 
 
 def test_coarse_scan_looks_like_an_8x8_scan():
-    from digitlab.augment import coarse_scan
-    from digitlab.data import load_mnist
+    from digitlab.data.mnist import load_mnist
+    from digitlab.synth.augment import coarse_scan
 
     digit = load_mnist("train")[0][0]
     scan = coarse_scan(digit, 8, np.random.default_rng(0))
@@ -179,7 +179,7 @@ def test_coarse_scan_looks_like_an_8x8_scan():
 
 
 def test_rendered_pool_keeps_labels(small_data):
-    from digitlab.augment import rendered_pool
+    from digitlab.synth.augment import rendered_pool
 
     x, y = rendered_pool(small_data.train_x[:30], small_data.train_y[:30], 10, 10, seed=0)
     assert x.shape[1:] == (28, 28) and len(x) == len(y) and 15 <= len(x) <= 20
@@ -192,9 +192,9 @@ def test_shipped_nets_were_trained_with_today_s_pipeline(model_id, tmp_path):
     weights trained with another pipeline warns."""
     import warnings
 
-    from digitlab.artifacts import WEIGHTS_DIR
+    from digitlab.models.artifacts import WEIGHTS_DIR
     from digitlab.models.torchnet import PipelineChangedWarning
-    from digitlab.pipeline import pipeline_version
+    from digitlab.preprocess.pipeline import pipeline_version
 
     cls = model_class(model_id)
     with warnings.catch_warnings():

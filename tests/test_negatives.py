@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab import negatives
 from digitlab.models.base import NOT_A_DIGIT, extra_examples, split_not_digit, training_data
+from digitlab.synth import negatives
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.number import DigitReading, NumberReading, read_number, reads_as_row, segment_digits
-from digitlab.pipeline import find_ink
-from digitlab.userlike import mnist_test_digits
+from digitlab.predict.number import (
+    DigitReading,
+    NumberReading,
+    read_number,
+    reads_as_row,
+    segment_digits,
+)
+from digitlab.preprocess.pipeline import find_ink
+from digitlab.synth.userlike import mnist_test_digits
 
 
 class RecordingModel:

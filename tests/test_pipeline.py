@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import digitlab.pipeline as P
-from digitlab.data import load_mnist
+import digitlab.preprocess.pipeline as P
+from digitlab.data.mnist import load_mnist
 from digitlab.errors import NoDigitError
-from digitlab.userlike import generate, mnist_test_digits
+from digitlab.synth.userlike import generate, mnist_test_digits
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_photo_of_mnist_digit_comes_back_close_to_original():
 
 def P_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """The generator's photo kind, for one chosen MNIST test digit."""
-    from digitlab.userlike import make_photo
+    from digitlab.synth.userlike import make_photo
 
     return make_photo(digit, 0, rng).data
 
@@ -119,7 +119,7 @@ def test_polarity_on_low_resolution_digits_covering_half_the_image():
 
 
 def generate_lowres_arrays():
-    from digitlab.userlike import other_writers_digits
+    from digitlab.synth.userlike import other_writers_digits
 
     images, labels = other_writers_digits("val")
     return images[:20], labels[:20]
@@ -295,8 +295,8 @@ def test_desk_photos_are_read_right_by_the_cnn():
 def test_read_number_on_a_desk_photo_boxes_the_digits_inside_the_page():
     from PIL import ImageDraw
 
-    from digitlab.number import read_number
-    from digitlab.userlike import desk_scene, encode, mnist_shape, mnist_validation_digits
+    from digitlab.predict.number import read_number
+    from digitlab.synth.userlike import desk_scene, encode, mnist_shape, mnist_validation_digits
 
     digits, labels = mnist_validation_digits()
     rng = np.random.default_rng(4)

@@ -14,13 +14,13 @@ import pytest
 from PIL import Image
 
 import digitlab
-from digitlab import profiles
-from digitlab.data import load_mnist
-from digitlab.inference import predict_preprocessed_batch
+from digitlab.data.mnist import load_mnist
 from digitlab.models.base import training_data
 from digitlab.models.registry import load_model, model_ids
-from digitlab.profiles import Profile, ProfiledModel, ProfileError, answered_digits
-from digitlab.writers import first_k_of_each, simulated_writer
+from digitlab.predict.inference import predict_preprocessed_batch
+from digitlab.profiles import store as profiles
+from digitlab.profiles.store import Profile, ProfiledModel, ProfileError, answered_digits
+from digitlab.synth.writers import first_k_of_each, simulated_writer
 
 SRC = Path(digitlab.__file__).resolve().parents[1]
 
@@ -191,7 +191,7 @@ def test_export_import_round_trip_and_no_overwrite(data_home, tmp_path):
 
 TEACHER = """
 import sys, numpy as np
-from digitlab.profiles import Profile
+from digitlab.profiles.store import Profile
 profile = Profile.open("shared")
 for i in range(int(sys.argv[1])):
     profile.teach_preprocessed([np.full((28, 28), 0.5, np.float32)], [int(sys.argv[2])])

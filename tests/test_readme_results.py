@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digitlab.evaluate import stored_metrics
+from digitlab.evaluation.mnist import stored_metrics
+from digitlab.evaluation.report import RENDERERS, readme_blocks, rendered_readme
 from digitlab.models.registry import model_ids
-from digitlab.report import RENDERERS, readme_blocks, rendered_readme
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from digitlab.robustness import (
+from digitlab.evaluation.renders import (
     evaluate_robustness,
     format_table,
     parse_seeds,
@@ -83,7 +83,7 @@ def test_evaluate_robustness_with_a_trained_model_over_seeds():
 
 @pytest.mark.slow
 def test_evaluate_real_command_reports_the_split_and_seeds(capsys):
-    from digitlab.cli import main
+    from digitlab.cli.main import main
 
     assert main(["evaluate-real", "--model", "logreg", "--n", "2", "--seeds", "0,1",
                  "--split", "test", "--json"]) == 0  # fmt: skip

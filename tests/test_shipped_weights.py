@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digitlab.artifacts import WEIGHTS_DIR, file_sha256, read_manifest
-from digitlab.evaluate import evaluate_model
+from digitlab.evaluation.mnist import evaluate_model
+from digitlab.models.artifacts import WEIGHTS_DIR, file_sha256, read_manifest
 from digitlab.models.registry import model_ids, model_spec
 
 # Negatives made with a seed neither training (0) nor validation (10,000) used.
@@ -33,9 +33,9 @@ def test_shipped_model_meets_its_bar(model_id):
 def test_cnn_refuses_what_is_not_a_digit_and_keeps_the_digits():
     import numpy as np
 
-    from digitlab.data import load_mnist
-    from digitlab.inference import NOT_A_DIGIT, predict_preprocessed_batch
-    from digitlab.negatives import not_digit_images
+    from digitlab.data.mnist import load_mnist
+    from digitlab.predict.inference import NOT_A_DIGIT, predict_preprocessed_batch
+    from digitlab.synth.negatives import not_digit_images
 
     train_images, _ = load_mnist("train")
     negatives = not_digit_images(train_images[:1000] / 255.0, 400, HELD_OUT_NEGATIVE_SEED)

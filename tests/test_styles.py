@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab import styles
 from digitlab.models.base import training_data
+from digitlab.synth import styles
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.imageio import decode_image
-from digitlab.userlike import (
+from digitlab.preprocess.decode import decode_image
+from digitlab.synth.userlike import (
     IMITATED_BY_TRAINING,
     KINDS,
     generate,

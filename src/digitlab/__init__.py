@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import importlib
 
-from digitlab.pipeline import preprocess
+from digitlab.preprocess.pipeline import preprocess
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_mnist": "digitlab.data",
+    "load_mnist": "digitlab.data.mnist",
     "load_model": "digitlab.models.registry",
-    "predict": "digitlab.inference",
-    "Prediction": "digitlab.inference",
-    "read_number": "digitlab.number",
-    "Profile": "digitlab.profiles",
-    "ProfileError": "digitlab.profiles",
+    "predict": "digitlab.predict.inference",
+    "Prediction": "digitlab.predict.inference",
+    "read_number": "digitlab.predict.number",
+    "Profile": "digitlab.profiles.store",
+    "ProfileError": "digitlab.profiles.store",
     "DigitLabError": "digitlab.errors",
     "ImageError": "digitlab.errors",
     "NoDigitError": "digitlab.errors",

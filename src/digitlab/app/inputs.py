@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from digitlab.examples import example
+from digitlab.synth.examples import example
 
 MODES = ("Upload", "Draw", "Camera")
 Input = tuple[str, bytes | np.ndarray]  # (a name to show, file bytes or the canvas's RGBA)

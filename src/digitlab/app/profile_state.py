@@ -3,7 +3,7 @@
 By default (a public server) the app keeps a *demo* profile per browser session, in memory:
 nothing is written to disk, and it is gone when the tab closes. ``digitlab app --profiles``
 (the environment variable ``DIGITLAB_PROFILES=1``) turns on profiles on disk, picked by name
-in the sidebar, as ``digitlab teach`` makes them. The logic lives in ``digitlab.profiles``.
+in the sidebar, as ``digitlab teach`` makes them. The logic lives in ``digitlab.profiles.store``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import streamlit as st
 
 from digitlab.errors import DigitLabError
-from digitlab.profiles import Profile, ProfiledModel, profile_names
+from digitlab.profiles.store import Profile, ProfiledModel, profile_names
 
 PROFILES_ENV = "DIGITLAB_PROFILES"
 DEMO_NAME = "this-session"

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from digitlab import explain
 from digitlab.app import images
 from digitlab.app.loaders import available_model, prepare
 from digitlab.errors import ImageError, ModelError, NoDigitError
-from digitlab.inference import Prediction, predict_preprocessed
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
+from digitlab.predict import explain
+from digitlab.predict.inference import Prediction, predict_preprocessed
 
 logger = logging.getLogger("digitlab.app")
 
@@ -508,7 +508,7 @@ def show_number(
 ) -> None:
     """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
-        from digitlab.number import read_number
+        from digitlab.predict.number import read_number
 
         readings = {}
         for model_id in model_ids:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data import SPLIT_SIZES, load_mnist
+from digitlab.data.mnist import SPLIT_SIZES, load_mnist
 
 VALIDATION_SIZE = 5_000  # held out of the 60k training images for every choice we make
 SPLIT_SEED = 0
@@ -35,7 +35,7 @@ class TrainingData:
 
     def rendered_pool(self, n_pipeline: int, n_coarse: int, seed: int):
         """Training-split digits as the preprocessing pipeline renders them (built once)."""
-        from digitlab.augment import rendered_pool
+        from digitlab.synth.augment import rendered_pool
 
         return self._once(
             ("rendered", n_pipeline, n_coarse, seed),
@@ -43,8 +43,8 @@ class TrainingData:
         )
 
     def extra_examples(self, n_styled: int, n_negative: int, seed: int):
-        """Training-split digits in the writing styles MNIST lacks (``digitlab.styles``) and
-        negatives labelled ``NOT_A_DIGIT`` (``digitlab.negatives``): ([M,28,28], [M]).
+        """Training-split digits in the writing styles MNIST lacks (``digitlab.synth.styles``) and
+        negatives labelled ``NOT_A_DIGIT`` (``digitlab.synth.negatives``): ([M,28,28], [M]).
 
         Both are generated in sequence from ``seed``, so fewer are the first ones of more:
         a larger set already made is cut instead of making a new one.
@@ -65,7 +65,7 @@ class TrainingData:
         """
 
         def make():
-            from digitlab.augment import rendered_pool
+            from digitlab.synth.augment import rendered_pool
 
             rendered, rendered_y = rendered_pool(self.val_x, self.val_y, 1000, 500, seed + 1)
             extra_x, extra_y = extra_examples(
@@ -122,8 +122,8 @@ def extra_examples(
     images: np.ndarray, labels: np.ndarray, n_styled: int, n_negative: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Styled digits made from ``images`` plus negatives (label ``NOT_A_DIGIT``)."""
-    from digitlab.negatives import not_digit_images
-    from digitlab.styles import styled_digits
+    from digitlab.synth.negatives import not_digit_images
+    from digitlab.synth.styles import styled_digits
 
     parts_x, parts_y = [], []
     if n_styled:
@@ -202,7 +202,7 @@ class DigitModel:
       ``HPARAMS`` (``overrides`` replace some, e.g. a quick run's), choose on ``data.val``
       and calibrate the thresholds there (``calibrate``); progress bars on stderr.
     - ``model.save(weights_dir) -> list[str]`` (the artifact files written) and
-      ``Model.load(weights_dir) -> Model`` (through ``digitlab.artifacts``: safe formats,
+      ``Model.load(weights_dir) -> Model`` (through ``digitlab.models.artifacts``: safe formats,
       SHA-256s checked against the manifest).
     - ``model.predict_proba_all(images) -> [N,11]`` (the ten digits, then "not a digit"; a
       model without that class may return [N,10]) for [N,28,28] uint8 0-255 or float [0,1].
@@ -242,8 +242,8 @@ class DigitModel:
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """[N,D] float32: the representation the model decides in, where a person's taught
-        digits act as neighbours (``digitlab.profiles``). Here: the pixels themselves."""
-        from digitlab.features import as_float_images
+        digits act as neighbours (``digitlab.profiles.store``). Here: the pixels themselves."""
+        from digitlab.preprocess.features import as_float_images
 
         x = as_float_images(images)
         return x.reshape(len(x), -1)
@@ -259,7 +259,7 @@ class NpzModel(DigitModel):
     ARRAYS: tuple[str, ...] = ()
 
     def save(self, weights_dir: Path) -> list[str]:
-        from digitlab import artifacts
+        from digitlab.models import artifacts
 
         names = [f"{self.id}.npz", f"{self.id}.json"]
         artifacts.save_npz(weights_dir / names[0], {a: getattr(self, a) for a in self.ARRAYS})
@@ -268,7 +268,7 @@ class NpzModel(DigitModel):
 
     @classmethod
     def load(cls, weights_dir: Path) -> NpzModel:
-        from digitlab import artifacts
+        from digitlab.models import artifacts
 
         arrays = artifacts.load_npz(weights_dir, f"{cls.id}.npz")
         config = artifacts.load_json(weights_dir, f"{cls.id}.json")

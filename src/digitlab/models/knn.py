@@ -34,7 +34,7 @@ import torch
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from digitlab.data import (
+from digitlab.data.mnist import (
     SPLIT_SIZES,
     cache_dir,
     load_mnist,
@@ -42,7 +42,6 @@ from digitlab.data import (
     sha256,
     write_atomic,
 )
-from digitlab.features import as_float_images, deskew, gaussian_blur
 from digitlab.models.base import (
     NOT_A_DIGIT,
     NpzModel,
@@ -50,6 +49,7 @@ from digitlab.models.base import (
     calibrate,
     split_positions,
 )
+from digitlab.preprocess.features import as_float_images, deskew, gaussian_blur
 
 HPARAMS = {
     # Tried on validation: every (blur, PCA size, k).

@@ -15,8 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from digitlab.features import as_float_images, deskew
 from digitlab.models.base import NpzModel, TrainingData, calibrate, softmax
+from digitlab.preprocess.features import as_float_images, deskew
 
 HPARAMS = {
     "c_choices": (0.01, 0.05, 0.2),  # regularisation strengths tried on validation

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from digitlab.artifacts import WEIGHTS_DIR
 from digitlab.errors import ModelError
+from digitlab.models.artifacts import WEIGHTS_DIR
 
 DEFAULT_MODEL = "cnn"  # the answer the app, the CLI and the API give unless told otherwise
 # The *Why* view any model can show: it needs nothing but ``predict_proba``. The built-in
@@ -111,7 +111,7 @@ def load_model(model_id: str, weights: str | Path | None = None, profile=None):
     model = _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
     if profile is None:
         return model
-    from digitlab.profiles import with_profile
+    from digitlab.profiles.store import with_profile
 
     return with_profile(model, profile)
 

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from digitlab import artifacts
-from digitlab.augment import AugmentConfig, augment_batch
-from digitlab.features import as_float_images
+from digitlab.models import artifacts
 from digitlab.models.base import DigitModel, TrainingData, calibrate
-from digitlab.pipeline import pipeline_version
+from digitlab.preprocess.features import as_float_images
+from digitlab.preprocess.pipeline import pipeline_version
+from digitlab.synth.augment import AugmentConfig, augment_batch
 
 EVAL_BATCH = 2000
 
@@ -207,7 +207,7 @@ class TorchModel(DigitModel):
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """[N,D] float32: the penultimate layer, the space the last layer decides in
-        (what a profile's taught digits are compared in, ``digitlab.profiles``)."""
+        (what a profile's taught digits are compared in, ``digitlab.profiles.store``)."""
         body = self.net[:-1]
         return logits_in_batches(body, to_tensor(images)).float().numpy()
 

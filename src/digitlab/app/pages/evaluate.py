@@ -13,7 +13,7 @@ import streamlit as st
 
 from digitlab.app import images
 from digitlab.app.loaders import mnist
-from digitlab.evaluate import comparison_rows, per_class_rows, stored_metrics
+from digitlab.evaluation.mnist import comparison_rows, per_class_rows, stored_metrics
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_ids
 
 GALLERY_SIZE = 48

@@ -46,7 +46,7 @@ def drawn_row():
 def teach_from_sheet(profile) -> None:
     """Read a row 0 1 2 ... 9 with the number reader; teach the ten digits once confirmed."""
     from digitlab.app.loaders import available_model
-    from digitlab.number import read_number
+    from digitlab.predict.number import read_number
 
     st.subheader("Teach from a sheet")
     way = st.radio("Your row of digits", ["Photo", "Draw"], horizontal=True, key="sheet_source")

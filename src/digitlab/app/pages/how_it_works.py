@@ -3,10 +3,10 @@
 import streamlit as st
 
 from digitlab.app.loaders import available_model
-from digitlab.evaluate import ratio, stored_metrics
+from digitlab.evaluation.mnist import ratio, stored_metrics
 from digitlab.models.base import VALIDATION_SIZE
 from digitlab.models.registry import display_name, model_ids, model_spec
-from digitlab.pipeline import describe_pipeline
+from digitlab.preprocess.pipeline import describe_pipeline
 
 
 def measured(model_id: str) -> str:

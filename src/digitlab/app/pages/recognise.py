@@ -7,8 +7,8 @@ import streamlit as st
 from digitlab.app import inputs
 from digitlab.app.loaders import chosen_model_ids, model_choices
 from digitlab.app.profile_state import sidebar_picker
-from digitlab.examples import NAMES as EXAMPLES
 from digitlab.models.registry import DEFAULT_MODEL, display_name
+from digitlab.synth.examples import NAMES as EXAMPLES
 
 CANVAS_SIDE = 280  # 10x MNIST's 28 px, so a 20 px pen ends up about MNIST's stroke width
 PEN_WIDTH = 20

@@ -5,7 +5,7 @@ digit much the same way every time, in a slant, size and pen of their own, and s
 flagged 1, a crossed 7 or an open 4 every time. A simulated writer is that:
 
 - for each digit, two validation digits are the writer's own "ways" of writing it, some
-  redrawn once in a style MNIST lacks (``digitlab.styles``), chosen per writer;
+  redrawn once in a style MNIST lacks (``digitlab.synth.styles``), chosen per writer;
 - one slant (rotation and shear), size and pen thickness for all their digits;
 - each sample is one of their ways with a small random wobble (affine and elastic), then
   the writer's slant and pen, rendered by the project's one pipeline (``digitlab.preprocess``).
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digitlab.augment import AugmentConfig, augment_batch
 from digitlab.errors import NoDigitError
-from digitlab.pipeline import preprocess
-from digitlab.styles import STYLES, as_mnist
+from digitlab.preprocess.pipeline import preprocess
+from digitlab.synth.augment import AugmentConfig, augment_batch
+from digitlab.synth.styles import STYLES, as_mnist
 
 WAYS_PER_DIGIT = 2
 WOBBLE = AugmentConfig(rotate_deg=4.0, scale=0.05, shear=0.05, shift_px=0.5, elastic_px=0.8,

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from digitlab import artifacts
-from digitlab.artifacts import WEIGHTS_DIR
-from digitlab.evaluate import evaluate_model, metrics_path
+from digitlab.evaluation.mnist import evaluate_model, metrics_path
+from digitlab.models import artifacts
+from digitlab.models.artifacts import WEIGHTS_DIR
 from digitlab.models.base import training_data
 from digitlab.models.registry import model_class
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data import sha256, write_atomic
+from digitlab.data.mnist import sha256, write_atomic
 from digitlab.errors import ModelError
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 MANIFEST = "manifest.json"
 RESTORE = "reinstall DigitLab to restore it."
 

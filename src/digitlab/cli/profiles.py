@@ -1,6 +1,6 @@
 """``digitlab teach`` and ``digitlab profile ...``: personal profiles from the command line.
 
-Thin wrappers over ``digitlab.profiles``; ``cli.build_parser`` adds them with
+Thin wrappers over ``digitlab.profiles.store``; ``cli.build_parser`` adds them with
 ``add_profile_commands``.
 """
 
@@ -12,15 +12,15 @@ import sys
 from pathlib import Path
 
 from digitlab.errors import DigitLabError
-from digitlab.profiles import Profile, profile_names
+from digitlab.profiles.store import Profile, profile_names
 
 PROFILE_HELP = "a personal profile's name: answer through its taught digits (digitlab teach)"
 
 
 def read_taught(path: str) -> object:
     """The 28x28 image of one file to teach (``-``: standard input)."""
-    from digitlab.cli import read_input
-    from digitlab.pipeline import preprocess
+    from digitlab.cli.main import read_input
+    from digitlab.preprocess.pipeline import preprocess
 
     return preprocess(read_input(path))
 
@@ -30,7 +30,7 @@ def files_to_teach(args: argparse.Namespace) -> list[tuple[str, object, int]]:
     if args.from_csv:
         if args.files or args.digit is not None:
             raise DigitLabError("Give either FILE... --digit D or --from-csv FILE.csv, not both.")
-        from digitlab.folder_eval import read_labels_csv
+        from digitlab.evaluation.folder import read_labels_csv
 
         items = read_labels_csv(Path(args.from_csv), anywhere=True)
         return [(item.file, str(item.path), item.label) for item in items]
@@ -41,7 +41,7 @@ def files_to_teach(args: argparse.Namespace) -> list[tuple[str, object, int]]:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     """Teach every readable image; one sentence per file that cannot be taught."""
-    from digitlab.cli import UNEXPECTED
+    from digitlab.cli.main import UNEXPECTED
 
     profile = Profile.open(args.profile)
     todo = files_to_teach(args)
@@ -115,7 +115,7 @@ def cmd_profile_export(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_import(args: argparse.Namespace) -> int:
-    from digitlab.profiles import read_capped
+    from digitlab.profiles.store import read_capped
 
     try:
         raw = read_capped(Path(args.file))

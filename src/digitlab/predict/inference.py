@@ -8,7 +8,7 @@ import numpy as np
 
 from digitlab.errors import ModelError, NoDigitError, NotADigitError
 from digitlab.models.registry import DEFAULT_MODEL, load_model
-from digitlab.pipeline import NO_DIGIT
+from digitlab.preprocess.pipeline import NO_DIGIT
 
 NOT_A_DIGIT = "This doesn't look like a single digit."
 
@@ -44,7 +44,7 @@ def resolve_model(model, profile=None):
     if isinstance(model, str):
         return model, load_model(model, profile=profile)
     if profile is not None:
-        from digitlab.profiles import with_profile
+        from digitlab.profiles.store import with_profile
 
         model = with_profile(model, profile)
     return getattr(model, "id", type(model).__name__), model
@@ -104,7 +104,7 @@ def predict(image, model=DEFAULT_MODEL, raise_refusal: bool = False, profile=Non
     ``NotADigitError`` instead. ``profile`` (a ``digitlab.Profile`` or a profile's name):
     answer through that person's taught digits.
     """
-    from digitlab.pipeline import preprocess
+    from digitlab.preprocess.pipeline import preprocess
 
     model_id, net = resolve_model(model, profile)
     try:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data import write_atomic
+from digitlab.data.mnist import write_atomic
 from digitlab.errors import DigitLabError, ModelError
 
 FORMAT = "digitlab-profile"
@@ -214,7 +214,7 @@ def now() -> str:
 
 def as_image28(image: np.ndarray) -> np.ndarray:
     """A preprocessed 28x28 image (uint8 0-255 or float [0,1]) as float32 [0,1]."""
-    from digitlab.features import as_float_images
+    from digitlab.preprocess.features import as_float_images
 
     x = np.asarray(image)
     if x.shape != (28, 28):
@@ -314,7 +314,7 @@ class Profile:
     def teach(self, image, digit: int, source: str = "") -> Sample:
         """Teach that ``image`` (a path, bytes, PIL image or array, as ``digitlab.predict``
         takes) shows ``digit``. The image goes through ``digitlab.preprocess``."""
-        from digitlab.pipeline import preprocess
+        from digitlab.preprocess.pipeline import preprocess
 
         return self.teach_preprocessed([preprocess(image)], [digit], [source])[0]
 
@@ -459,7 +459,7 @@ def blend_distances(
 @cache
 def reference_digits() -> tuple[np.ndarray, np.ndarray]:
     """The first ``REFERENCE_PER_DIGIT`` MNIST training digits of each class (images, labels)."""
-    from digitlab.data import load_mnist
+    from digitlab.data.mnist import load_mnist
 
     images, labels = load_mnist("train")
     pick = np.concatenate([np.flatnonzero(labels == d)[:REFERENCE_PER_DIGIT] for d in range(10)])

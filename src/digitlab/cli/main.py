@@ -8,16 +8,16 @@ import os
 import sys
 from pathlib import Path
 
-from digitlab.cli_profiles import PROFILE_HELP, add_profile_commands
+from digitlab.cli.profiles import PROFILE_HELP, add_profile_commands
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import DEFAULT_MODEL, model_ids
-from digitlab.pipeline import NO_DIGIT
+from digitlab.preprocess.pipeline import NO_DIGIT
 
 UNEXPECTED = "Something went wrong while reading this file; the other files are still answered."
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from digitlab.data import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
+    from digitlab.data.mnist import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
 
     for split in SPLIT_SIZES:
         images, labels = load_mnist(split, args.data_dir)
@@ -28,8 +28,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from digitlab.evaluate import all_model_ids
-    from digitlab.train import train_models
+    from digitlab.evaluation.mnist import all_model_ids
+    from digitlab.training.train import train_models
 
     out = Path(args.out) if args.out else None
     kwargs = {"weights_dir": out} if out else {}
@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from digitlab import evaluate
+    from digitlab.evaluation import mnist as evaluate
     from digitlab.models.registry import load_model
 
     results = []
@@ -75,7 +75,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_real(args: argparse.Namespace) -> int:
-    from digitlab import robustness
+    from digitlab.evaluation import renders as robustness
 
     ids = list(model_ids()) if args.model == "all" else [args.model]
     result = robustness.evaluate_robustness(ids, args.n, args.seeds, args.split)
@@ -88,7 +88,7 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_folder(args: argparse.Namespace) -> int:
-    from digitlab import folder_eval
+    from digitlab.evaluation import folder as folder_eval
 
     items = folder_eval.load_labelled_folder(args.dir)
     ids = list(model_ids()) if args.model == "all" else [args.model]
@@ -142,14 +142,14 @@ def error_record(path: str, message: str, number: bool) -> dict:
 
 def read_input(path: str) -> bytes:
     """A file's bytes, capped and never blocking (``-``: standard input); see ``imageio``."""
-    from digitlab.imageio import read_image_file, read_standard_input
+    from digitlab.preprocess.decode import read_image_file, read_standard_input
 
     return read_standard_input() if path == "-" else read_image_file(path)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from digitlab.inference import predict
     from digitlab.models.registry import load_model
+    from digitlab.predict.inference import predict
 
     model = load_model(args.model, profile=args.profile)
     failed = 0
@@ -157,7 +157,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             raw = read_input(path)
             if args.number:
-                from digitlab.number import read_number
+                from digitlab.predict.number import read_number
 
                 record = number_record(path, read_number(raw, model=model))
             else:
@@ -185,9 +185,9 @@ def app_command(args: argparse.Namespace) -> list[str]:
     over DigitLab's own file limit before they reach us, and never shows a traceback in the
     browser (``none``: this Streamlit reads ``false`` as ``stacktrace``).
     """
-    from digitlab.imageio import MAX_FILE_BYTES
+    from digitlab.preprocess.decode import MAX_FILE_BYTES
 
-    home = Path(__file__).parent / "app" / "Home.py"
+    home = Path(__file__).parents[1] / "app" / "Home.py"
     upload_mb = MAX_FILE_BYTES // (1024 * 1024)  # Streamlit's megabytes are MiB
     return [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
             "--server.address", args.host, "--server.port", str(args.port),
@@ -233,7 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")
     p.add_argument("--model", choices=models_or_all, default="all")
-    from digitlab.robustness import DEFAULT_SEEDS, SEEDS_HELP, SPLIT_HELP, SPLITS, parse_seeds
+    from digitlab.evaluation.renders import (
+        DEFAULT_SEEDS,
+        SEEDS_HELP,
+        SPLIT_HELP,
+        SPLITS,
+        parse_seeds,
+    )
 
     p.add_argument("--n", type=int, default=300, help="images per kind and seed")
     p.add_argument("--split", choices=SPLITS, default="val", help=SPLIT_HELP)

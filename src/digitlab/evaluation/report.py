@@ -30,13 +30,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from digitlab.data import write_atomic
-from digitlab.evaluate import comparison_rows, markdown_table, stored_metrics
-from digitlab.folder_eval import summary_markdown
+from digitlab.data.mnist import write_atomic
+from digitlab.evaluation.folder import summary_markdown
+from digitlab.evaluation.mnist import comparison_rows, markdown_table, stored_metrics
+from digitlab.evaluation.renders import format_table
 from digitlab.models.registry import display_name, model_ids, model_spec
-from digitlab.robustness import format_table
 
-RESULTS_DIR = Path(__file__).parent / "results"
+RESULTS_DIR = Path(__file__).parents[1] / "results"
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 
@@ -115,7 +115,7 @@ def render_userlike() -> str:
 
 
 def render_pipeline() -> str:
-    from digitlab.pipeline import describe_pipeline, pipeline_version
+    from digitlab.preprocess.pipeline import describe_pipeline, pipeline_version
 
     version = f"Pipeline version (a hash of its parameters): `{pipeline_version()}`."
     return f"{describe_pipeline()}\n\n{version}\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from digitlab.data import load_mnist
+from digitlab.data.mnist import load_mnist
 from digitlab.models import registry
 from digitlab.models.registry import display_name, load_model, model_ids
 

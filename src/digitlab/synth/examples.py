@@ -1,7 +1,8 @@
 """Example images for a demo, made here from MNIST validation digits: nobody else's pictures.
 
-Each example is drawn with the user-like generator's own pieces (``digitlab.userlike``: shapes,
-paper, lighting, camera, encoding) from a fixed seed, so the same bytes come back every time:
+Each example is drawn with the user-like generator's own pieces (``digitlab.synth.userlike``:
+shapes, paper, lighting, camera, encoding) from a fixed seed, so the same bytes come back every
+time:
 a phone photo, a flatbed scan, chalk on a board, a drawing-app export (white ink on a
 transparent background) and a row of digits for *Read a number*.
 """
@@ -31,14 +32,14 @@ class Example:
 
 def _digit(label: int, rng: np.random.Generator) -> np.ndarray:
     """A validation digit showing ``label``, picked by ``rng``."""
-    from digitlab import userlike  # here: the app imports this module on its first page
+    from digitlab.synth import userlike  # here: the app imports this module on its first page
 
     images, labels = userlike.mnist_validation_digits()
     return images[rng.choice(np.flatnonzero(labels == label))]
 
 
 def _from_generator(kind: str, label: int) -> bytes:
-    from digitlab import userlike  # here: the app imports this module on its first page
+    from digitlab.synth import userlike  # here: the app imports this module on its first page
 
     rng = np.random.default_rng([SEED, label])
     maker = {"photo": userlike.make_photo, "scan": userlike.make_scan}[kind]
@@ -46,7 +47,7 @@ def _from_generator(kind: str, label: int) -> bytes:
 
 
 def _chalkboard(label: int) -> bytes:
-    from digitlab import userlike  # here: the app imports this module on its first page
+    from digitlab.synth import userlike  # here: the app imports this module on its first page
 
     rng = np.random.default_rng([SEED, label, 1])
     shape = userlike.tight(userlike.mnist_shape(_digit(label, rng), 260, rng))
@@ -59,7 +60,7 @@ def _chalkboard(label: int) -> bytes:
 
 
 def _transparent_drawing(label: int) -> bytes:
-    from digitlab import userlike  # here: the app imports this module on its first page
+    from digitlab.synth import userlike  # here: the app imports this module on its first page
 
     rng = np.random.default_rng([SEED, label, 2])
     shape = userlike.tight(userlike.mnist_shape(_digit(label, rng), 220, rng))
@@ -70,7 +71,7 @@ def _transparent_drawing(label: int) -> bytes:
 
 
 def _row_of_digits(text: str) -> bytes:
-    from digitlab import userlike  # here: the app imports this module on its first page
+    from digitlab.synth import userlike  # here: the app imports this module on its first page
 
     rng = np.random.default_rng([SEED, int(text)])
     shapes = [userlike.tight(userlike.mnist_shape(_digit(int(c), rng), 150, rng)) for c in text]

@@ -30,7 +30,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from digitlab.errors import DigitLabError
-from digitlab.pipeline import center_by_mass, fit_20x20, normalise_stroke_width, preprocess
+from digitlab.preprocess.pipeline import (
+    center_by_mass,
+    fit_20x20,
+    normalise_stroke_width,
+    preprocess,
+)
 
 NOT_A_DIGIT = 10  # the eleventh class
 
@@ -53,7 +58,7 @@ FONT_NAMES = (
     "DejaVuSansMono.ttf",
     "DejaVuSansCondensed-Bold.ttf",
 )
-FINE = 112  # drawing canvas side, as in ``digitlab.styles``
+FINE = 112  # drawing canvas side, as in ``digitlab.synth.styles``
 
 
 @cache

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digitlab.imageio import ImageSource
-from digitlab.inference import predict_preprocessed_batch, resolve_model
 from digitlab.models.registry import DEFAULT_MODEL
-from digitlab.pipeline import (
+from digitlab.predict.inference import predict_preprocessed_batch, resolve_model
+from digitlab.preprocess.decode import ImageSource
+from digitlab.preprocess.pipeline import (
     Box,
     Component,
     find_ink,

@@ -33,7 +33,7 @@ Kinds (``KINDS``):
 The transformations are deliberately broader than the pipeline needs, so the figures are not
 flattered by a generator that mirrors ``digitlab.preprocess``. Two kinds are *not* out of
 distribution for the neural models (``IMITATED_BY_TRAINING``): their training augmentation
-(``digitlab.augment``) imitates coarse low-resolution scans, both by averaging digits down to
+(``digitlab.synth.augment``) imitates coarse low-resolution scans, both by averaging digits down to
 8-14 pixels with 17 grey levels and by a pool of training digits reduced to 8x8, 12x12 or 16x16
 scans and sent through the pipeline, which is what ``lowres`` and ``coarse16`` are.
 """
@@ -52,7 +52,8 @@ from scipy import ndimage as ndi
 KINDS = (
     "photo", "desk", "scan", "dark", "canvas", "thin", "thick", "slant", "lowres", "coarse16",
 )  # fmt: skip
-# Kinds the neural models' training augmentation imitates (coarse scans, ``digitlab.augment``):
+# Kinds the neural models' training augmentation imitates (coarse scans,
+# ``digitlab.synth.augment``):
 # their columns are not out-of-distribution figures.
 IMITATED_BY_TRAINING = ("lowres", "coarse16")
 SPLITS = ("val", "test")
@@ -107,7 +108,7 @@ def mnist_validation_digits() -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=1)
 def mnist_test_digits() -> tuple[np.ndarray, np.ndarray]:
     """MNIST test images as float32 [N, 28, 28] in [0, 1] (white on black) and labels."""
-    from digitlab.data import load_mnist
+    from digitlab.data.mnist import load_mnist
 
     images, labels = load_mnist("test")
     return images.astype(np.float32) / 255.0, labels

@@ -27,7 +27,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull
 
 from digitlab.errors import NoDigitError
-from digitlab.imageio import ImageSource, decode_image
+from digitlab.preprocess.decode import ImageSource, decode_image
 
 WORKING_SIDE = 400  # long side for finding the digit: fast, and enough for a digit's shape
 SMALL_UPLOAD_SIDE = 64  # uploads this small (low-resolution scans) have a flat background

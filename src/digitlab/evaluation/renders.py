@@ -1,6 +1,6 @@
 """Accuracy on user-like images, per model and per kind, next to the naive baseline.
 
-Images come from ``digitlab.userlike``, encoded as files. Each is read twice: by
+Images come from ``digitlab.synth.userlike``, encoded as files. Each is read twice: by
 ``digitlab.preprocess`` and by ``naive_preprocess`` (resize the upload to 28x28, as most
 tutorials do). An image the pipeline refuses or finds blank counts as wrong. Every figure is
 the mean over several seeds (different images), with its spread (min-max) across them.
@@ -11,12 +11,12 @@ development figures. ``split="test"`` renders MNIST *test* digits: run it once, 
 figures. ``lowres`` uses one half of scikit-learn's 8x8 digits per split.
 
 Not every column is out of distribution: the neural models' (ann, cnn) training augmentation
-imitates coarse low-resolution scans (``digitlab.augment``: digits averaged down to 8-14
+imitates coarse low-resolution scans (``digitlab.synth.augment``: digits averaged down to 8-14
 pixels with 17 grey levels, and training digits reduced to 8x8, 12x12 or 16x16 scans sent
 through the pipeline), which is what the ``IMITATED_BY_TRAINING`` kinds (``lowres``,
 ``coarse16``) are. Run::
 
-    python -m digitlab.robustness --models all --n 300 --split val --seeds 0,1,2
+    python -m digitlab.evaluation.renders --models all --n 300 --split val --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import numpy as np
 
 from digitlab.errors import DigitLabError
 from digitlab.models import registry
-from digitlab.pipeline import naive_preprocess, preprocess
-from digitlab.userlike import IMITATED_BY_TRAINING, KINDS, SPLITS, generate
+from digitlab.preprocess.pipeline import naive_preprocess, preprocess
+from digitlab.synth.userlike import IMITATED_BY_TRAINING, KINDS, SPLITS, generate
 
 PIPELINES = ("ours", "naive")
 DEFAULT_SEEDS = (0, 1, 2)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     model_ids = every if args.models == "all" else tuple(args.models.split(","))
     result = evaluate_robustness(model_ids, args.n, args.seeds, args.split)
     seeds = ",".join(str(s) for s in args.seeds)
-    command = "python -m digitlab.robustness"
+    command = "python -m digitlab.evaluation.renders"
     print(f"{command} --models {args.models} --n {args.n} --split {args.split} --seeds {seeds}")
     print(table_header(result) + "\n")
     print(format_table(result))
