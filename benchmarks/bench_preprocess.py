@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.evaluation.report import write_results
-from digitlab.preprocess.pipeline import naive_preprocess, preprocess
+from digitlab.imaging.pipeline import naive_preprocess, preprocess
 from digitlab.synth.userlike import make_canvas, make_photo, mnist_test_digits
 
 RUNS = 200

@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.answers.inference import predict_preprocessed
+from digitlab.contract import answered_digits
 from digitlab.data.mnist import load_mnist
 from digitlab.evaluation import folder as folder_eval
 from digitlab.evaluation.mnist import best_of
 from digitlab.evaluation.report import render_profiles, write_results
 from digitlab.models.registry import load_model, model_ids
-from digitlab.predict.inference import predict_preprocessed
-from digitlab.profiles.store import BLEND, Profile, ProfiledModel, answered_digits
+from digitlab.profiles.store import BLEND, Profile, ProfiledModel
 from digitlab.synth.writers import first_k_of_each
 
 COMMAND = ".venv/bin/python benchmarks/bench_profiles.py DIR"

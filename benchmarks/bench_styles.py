@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from digitlab.contract import split_not_digit
 from digitlab.evaluation.report import render_styles, write_results
-from digitlab.models.base import VALIDATION_SEED_OFFSET, split_not_digit, training_data
 from digitlab.models.registry import load_model, model_ids
 from digitlab.synth.negatives import not_digit_images
 from digitlab.synth.styles import STYLES, as_mnist
+from digitlab.training.data import VALIDATION_SEED_OFFSET, training_data
 
 COMMAND = ".venv/bin/python benchmarks/bench_styles.py"
 

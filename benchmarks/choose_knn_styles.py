@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from digitlab.models import knn
-from digitlab.models.base import VALIDATION_SEED_OFFSET, extra_examples, training_data
 from digitlab.models.registry import load_model
 from digitlab.synth.augment import rendered_pool
+from digitlab.training.data import VALIDATION_SEED_OFFSET, extra_examples, training_data
 
 AMOUNTS = (0, 500, 1000, 2000, 3000, 6000)
 # MNIST's own digits must stay: the target is 98.4% on the test set and the index without

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitlab.models.base import (
-    NOT_A_DIGIT,
-    VALIDATION_SEED_OFFSET,
-    extra_examples,
-    training_data,
-)
+from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
 from digitlab.models.logreg import fit_softmax, flat_deskewed
 from digitlab.synth.augment import rendered_pool
+from digitlab.training.data import VALIDATION_SEED_OFFSET, extra_examples, training_data
 
 C = 0.2
 

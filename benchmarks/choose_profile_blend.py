@@ -20,16 +20,16 @@ import argparse
 
 import numpy as np
 
+from digitlab.contract import answered_digits
 from digitlab.evaluation.mnist import markdown_table
-from digitlab.models.base import training_data
 from digitlab.models.registry import load_model, model_ids
 from digitlab.profiles.store import (
-    answered_digits,
     blend_distances,
     reference_embeddings,
     squared_distances,
 )
 from digitlab.synth.writers import first_k_of_each, simulated_writer
+from digitlab.training.data import training_data
 
 POOL = 1000  # validation digits the writers are made from; the rest measure MNIST's cost
 PER_DIGIT = 25

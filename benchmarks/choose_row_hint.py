@@ -16,9 +16,9 @@ import io
 import numpy as np
 from PIL import Image
 
+from digitlab.answers.number import read_number, reads_as_row
 from digitlab.errors import ImageError, NoDigitError
 from digitlab.models.registry import load_model
-from digitlab.predict.number import read_number, reads_as_row
 from digitlab.synth import userlike
 
 KINDS = ("photo", "desk", "scan", "dark", "canvas", "thin", "thick", "slant")

@@ -190,8 +190,8 @@ def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
 
 
 def test_agreement_is_green_only_when_all_agree_and_are_sure_and_names_the_unsure():
+    from digitlab.answers.inference import Prediction
     from digitlab.app.views import agreement
-    from digitlab.predict.inference import Prediction
 
     def said(model_id: str, digit: int | None, unsure: bool = False) -> Prediction:
         return Prediction(model_id, digit, 0.9, np.full(10, 0.1), unsure, None)

@@ -501,7 +501,7 @@ def test_the_server_listens_on_this_machine_only(server, server_log):
 
 
 def test_an_upload_over_our_limit_is_refused_before_it_reaches_us(page, tmp_path):
-    from digitlab.preprocess.decode import MAX_FILE_BYTES
+    from digitlab.imaging.decode import MAX_FILE_BYTES
 
     big = tmp_path / "big.png"  # a path: Playwright refuses in-memory files this large
     big.write_bytes(bytes(MAX_FILE_BYTES + 1))

@@ -194,7 +194,7 @@ def test_app_host_opens_it_deliberately():
 
 
 def test_app_upload_limit_is_ours():
-    from digitlab.preprocess.decode import MAX_FILE_BYTES
+    from digitlab.imaging.decode import MAX_FILE_BYTES
 
     # Streamlit's megabytes are MiB: it refuses bodies over maxUploadSize * 1024 * 1024 bytes.
     assert streamlit_options([])["server.maxUploadSize"] * 1024 * 1024 == MAX_FILE_BYTES

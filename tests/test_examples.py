@@ -7,9 +7,9 @@ import io
 import numpy as np
 from PIL import Image
 
+from digitlab.answers.number import read_number, reads_as_row
 from digitlab.app import images
-from digitlab.predict.number import read_number, reads_as_row
-from digitlab.preprocess.decode import decode_image
+from digitlab.imaging.decode import decode_image
 from digitlab.synth.examples import NAMES, example
 
 

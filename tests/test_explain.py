@@ -1,4 +1,4 @@
-"""Tests for `digitlab.predict.explain` on small models whose right answer is known by construction,
+"""Tests for `digitlab.answers.explain` on small models whose right answer is known by construction,
 plus one check per trained model when its weights are present."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from digitlab.answers import explain
 from digitlab.models.registry import model_ids, model_spec
 from digitlab.models.torchnet import TorchModel
-from digitlab.predict import explain
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -117,7 +117,7 @@ class FakeLogreg:
 
 
 def test_logreg_evidence_is_template_times_the_deskewed_input():
-    from digitlab.preprocess.features import deskew
+    from digitlab.imaging.features import deskew
 
     model = FakeLogreg()
     slanted = np.zeros((28, 28), np.float32)

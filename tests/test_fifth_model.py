@@ -17,10 +17,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from digitlab.contract import calibrate
 from digitlab.data.mnist import load_mnist
+from digitlab.imaging.features import as_float_images
 from digitlab.models import artifacts, registry
-from digitlab.models.base import NpzModel, TrainingData, calibrate, softmax
-from digitlab.preprocess.features import as_float_images
+from digitlab.models.base import NpzModel, softmax
+from digitlab.training.data import TrainingData
 
 HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
 NAME = "Nearest centroid (a fifth model)"
@@ -58,7 +60,7 @@ class Model(NpzModel):
 
 @pytest.fixture(scope="module")
 def fifth(tmp_path_factory):
-    from digitlab.models.base import training_data
+    from digitlab.training.data import training_data
 
     weights_dir = tmp_path_factory.mktemp("centroid")
     model = Model.train(training_data(limit=3000))

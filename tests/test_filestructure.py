@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitlab.errors import ImageError
-from digitlab.preprocess.decode import MAX_PIXELS, decode_image
-from digitlab.preprocess.filestructure import check_structure
-from digitlab.preprocess.pipeline import preprocess
+from digitlab.imaging.decode import MAX_PIXELS, decode_image
+from digitlab.imaging.filestructure import check_structure
+from digitlab.imaging.pipeline import preprocess
 
 
 def seven(size: int = 64) -> Image.Image:

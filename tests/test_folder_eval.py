@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digitlab.answers.inference import NOT_A_DIGIT, Prediction
 from digitlab.cli.main import main
 from digitlab.data.mnist import load_mnist
 from digitlab.errors import DigitLabError
@@ -18,9 +19,8 @@ from digitlab.evaluation.folder import (
     evaluate_folder,
     load_labelled_folder,
 )
+from digitlab.imaging.pipeline import NO_DIGIT
 from digitlab.models.registry import model_ids
-from digitlab.predict.inference import NOT_A_DIGIT, Prediction
-from digitlab.preprocess.pipeline import NO_DIGIT
 
 RESULT_KEYS = {"model", "pipeline", "n", "correct", "accuracy", "per_kind", "per_digit",
                "confusions", "refused", "misses"}  # fmt: skip

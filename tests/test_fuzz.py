@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from digitlab.errors import ImageError, NoDigitError
-from digitlab.preprocess.pipeline import preprocess
+from digitlab.imaging.pipeline import preprocess
 from test_filestructure import (
     gif_with_comments,
     gif_with_frames,

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from digitlab.errors import ImageError, NoDigitError
-from digitlab.preprocess.decode import decode_image, flatten_alpha, read_image_file
-from digitlab.preprocess.pipeline import preprocess
+from digitlab.imaging.decode import decode_image, flatten_alpha, read_image_file
+from digitlab.imaging.pipeline import preprocess
 
 
 def digit_picture(size: int = 64) -> np.ndarray:
@@ -323,7 +323,7 @@ def test_read_image_file_reads_at_most_its_cap(tmp_path):
 
 
 def test_a_bug_in_our_own_code_is_not_reported_as_a_damaged_file(monkeypatch):
-    import digitlab.preprocess.decode as imageio
+    import digitlab.imaging.decode as imageio
 
     def broken(image):
         raise RuntimeError("a bug of ours")

@@ -1,4 +1,4 @@
-"""digitlab.predict end to end with the shipped CNN: answers, and the two kinds of refusal."""
+"""digitlab.answers end to end with the shipped CNN: answers, and the two kinds of refusal."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 import digitlab
+from digitlab.answers.inference import NO_DIGIT, NOT_A_DIGIT
 from digitlab.data.mnist import load_mnist
-from digitlab.predict.inference import NO_DIGIT, NOT_A_DIGIT
 
 
 def png(image: Image.Image) -> bytes:

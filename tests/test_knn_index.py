@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pytest
 
+from digitlab.answers.inference import predict_preprocessed
 from digitlab.data.mnist import load_mnist
 from digitlab.models import artifacts, knn
 from digitlab.models.artifacts import WEIGHTS_DIR
-from digitlab.predict.inference import predict_preprocessed
 
 
 @pytest.fixture(scope="module")

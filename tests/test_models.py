@@ -8,17 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from digitlab.contract import low_confidence_threshold
+from digitlab.data.splits import split_positions
 from digitlab.errors import ImageError, ModelError
+from digitlab.imaging.features import as_float_images, deskew, gaussian_blur
 from digitlab.models import artifacts
-from digitlab.models.base import (
-    DigitModel,
-    low_confidence_threshold,
-    split_positions,
-    training_data,
-)
+from digitlab.models.base import DigitModel
 from digitlab.models.registry import display_name, load_model, model_class, model_ids, model_spec
-from digitlab.preprocess.features import as_float_images, deskew, gaussian_blur
 from digitlab.synth.augment import AugmentConfig, augment_batch
+from digitlab.training.data import training_data
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +190,9 @@ def test_shipped_nets_were_trained_with_today_s_pipeline(model_id, tmp_path):
     weights trained with another pipeline warns."""
     import warnings
 
+    from digitlab.imaging.pipeline import pipeline_version
     from digitlab.models.artifacts import WEIGHTS_DIR
     from digitlab.models.torchnet import PipelineChangedWarning
-    from digitlab.preprocess.pipeline import pipeline_version
 
     cls = model_class(model_id)
     with warnings.catch_warnings():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.models.base import NOT_A_DIGIT, extra_examples, split_not_digit, training_data
+from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
+from digitlab.contract import split_not_digit
 from digitlab.synth import negatives
+from digitlab.training.data import extra_examples, training_data
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +57,10 @@ def test_split_not_digit_renormalises_the_digits():
 
 
 def test_fewer_extra_examples_are_the_first_of_more(digits):
-    from digitlab.models.base import TrainingData
+    from digitlab.training.data import TrainingData
 
     data = TrainingData(digits[0], digits[1], digits[0][:300], digits[1][:300])
-    data.validation_probe(n_styled=4, n_negative=4)  # other cached sets do not get in the way
+    data.validation_probe({"styled": 4, "negative": 4})  # other cached sets do not get in the way
     many_x, many_y = data.extra_examples(12, 12, seed=4)
     few_x, few_y = data.extra_examples(5, 7, seed=4)
     fresh_x, fresh_y = extra_examples(*digits, n_styled=5, n_negative=7, seed=4)

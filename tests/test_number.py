@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.predict.number import (
+from digitlab.answers.number import (
     DigitReading,
     NumberReading,
     read_number,
     reads_as_row,
     segment_digits,
 )
-from digitlab.preprocess.pipeline import find_ink
+from digitlab.imaging.pipeline import find_ink
 from digitlab.synth.userlike import mnist_test_digits
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import digitlab.preprocess.pipeline as P
+import digitlab.imaging.pipeline as P
 from digitlab.data.mnist import load_mnist
 from digitlab.errors import NoDigitError
 from digitlab.synth.userlike import generate, mnist_test_digits
@@ -295,7 +295,7 @@ def test_desk_photos_are_read_right_by_the_cnn():
 def test_read_number_on_a_desk_photo_boxes_the_digits_inside_the_page():
     from PIL import ImageDraw
 
-    from digitlab.predict.number import read_number
+    from digitlab.answers.number import read_number
     from digitlab.synth.userlike import desk_scene, encode, mnist_shape, mnist_validation_digits
 
     digits, labels = mnist_validation_digits()

@@ -14,13 +14,14 @@ import pytest
 from PIL import Image
 
 import digitlab
+from digitlab.answers.inference import predict_preprocessed_batch
+from digitlab.contract import answered_digits
 from digitlab.data.mnist import load_mnist
-from digitlab.models.base import training_data
 from digitlab.models.registry import load_model, model_ids
-from digitlab.predict.inference import predict_preprocessed_batch
 from digitlab.profiles import store as profiles
-from digitlab.profiles.store import Profile, ProfiledModel, ProfileError, answered_digits
+from digitlab.profiles.store import Profile, ProfiledModel, ProfileError
 from digitlab.synth.writers import first_k_of_each, simulated_writer
+from digitlab.training.data import training_data
 
 SRC = Path(digitlab.__file__).resolve().parents[1]
 

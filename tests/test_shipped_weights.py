@@ -33,8 +33,8 @@ def test_shipped_model_meets_its_bar(model_id):
 def test_cnn_refuses_what_is_not_a_digit_and_keeps_the_digits():
     import numpy as np
 
+    from digitlab.answers.inference import NOT_A_DIGIT, predict_preprocessed_batch
     from digitlab.data.mnist import load_mnist
-    from digitlab.predict.inference import NOT_A_DIGIT, predict_preprocessed_batch
     from digitlab.synth.negatives import not_digit_images
 
     train_images, _ = load_mnist("train")

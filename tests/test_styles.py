@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.models.base import training_data
 from digitlab.synth import styles
+from digitlab.training.data import training_data
 
 
 @pytest.fixture(scope="module")

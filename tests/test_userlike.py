@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.preprocess.decode import decode_image
+from digitlab.imaging.decode import decode_image
 from digitlab.synth.userlike import (
     IMITATED_BY_TRAINING,
     KINDS,
@@ -49,7 +49,7 @@ def test_unknown_kind_or_split_is_refused():
 
 
 def test_val_renders_the_validation_digits_the_models_hold_out():
-    from digitlab.models.base import training_data
+    from digitlab.training.data import training_data
 
     images, labels = source_digits("photo", "val")
     held_out = training_data()

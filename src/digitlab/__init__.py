@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import importlib
 
-from digitlab.preprocess.pipeline import preprocess
-
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "preprocess": "digitlab.imaging.pipeline",
     "load_mnist": "digitlab.data.mnist",
     "load_model": "digitlab.models.registry",
-    "predict": "digitlab.predict.inference",
-    "Prediction": "digitlab.predict.inference",
-    "read_number": "digitlab.predict.number",
+    "predict": "digitlab.answers.inference",
+    "Prediction": "digitlab.answers.inference",
+    "read_number": "digitlab.answers.number",
     "Profile": "digitlab.profiles.store",
     "ProfileError": "digitlab.profiles.store",
     "DigitLabError": "digitlab.errors",
+    "DigitModel": "digitlab.models.base",
     "ImageError": "digitlab.errors",
     "NoDigitError": "digitlab.errors",
     "NotADigitError": "digitlab.errors",
@@ -39,7 +39,7 @@ _EXPORTS = {
     "model_ids": "digitlab.models.registry",
     "display_name": "digitlab.models.registry",
 }
-__all__ = ["preprocess", *_EXPORTS]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):

@@ -90,7 +90,7 @@ def display_image(data: bytes, side: int = DISPLAY_SIDE) -> tuple[Image.Image, f
     shrunk to fit ``side``.
 
     Returns the image and its scale (displayed pixels per original pixel). Call only on data
-    that ``digitlab.preprocess.decode`` has already decoded safely (size and format checked).
+    that ``digitlab.imaging.decode`` has already decoded safely (size and format checked).
     """
     with Image.open(io.BytesIO(data)) as opened:
         image = ImageOps.exif_transpose(opened)

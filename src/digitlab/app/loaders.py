@@ -59,7 +59,7 @@ def mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
 @st.cache_data(max_entries=64, show_spinner=False)
 def prepare(source: bytes | np.ndarray):
     """``preprocess(source, steps=True)``, once per distinct input (reruns reuse it)."""
-    from digitlab.preprocess.pipeline import preprocess
+    from digitlab.imaging.pipeline import preprocess
 
     return preprocess(source, steps=True)
 
@@ -92,8 +92,8 @@ def warm_up() -> threading.Thread:
 def reads_as_row(source: bytes | np.ndarray) -> bool:
     """Whether the default model reads the input as a row of several digits
     (``number.reads_as_row``)."""
-    from digitlab.predict.number import read_number
-    from digitlab.predict.number import reads_as_row as row
+    from digitlab.answers.number import read_number
+    from digitlab.answers.number import reads_as_row as row
 
     model, _ = available_model(DEFAULT_MODEL)
     return model is not None and row(read_number(source, model=model))

@@ -14,17 +14,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from digitlab.answers import explain
+from digitlab.answers.inference import Prediction, predict_preprocessed
 from digitlab.app import images
 from digitlab.app.loaders import available_model, prepare
+from digitlab.contract import NO_DIGIT, NO_DIGIT_TIP, NO_DIGITS, NOT_A_DIGIT
 from digitlab.errors import ImageError, ModelError, NoDigitError
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
-from digitlab.predict import explain
-from digitlab.predict.inference import Prediction, predict_preprocessed
 
 logger = logging.getLogger("digitlab.app")
 
-NO_DIGIT = "No digit found in this image: try darker ink, a plain background or a closer crop."
-NOT_A_DIGIT = "This doesn't look like a single digit."
+NO_DIGIT_ADVICE = f"{NO_DIGIT.rstrip('.')}: {NO_DIGIT_TIP[0].lower()}{NO_DIGIT_TIP[1:]}"
 SEVERAL_DIGITS = "It looks like several digits: switch on *Read a number* to read them all."
 UNEXPECTED = "Something went wrong while reading this image; please try another one."
 DIGITS = [str(d) for d in range(10)]
@@ -48,7 +48,7 @@ def friendly_errors() -> Iterator[None]:
     except (ImageError, ModelError) as err:
         st.error(str(err))
     except NoDigitError:
-        st.warning(NO_DIGIT)
+        st.warning(NO_DIGIT_ADVICE)
     except Exception:
         logger.exception("unexpected error while handling an input")
         st.error(UNEXPECTED)
@@ -90,8 +90,8 @@ def show_single(
         try:
             prepared = prepare(source)
         except NoDigitError:
-            announce(NO_DIGIT)
-            st.warning(NO_DIGIT)
+            announce(NO_DIGIT_ADVICE)
+            st.warning(NO_DIGIT_ADVICE)
             if show_input:
                 show_source(source, name)
             return
@@ -400,7 +400,7 @@ def batch_row(name: str, data: bytes, model_ids: list[str]) -> dict:
     except ImageError as err:
         return row | {"Note": str(err)}
     except NoDigitError:
-        return row | {"Image": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT}
+        return row | {"Image": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT_ADVICE}
     row |= {"Image": images.data_uri(images.thumbnail(data)),
             "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
     models, missing = loaded_models(model_ids)
@@ -508,7 +508,7 @@ def show_number(
 ) -> None:
     """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
-        from digitlab.predict.number import read_number
+        from digitlab.answers.number import read_number
 
         readings = {}
         for model_id in model_ids:
@@ -522,8 +522,8 @@ def show_number(
         shown_by = reading_model(list(readings))
         reading = readings[shown_by]
         if not reading.found:
-            announce("No digits found in this image.")
-            st.warning("No digits found in this image.")
+            announce(NO_DIGITS)
+            st.warning(NO_DIGITS)
             return
         show_number_answer(readings, shown_by, present)
         if isinstance(source, bytes):

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from digitlab.cli.profiles import PROFILE_HELP, add_profile_commands
+from digitlab.contract import NO_DIGIT
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import DEFAULT_MODEL, model_ids
-from digitlab.preprocess.pipeline import NO_DIGIT
 
 UNEXPECTED = "Something went wrong while reading this file; the other files are still answered."
 
@@ -142,14 +142,14 @@ def error_record(path: str, message: str, number: bool) -> dict:
 
 def read_input(path: str) -> bytes:
     """A file's bytes, capped and never blocking (``-``: standard input); see ``imageio``."""
-    from digitlab.preprocess.decode import read_image_file, read_standard_input
+    from digitlab.imaging.decode import read_image_file, read_standard_input
 
     return read_standard_input() if path == "-" else read_image_file(path)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from digitlab.answers.inference import predict
     from digitlab.models.registry import load_model
-    from digitlab.predict.inference import predict
 
     model = load_model(args.model, profile=args.profile)
     failed = 0
@@ -157,7 +157,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             raw = read_input(path)
             if args.number:
-                from digitlab.predict.number import read_number
+                from digitlab.answers.number import read_number
 
                 record = number_record(path, read_number(raw, model=model))
             else:
@@ -185,7 +185,7 @@ def app_command(args: argparse.Namespace) -> list[str]:
     over DigitLab's own file limit before they reach us, and never shows a traceback in the
     browser (``none``: this Streamlit reads ``false`` as ``stacktrace``).
     """
-    from digitlab.preprocess.decode import MAX_FILE_BYTES
+    from digitlab.imaging.decode import MAX_FILE_BYTES
 
     home = Path(__file__).parents[1] / "app" / "Home.py"
     upload_mb = MAX_FILE_BYTES // (1024 * 1024)  # Streamlit's megabytes are MiB

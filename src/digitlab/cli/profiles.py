@@ -20,7 +20,7 @@ PROFILE_HELP = "a personal profile's name: answer through its taught digits (dig
 def read_taught(path: str) -> object:
     """The 28x28 image of one file to teach (``-``: standard input)."""
     from digitlab.cli.main import read_input
-    from digitlab.preprocess.pipeline import preprocess
+    from digitlab.imaging.pipeline import preprocess
 
     return preprocess(read_input(path))
 

@@ -25,8 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from digitlab.errors import DigitLabError, ImageError, NoDigitError
+from digitlab.imaging.decode import read_image_file
 from digitlab.models.registry import display_name
-from digitlab.preprocess.decode import read_image_file
 
 MAX_IMAGES = 100_000  # a class's scans are hundreds; this bounds time and memory (~320 MB)
 MAX_LABELS_BYTES = 50 * 1024 * 1024
@@ -179,7 +179,7 @@ def read_image_folder(root: Path) -> list[LabelledImage]:
 
 def pipeline_function(pipeline: str) -> Callable:
     """``"ours"`` -> ``preprocess``; ``"naive"`` -> ``naive_preprocess`` (the tutorial way)."""
-    from digitlab.preprocess.pipeline import naive_preprocess, preprocess
+    from digitlab.imaging.pipeline import naive_preprocess, preprocess
 
     if pipeline not in PIPELINES:
         raise DigitLabError(f"Unknown pipeline {pipeline!r}; choose ours or naive.")
@@ -202,8 +202,8 @@ def evaluate_folder(
 ) -> dict[str, dict]:  # fmt: skip
     """Per model id: accuracy overall, per kind and per digit, confusions, refusals, misses
     (through ``profile``, a ``digitlab.Profile`` or a profile's name, if given)."""
+    from digitlab.answers.inference import predict_preprocessed_batch
     from digitlab.models.registry import load_model
-    from digitlab.predict.inference import predict_preprocessed_batch
 
     pipeline_function(pipeline)  # an unknown pipeline fails before any work
     progress = tqdm(items, desc=f"reading images ({pipeline})", leave=False, disable=None)
@@ -379,7 +379,7 @@ def draw_gallery(
 
 def miss_images(item: LabelledImage, pipeline: str) -> tuple[np.ndarray, np.ndarray]:
     """The input (grey, at most 128 px) and the 28x28 of a missed image, read again."""
-    from digitlab.preprocess.decode import decode_image
+    from digitlab.imaging.decode import decode_image
 
     data = read_image_file(item.path)
     source = decode_image(data, max_side=128).grey

@@ -27,8 +27,8 @@ import sys
 import numpy as np
 
 from digitlab.errors import DigitLabError
+from digitlab.imaging.pipeline import naive_preprocess, preprocess
 from digitlab.models import registry
-from digitlab.preprocess.pipeline import naive_preprocess, preprocess
 from digitlab.synth.userlike import IMITATED_BY_TRAINING, KINDS, SPLITS, generate
 
 PIPELINES = ("ours", "naive")

@@ -115,7 +115,7 @@ def render_userlike() -> str:
 
 
 def render_pipeline() -> str:
-    from digitlab.preprocess.pipeline import describe_pipeline, pipeline_version
+    from digitlab.imaging.pipeline import describe_pipeline, pipeline_version
 
     version = f"Pipeline version (a hash of its parameters): `{pipeline_version()}`."
     return f"{describe_pipeline()}\n\n{version}\n"

@@ -9,7 +9,7 @@ candidate is to the nearest moved copy, a cheap cousin of tangent distance. k, b
 size and the moves are chosen on the validation split. Votes are weighted by inverse
 distance.
 
-The index holds the 55,000 digits of the training split (``base.split_positions``) and the
+The index holds the 55,000 digits of the training split (``digitlab.data.splits``) and the
 PCA is fitted on them alone: the 5,000 validation digits stay unseen, so the thresholds
 calibrated on them describe the model that ships.
 
@@ -27,6 +27,7 @@ import io
 import sys
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
@@ -34,6 +35,8 @@ import torch
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
+from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
+from digitlab.contract import calibrate
 from digitlab.data.mnist import (
     SPLIT_SIZES,
     cache_dir,
@@ -42,16 +45,16 @@ from digitlab.data.mnist import (
     sha256,
     write_atomic,
 )
-from digitlab.models.base import (
-    NOT_A_DIGIT,
-    NpzModel,
-    TrainingData,
-    calibrate,
-    split_positions,
-)
-from digitlab.preprocess.features import as_float_images, deskew, gaussian_blur
+from digitlab.data.splits import split_positions
+from digitlab.imaging.features import as_float_images, deskew, gaussian_blur
+from digitlab.models.base import NpzModel
+
+if TYPE_CHECKING:  # only a type here: the models never import training or synthesis
+    from digitlab.training.data import TrainingData
 
 HPARAMS = {
+    # How many validation digits calibration looks at (None: ``FULL_PROBE``; quick runs: fewer).
+    "probe": None,
     # Tried on validation: every (blur, PCA size, k).
     "sigmas": (0.75, 1.0, 1.25),
     "dims": (40, 50, 60),
@@ -289,7 +292,7 @@ class Model(NpzModel):
 
     def mnist_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(features [55000,d], labels [55000]) of the training split's digits, in the order of
-        ``base.split_positions``; built once and cached."""
+        ``digitlab.data.splits``; built once and cached."""
         if self._index is None:
             self._index = self._read_index() or self._build_index()
         return self._index
@@ -421,6 +424,6 @@ class Model(NpzModel):
         model = cls(mean, comps, config)
         model = cls(mean, comps, config, model.features(extra_x), extra_y)
         model._index = (tr, data.train_y)
-        model.config |= calibrate(model.predict_proba_all, data)
+        model.config |= calibrate(model.predict_proba_all, data, hp.get("probe"))
         model._index = model._digits = model._searches = None  # the index comes from the cache
         return model

@@ -9,16 +9,23 @@ which also makes each class's template easy to show.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from digitlab.models.base import NpzModel, TrainingData, calibrate, softmax
-from digitlab.preprocess.features import as_float_images, deskew
+from digitlab.contract import calibrate
+from digitlab.imaging.features import as_float_images, deskew
+from digitlab.models.base import NpzModel, softmax
+
+if TYPE_CHECKING:  # only a type here: the models never import training or synthesis
+    from digitlab.training.data import TrainingData
 
 HPARAMS = {
+    # How many validation digits calibration looks at (None: ``FULL_PROBE``; quick runs: fewer).
+    "probe": None,
     "c_choices": (0.01, 0.05, 0.2),  # regularisation strengths tried on validation
     "max_iter": 200,
     # Styled digits added to the training set. No negatives: on validation they cost a
@@ -92,5 +99,5 @@ class Model(NpzModel):
         config = {"C": c, "max_iter": hp["max_iter"], "val_accuracy": val_acc, "seed": seed,
                   "extra": extra}  # fmt: skip
         model = cls(fitted.coef_.astype(np.float32), fitted.intercept_.astype(np.float32), config)
-        model.config |= calibrate(model.predict_proba_all, data)
+        model.config |= calibrate(model.predict_proba_all, data, hp.get("probe"))
         return model

@@ -118,6 +118,7 @@ def load_model(model_id: str, weights: str | Path | None = None, profile=None):
 
 # Quick-run settings: enough to learn something from 2,000 images in a few seconds.
 _SMALL_EXTRA = {"styled": 60, "negative": 60}
+_SMALL_PROBE = {"rendered": 100, "coarse": 50, "styled": 100, "negative": 200}
 _SMALL_POOL = {"pipeline": 40, "coarse": 40, **_SMALL_EXTRA}
 
 # Bars: the shipped weights' MNIST test accuracy must stay at or above them. The CNN's is
@@ -125,17 +126,18 @@ _SMALL_POOL = {"pipeline": 40, "coarse": 40, **_SMALL_EXTRA}
 # (see the README's "Writing styles MNIST lacks").
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
-                   quick={"c_choices": (0.1,), "extra": _SMALL_EXTRA}))  # fmt: skip
+                   quick={"c_choices": (0.1,), "extra": _SMALL_EXTRA,
+                          "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                    why=("neighbours",), bar=0.984,
                    quick={"sigmas": (0.75,), "dims": (30,), "ks": (3,),
                           "variant_choices": ((), ("shift",)),
-                          "extra": _SMALL_EXTRA}))  # fmt: skip
+                          "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
                    why=("gradient",), bar=0.9915,
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
-                          "pool": _SMALL_POOL}))  # fmt: skip
+                          "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
                    why=("occlusion",), bar=0.995,
                    quick={"epochs": 3, "width": 8, "hidden": 32, "patience": 3,
-                          "pool": _SMALL_POOL}))  # fmt: skip
+                          "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,11 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from digitlab.contract import calibrate
+from digitlab.imaging.features import as_float_images
+from digitlab.imaging.pipeline import pipeline_version
 from digitlab.models import artifacts
-from digitlab.models.base import DigitModel, TrainingData, calibrate
-from digitlab.preprocess.features import as_float_images
-from digitlab.preprocess.pipeline import pipeline_version
-from digitlab.synth.augment import AugmentConfig, augment_batch
+from digitlab.models.base import DigitModel
+
+if TYPE_CHECKING:  # only a type here: the models never import training or synthesis
+    from digitlab.training.data import TrainingData
 
 EVAL_BATCH = 2000
 
@@ -48,7 +51,7 @@ def fast_bf16_available() -> bool:
     return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
-def training_batches(x, y, batch_size: int, augment, pool, gen):
+def training_batches(x, y, batch_size: int, augment, augment_fn, pool, gen):
     """One epoch of shuffled (images, labels) batches, each augmented; with a ``pool``, a
     share of each batch (``augment.p_pool``) is swapped for pool digits first."""
     order = torch.randperm(len(x), generator=gen)
@@ -59,7 +62,7 @@ def training_batches(x, y, batch_size: int, augment, pool, gen):
             swap = torch.rand(len(idx), generator=gen) < augment.p_pool
             picks = torch.randint(len(pool[0]), (int(swap.sum()),), generator=gen)
             xb[swap], yb[swap] = pool[0][picks], pool[1][picks]
-        xb = augment_batch(xb, augment, gen) if augment else xb
+        xb = augment_fn(xb, augment, gen) if augment else xb
         yield xb.contiguous(memory_format=torch.channels_last), yb
 
 
@@ -87,7 +90,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     gen = torch.Generator().manual_seed(seed)
     x, y = to_tensor(data.train_x), torch.from_numpy(data.train_y)
     vx, vy = to_tensor(data.val_x), torch.from_numpy(data.val_y)
-    augment = AugmentConfig(**hp["augment"]) if hp.get("augment") is not None else None
+    augment = data.augmentation(hp.get("augment"))
     net.to(memory_format=torch.channels_last)
     pool = None
     if augment is not None and augment.p_pool > 0:
@@ -103,7 +106,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
         with tqdm(
             total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
         ) as bar:
-            batches = training_batches(x, y, hp["batch_size"], augment, pool, gen)
+            batches = training_batches(x, y, hp["batch_size"], augment, data.augment, pool, gen)
             loss = train_one_epoch(net, batches, optimizer, scheduler, use_bf16, bar)
         val_acc = accuracy(net, vx, vy)
         history.append(
@@ -125,7 +128,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}")
             break
     net.load_state_dict(best["state"])
-    thresholds = calibrate(lambda images: probabilities(net, images), data)
+    thresholds = calibrate(lambda images: probabilities(net, images), data, hp.get("probe"))
     return {
         "val_accuracy": best["val_accuracy"],
         "best_epoch": best["epoch"],
@@ -152,6 +155,8 @@ def probabilities(net: nn.Module, images: np.ndarray) -> np.ndarray:
 
 # What the ANN and the CNN train with alike (each adds its own architecture and schedule).
 TRAINING = {
+    # How many validation digits calibration looks at (None: ``FULL_PROBE``; quick runs: fewer).
+    "probe": None,
     "batch_size": 128,
     "augment": "default",
     # Batches swap in pipeline-rendered, coarse, styled digits and negatives ("not a digit").
@@ -217,8 +222,7 @@ class TorchModel(DigitModel):
         # The digits in its training batches are partly pipeline-rendered: record which pipeline.
         config = cls.hparams(overrides) | {"id": cls.id, "seed": seed,
                                            "preprocessing": pipeline_version()}  # fmt: skip
-        if config.get("augment") == "default":
-            config["augment"] = asdict(AugmentConfig())
+        config["augment"] = data.augmentation_settings(config.get("augment"))
         torch.manual_seed(seed)
         net = cls.build(config)
         config |= fit_network(net, data, config, seed)

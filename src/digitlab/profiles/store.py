@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.contract import split_not_digit
 from digitlab.data.mnist import write_atomic
 from digitlab.errors import DigitLabError, ModelError
 
@@ -214,7 +215,7 @@ def now() -> str:
 
 def as_image28(image: np.ndarray) -> np.ndarray:
     """A preprocessed 28x28 image (uint8 0-255 or float [0,1]) as float32 [0,1]."""
-    from digitlab.preprocess.features import as_float_images
+    from digitlab.imaging.features import as_float_images
 
     x = np.asarray(image)
     if x.shape != (28, 28):
@@ -314,7 +315,7 @@ class Profile:
     def teach(self, image, digit: int, source: str = "") -> Sample:
         """Teach that ``image`` (a path, bytes, PIL image or array, as ``digitlab.predict``
         takes) shows ``digit``. The image goes through ``digitlab.preprocess``."""
-        from digitlab.preprocess.pipeline import preprocess
+        from digitlab.imaging.pipeline import preprocess
 
         return self.teach_preprocessed([preprocess(image)], [digit], [source])[0]
 
@@ -537,8 +538,6 @@ class ProfiledModel:
         return blend(base, queries, taught, labels, radii, self.blend_params["prior"])
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        from digitlab.models.base import split_not_digit
-
         return split_not_digit(self.predict_proba_all(images))[0]
 
 
@@ -553,13 +552,3 @@ def with_profile(model, profile: Profile | str | None):
     if not hasattr(model, "embed") or model_id not in BLEND:
         raise ModelError(f"The model {model_id!r} cannot answer through a profile.")
     return ProfiledModel(model, profile)
-
-
-def answered_digits(probabilities_all: np.ndarray, config: dict) -> np.ndarray:
-    """The digit each row answers, -1 where the model refuses it as not a digit (as
-    ``digitlab.predict`` decides: the not-a-digit share above ``not_digit_threshold``)."""
-    from digitlab.models.base import split_not_digit
-
-    digits, not_digit = split_not_digit(probabilities_all)
-    refused = not_digit > float(config.get("not_digit_threshold", 1.0))
-    return np.where(refused, -1, digits.argmax(1))

@@ -132,7 +132,7 @@ def rendered_pool(
     first reduced to coarse scans (8x8 mostly, some 12x12 or 16x16).
     """
     from digitlab.errors import DigitLabError
-    from digitlab.preprocess.pipeline import preprocess
+    from digitlab.imaging.pipeline import preprocess
 
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(images), min(len(images), n_pipeline + n_coarse), replace=False)

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from digitlab.errors import DigitLabError
-from digitlab.preprocess.pipeline import (
+from digitlab.imaging.pipeline import (
     center_by_mass,
     fit_20x20,
     normalise_stroke_width,

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitlab.preprocess.pipeline import center_by_mass, fit_20x20
+from digitlab.imaging.pipeline import center_by_mass, fit_20x20
 
 FINE = 4  # draw at 112x112: strokes a few pixels wide, resampled down like NIST's digits
 SIDE = 28 * FINE

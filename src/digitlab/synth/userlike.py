@@ -3,7 +3,7 @@
 Images are made from digits no model was trained on, from one of two splits:
 
 * ``split="val"`` (the default, for development and tuning): MNIST *validation* digits, exactly
-  the 5,000 training images every model holds out (``digitlab.models.base.training_data``);
+  the 5,000 training images every model holds out (``digitlab.data.splits``);
 * ``split="test"`` (for the final figures only): MNIST *test* digits.
 
 The ``lowres`` kind uses scikit-learn's bundled ``load_digits()`` instead: 8x8 digits with 17
@@ -99,10 +99,9 @@ def source_digits(kind: str, split: str = "val") -> tuple[np.ndarray, np.ndarray
 def mnist_validation_digits() -> tuple[np.ndarray, np.ndarray]:
     """The validation digits every model holds out of training, float32 [N, 28, 28] in
     [0, 1] (white on black), and labels."""
-    from digitlab.models.base import training_data
+    from digitlab.data.splits import validation_digits
 
-    data = training_data()
-    return data.val_x, data.val_y
+    return validation_digits()
 
 
 @lru_cache(maxsize=1)

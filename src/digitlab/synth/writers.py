@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from digitlab.errors import NoDigitError
-from digitlab.preprocess.pipeline import preprocess
+from digitlab.imaging.pipeline import preprocess
 from digitlab.synth.augment import AugmentConfig, augment_batch
 from digitlab.synth.styles import STYLES, as_mnist
 

@@ -13,8 +13,8 @@ from tqdm import tqdm
 from digitlab.evaluation.mnist import evaluate_model, metrics_path
 from digitlab.models import artifacts
 from digitlab.models.artifacts import WEIGHTS_DIR
-from digitlab.models.base import training_data
 from digitlab.models.registry import model_class
+from digitlab.training.data import training_data
 
 DEFAULT_SEED = 0
 

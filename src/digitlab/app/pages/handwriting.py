@@ -45,8 +45,8 @@ def drawn_row():
 
 def teach_from_sheet(profile) -> None:
     """Read a row 0 1 2 ... 9 with the number reader; teach the ten digits once confirmed."""
+    from digitlab.answers.number import read_number
     from digitlab.app.loaders import available_model
-    from digitlab.predict.number import read_number
 
     st.subheader("Teach from a sheet")
     way = st.radio("Your row of digits", ["Photo", "Draw"], horizontal=True, key="sheet_source")

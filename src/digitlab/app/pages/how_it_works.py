@@ -3,10 +3,10 @@
 import streamlit as st
 
 from digitlab.app.loaders import available_model
+from digitlab.data.splits import VALIDATION_SIZE
 from digitlab.evaluation.mnist import ratio, stored_metrics
-from digitlab.models.base import VALIDATION_SIZE
+from digitlab.imaging.pipeline import describe_pipeline
 from digitlab.models.registry import display_name, model_ids, model_spec
-from digitlab.preprocess.pipeline import describe_pipeline
 
 
 def measured(model_id: str) -> str:

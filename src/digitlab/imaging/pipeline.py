@@ -26,8 +26,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull
 
+from digitlab.contract import NO_DIGIT
 from digitlab.errors import NoDigitError
-from digitlab.preprocess.decode import ImageSource, decode_image
+from digitlab.imaging.decode import ImageSource, decode_image
 
 WORKING_SIDE = 400  # long side for finding the digit: fast, and enough for a digit's shape
 SMALL_UPLOAD_SIDE = 64  # uploads this small (low-resolution scans) have a flat background
@@ -40,7 +41,6 @@ MNIST_SIDE = 28  # ...centred by mass in a 28x28 field
 MNIST_STROKE_RANGE = (1.9, 3.6)
 MIN_INK_CONTRAST = 0.06  # an ink peak below this (on a 0-1 scale) is not a digit
 MIN_DIGIT_SIDE = 5  # pixels of the upload: anything smaller is a speck (8x8 scans are 8)
-NO_DIGIT = "No digit found in this image."
 # A sheet of paper on a desk (``isolate_page``) is looked for on a copy this small: its outline
 # needs no more, and it keeps the step cheap. What counts as a sheet:
 PAGE_SIDE = 128

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digitlab.models.registry import DEFAULT_MODEL
-from digitlab.predict.inference import predict_preprocessed_batch, resolve_model
-from digitlab.preprocess.decode import ImageSource
-from digitlab.preprocess.pipeline import (
+from digitlab.answers.inference import predict_preprocessed_batch, resolve_model
+from digitlab.imaging.decode import ImageSource
+from digitlab.imaging.pipeline import (
     Box,
     Component,
     find_ink,
@@ -31,6 +30,7 @@ from digitlab.preprocess.pipeline import (
     render_digit,
     scale_box,
 )
+from digitlab.models.registry import DEFAULT_MODEL
 
 # A digit whose top probability is under the model's ``low_confidence_threshold`` (chosen on
 # the validation split when the model was trained, stored in ``model.config``) is flagged;

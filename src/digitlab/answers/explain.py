@@ -23,7 +23,7 @@ from functools import cache
 import numpy as np
 
 from digitlab.data.mnist import SPLIT_SIZES
-from digitlab.preprocess.features import as_float_images
+from digitlab.imaging.features import as_float_images
 
 MNIST_TRAIN_SIZE = SPLIT_SIZES["train"]
 OCCLUSION_PATCH = 6  # a patch about one stroke wide and a third of the digit's 20 px height
@@ -132,7 +132,7 @@ def logreg_evidence(logreg_model, image: np.ndarray, digit: int) -> LogregEviden
     The model deskews its input first (``digitlab.features.deskew``), so the template is
     matched against the deskewed digit, which is shown here as well.
     """
-    from digitlab.preprocess.features import deskew
+    from digitlab.imaging.features import deskew
 
     deskewed = deskew(as_image28(image)[None])[0]
     template = np.asarray(logreg_model.templates()[digit], np.float32)

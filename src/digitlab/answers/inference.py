@@ -6,11 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digitlab.contract import NO_DIGIT, NOT_A_DIGIT, decide
 from digitlab.errors import ModelError, NoDigitError, NotADigitError
 from digitlab.models.registry import DEFAULT_MODEL, load_model
-from digitlab.preprocess.pipeline import NO_DIGIT
-
-NOT_A_DIGIT = "This doesn't look like a single digit."
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def resolve_model(model, profile=None):
         from digitlab.profiles.store import with_profile
 
         model = with_profile(model, profile)
-    return getattr(model, "id", type(model).__name__), model
+    return model.id, model
 
 
 def predict_preprocessed_batch(images28: list[np.ndarray], model=DEFAULT_MODEL) -> list[Prediction]:
@@ -57,37 +55,31 @@ def predict_preprocessed_batch(images28: list[np.ndarray], model=DEFAULT_MODEL) 
     not-a-digit probability is above its ``not_digit_threshold`` (chosen on validation data).
     """
     model_id, net = resolve_model(model)
-    digits, not_digit = digit_and_not_digit_probabilities(net, images28)
-    config = getattr(net, "config", None) or {}
-    low_threshold = float(config.get("low_confidence_threshold", 0.0))
-    refuse_threshold = float(config.get("not_digit_threshold", 1.0))
-    predictions = []
-    for image28, probs, score in zip(images28, digits, not_digit, strict=True):
-        digit = int(probs.argmax())
-        confidence = float(probs[digit])
-        if score > refuse_threshold:
-            predictions.append(
-                Prediction(model_id, None, confidence, probs, False, image28, NOT_A_DIGIT)
-            )
-            continue
-        low = confidence < low_threshold
-        predictions.append(Prediction(model_id, digit, confidence, probs, low, image28))
-    return predictions
+    d = decide(checked_probabilities(net, model_id, images28), net.config)
+    return [
+        Prediction(
+            model_id,
+            None if d.refused[i] else int(d.digit[i]),
+            float(d.confidence[i]),
+            d.probabilities[i],
+            bool(d.unsure[i]),
+            image28,
+            NOT_A_DIGIT if d.refused[i] else None,
+        )
+        for i, image28 in enumerate(images28)
+    ]
 
 
-def digit_and_not_digit_probabilities(net, images28) -> tuple[np.ndarray, np.ndarray]:
-    """(the ten digits' probabilities [N,10], the not-a-digit probability [N])."""
-    from digitlab.models.base import split_not_digit
-
+def checked_probabilities(net, model_id: str, images28) -> np.ndarray:
+    """The model's [N,11] (or [N,10]) probabilities, refused if they are not numbers."""
     batch = np.stack([np.asarray(i) for i in images28])
     probabilities = np.asarray(net.predict_proba_all(batch))
     # Checked before the split, which would turn NaN digit scores into a calm 10% each.
     if not np.isfinite(probabilities).all():
-        model_id = getattr(net, "id", type(net).__name__)
         raise ModelError(
             f"The {model_id} model's answer is not a number; its files may be damaged."
         )
-    return split_not_digit(probabilities)
+    return probabilities
 
 
 def predict_preprocessed(image28: np.ndarray, model=DEFAULT_MODEL) -> Prediction:
@@ -104,7 +96,7 @@ def predict(image, model=DEFAULT_MODEL, raise_refusal: bool = False, profile=Non
     ``NotADigitError`` instead. ``profile`` (a ``digitlab.Profile`` or a profile's name):
     answer through that person's taught digits.
     """
-    from digitlab.preprocess.pipeline import preprocess
+    from digitlab.imaging.pipeline import preprocess
 
     model_id, net = resolve_model(model, profile)
     try:

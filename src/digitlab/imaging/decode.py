@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from digitlab.errors import ImageError
-from digitlab.preprocess.filestructure import CORRUPT, check_structure, too_large
+from digitlab.imaging.filestructure import CORRUPT, check_structure, too_large
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 40_000_000

@@ -1,0 +1,28 @@
+"""MNIST's training set cut once into a training and a validation split.
+
+Every shipped model is fitted on the 55,000 training-split digits only; every choice (and
+every threshold) is made on the 5,000 validation digits; MNIST's test set is for the final
+report alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitlab.data.mnist import SPLIT_SIZES, load_mnist
+
+VALIDATION_SIZE = 5_000  # held out of the 60k training images for every choice we make
+SPLIT_SEED = 0
+
+
+def split_positions(n: int = SPLIT_SIZES["train"]) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, train) positions in MNIST's training set: one fixed random split."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
+    return order[:VALIDATION_SIZE], order[VALIDATION_SIZE:]
+
+
+def validation_digits(data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The validation split: float32 [N,28,28] in [0,1] (white on black) and int64 labels."""
+    images, labels = load_mnist("train", data_dir)
+    val, _ = split_positions(len(images))
+    return images[val].astype(np.float32) / 255.0, labels[val].astype(np.int64)

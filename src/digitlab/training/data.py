@@ -1,0 +1,148 @@
+"""What a model is trained on: MNIST's training split, and the synthesised digits (pipeline
+renders, writing styles, negatives) and augmentation that training mixes in.
+
+Models receive a ``TrainingData`` and reach synthesis only through its methods, so the
+models themselves (loaded to answer an upload) never import ``digitlab.synth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
+from digitlab.data.mnist import load_mnist
+from digitlab.data.splits import split_positions
+from digitlab.synth.augment import AugmentConfig, augment_batch, rendered_pool
+from digitlab.synth.negatives import not_digit_images
+from digitlab.synth.styles import styled_digits
+
+# The validation digits calibration looks at, in full (``TrainingData.validation_probe``).
+FULL_PROBE = {"rendered": 1000, "coarse": 500, "styled": 1000, "negative": 2000}
+
+VALIDATION_SEED_OFFSET = 10_000  # validation's styles and negatives never share training's seed
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Float images in [0,1]: ``train`` for fitting, ``val`` for choices and early stopping."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    _pools: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def _once(self, key: tuple, make):
+        if key not in self._pools:
+            self._pools[key] = make()
+        return self._pools[key]
+
+    def rendered_pool(self, n_pipeline: int, n_coarse: int, seed: int):
+        """Training-split digits as the preprocessing pipeline renders them (built once)."""
+        return self._once(
+            ("rendered", n_pipeline, n_coarse, seed),
+            lambda: rendered_pool(self.train_x, self.train_y, n_pipeline, n_coarse, seed),
+        )
+
+    def extra_examples(self, n_styled: int, n_negative: int, seed: int):
+        """Training-split digits in the writing styles MNIST lacks (``digitlab.synth.styles``) and
+        negatives labelled ``NOT_A_DIGIT`` (``digitlab.synth.negatives``): ([M,28,28], [M]).
+
+        Both are generated in sequence from ``seed``, so fewer are the first ones of more:
+        a larger set already made is cut instead of making a new one.
+        """
+        for key, made in self._pools.items():
+            if key[0] == "extra" and key[3] == seed and key[1] >= n_styled and key[2] >= n_negative:
+                return first_of_each(*made, n_styled, n_negative)
+        return self._once(
+            ("extra", n_styled, n_negative, seed),
+            lambda: extra_examples(self.train_x, self.train_y, n_styled, n_negative, seed),
+        )
+
+    def validation_probe(self, sizes: dict | None = None, seed: int = 0):
+        """What thresholds are chosen on: validation digits (plain, as the pipeline renders
+        them, and in the styles) and negatives made with other seeds than training's.
+        ``sizes`` (``FULL_PROBE`` unless given; a quick run's are smaller) says how many of each.
+
+        Returns (digit images [N,28,28], their labels, negative images [M,28,28]).
+        """
+        n = FULL_PROBE | (sizes or {})
+
+        def make():
+            rendered, rendered_y = rendered_pool(
+                self.val_x, self.val_y, n["rendered"], n["coarse"], seed + 1
+            )
+            extra_x, extra_y = extra_examples(
+                self.val_x, self.val_y, n["styled"], n["negative"], seed + VALIDATION_SEED_OFFSET
+            )
+            styled = extra_y != NOT_A_DIGIT
+            digits = np.concatenate([self.val_x, rendered, extra_x[styled]])
+            labels = np.concatenate([self.val_y, rendered_y, extra_y[styled]])
+            return digits, labels, extra_x[~styled]
+
+        return self._once(("probe", *sorted(n.items()), seed), make)
+
+    @staticmethod
+    def augmentation(spec: str | dict | None) -> AugmentConfig | None:
+        """The augmentation a run asks for: ``"default"``, a dict of ``AugmentConfig``
+        fields, or None (no augmentation)."""
+        if spec is None:
+            return None
+        return AugmentConfig() if spec == "default" else AugmentConfig(**spec)
+
+    @staticmethod
+    def augmentation_settings(spec: str | dict | None) -> dict | None:
+        """``augmentation(spec)`` as the plain dict a model's config records."""
+        config = TrainingData.augmentation(spec)
+        return None if config is None else asdict(config)
+
+    @staticmethod
+    def augment(batch: torch.Tensor, config: AugmentConfig, gen: torch.Generator):
+        """Augment a float batch [B,1,28,28] (``digitlab.synth.augment``)."""
+        return augment_batch(batch, config, gen)
+
+
+def training_data(limit: int | None = None, data_dir=None) -> TrainingData:
+    """MNIST's training set as a fixed random train/validation split (the test set stays out).
+
+    Every shipped model is fitted on ``train`` only: ``val`` stays unseen, so the thresholds
+    calibrated on it describe the shipped model itself.
+    """
+    images, labels = load_mnist("train", data_dir)
+    val, train = split_positions(len(images))
+    if limit is not None:
+        val, train = val[: max(1, limit // 10)], train[:limit]
+    x = images.astype(np.float32) / 255.0
+    return TrainingData(
+        x[train], labels[train].astype(np.int64), x[val], labels[val].astype(np.int64)
+    )
+
+
+def extra_examples(
+    images: np.ndarray, labels: np.ndarray, n_styled: int, n_negative: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Styled digits made from ``images`` plus negatives (label ``NOT_A_DIGIT``)."""
+    parts_x, parts_y = [], []
+    if n_styled:
+        styled_x, styled_y = styled_digits(images, labels, n_styled, seed)
+        parts_x.append(styled_x)
+        parts_y.append(styled_y)
+    if n_negative:
+        negatives = not_digit_images(images, n_negative, seed)
+        parts_x.append(negatives)
+        parts_y.append(np.full(len(negatives), NOT_A_DIGIT, np.int64))
+    if not parts_x:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(parts_x).astype(np.float32), np.concatenate(parts_y)
+
+
+def first_of_each(x: np.ndarray, y: np.ndarray, n_styled: int, n_negative: int):
+    """The first ``n_styled`` digits and first ``n_negative`` negatives of extra examples."""
+    negative = y == NOT_A_DIGIT
+    keep = np.zeros(len(y), bool)
+    keep[np.flatnonzero(~negative)[:n_styled]] = True
+    keep[np.flatnonzero(negative)[:n_negative]] = True
+    return x[keep], y[keep]
