@@ -10,6 +10,7 @@ from PIL import Image
 
 from digitlab.answers.inference import NOT_A_DIGIT, Prediction
 from digitlab.cli.main import main
+from digitlab.contract import NO_DIGIT
 from digitlab.data.mnist import load_mnist
 from digitlab.errors import DigitLabError
 from digitlab.evaluation import folder as folder_eval
@@ -19,7 +20,6 @@ from digitlab.evaluation.folder import (
     evaluate_folder,
     load_labelled_folder,
 )
-from digitlab.imaging.pipeline import NO_DIGIT
 from digitlab.models.registry import model_ids
 
 RESULT_KEYS = {"model", "pipeline", "n", "correct", "accuracy", "per_kind", "per_digit",

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import digitlab.imaging.components as components
+import digitlab.imaging.ink as ink_steps
+import digitlab.imaging.page as page_steps
 import digitlab.imaging.pipeline as P
+import digitlab.imaging.render as render
 from digitlab.data.mnist import load_mnist
 from digitlab.errors import NoDigitError
 from digitlab.synth.userlike import generate, mnist_test_digits
@@ -107,15 +111,15 @@ def test_polarity_is_detected(ink_is_dark):
     light = np.zeros((100, 100), np.float32)
     light[20:80, 45:55] = 1.0
     image = 1.0 - light if ink_is_dark else light
-    assert P.detect_ink_is_dark(image) is ink_is_dark
-    assert P.to_white_on_black(image, ink_is_dark)[50, 50] == 1.0
+    assert ink_steps.detect_ink_is_dark(image) is ink_is_dark
+    assert ink_steps.to_white_on_black(image, ink_is_dark)[50, 50] == 1.0
 
 
 def test_polarity_on_low_resolution_digits_covering_half_the_image():
     digits, _ = generate_lowres_arrays()
     for digit in digits:
-        assert P.detect_ink_is_dark(P.to_working_size(1.0 - digit)[0])
-        assert not P.detect_ink_is_dark(P.to_working_size(digit)[0])
+        assert ink_steps.detect_ink_is_dark(ink_steps.to_working_size(1.0 - digit)[0])
+        assert not ink_steps.detect_ink_is_dark(ink_steps.to_working_size(digit)[0])
 
 
 def generate_lowres_arrays():
@@ -129,7 +133,7 @@ def test_remove_background_flattens_a_lighting_gradient():
     ramp = np.linspace(0.0, 0.5, 200, dtype=np.float32)[None, :].repeat(200, 0)
     image = ramp.copy()
     image[80:120, 90:96] += 0.5
-    foreground = P.remove_background(image)
+    foreground = ink_steps.remove_background(image)
     assert foreground[100, 92] > 0.35
     assert np.percentile(foreground, 90) < 0.08
 
@@ -139,7 +143,7 @@ def test_threshold_and_components_drop_specks_and_border_strips():
     fg[60:140, 95:105] = 0.8  # the digit
     fg[10, 10] = 0.8  # a speck
     fg[:, :3] = 0.8  # a scanner edge
-    mask = P.find_digit_components(P.threshold_ink(fg), fg)
+    mask = components.find_digit_components(ink_steps.threshold_ink(fg), fg)
     assert mask[100, 100] and not mask[10, 10] and not mask[100, 1]
 
 
@@ -147,14 +151,14 @@ def test_broken_digit_pieces_are_kept_together():
     fg = np.zeros((200, 200), np.float32)
     fg[60:140, 95:105] = 0.8  # body
     fg[50:56, 95:130] = 0.8  # a detached bar, as in a broken 5 or 7
-    mask = P.find_digit_components(P.threshold_ink(fg), fg)
+    mask = components.find_digit_components(ink_steps.threshold_ink(fg), fg)
     assert mask[100, 100] and mask[53, 120]
 
 
 def test_undo_pixel_replication():
     small = np.random.default_rng(0).random((8, 8)).astype(np.float32)
     big = np.kron(small, np.ones((16, 16), np.float32))
-    pixels, block = P.undo_pixel_replication(big)
+    pixels, block = ink_steps.undo_pixel_replication(big)
     assert block == 16 and np.allclose(pixels, small)
 
 
@@ -162,11 +166,11 @@ def test_smooth_photo_and_sharp_drawing_are_not_mistaken_for_replicated_pixels()
     y, x = np.mgrid[0:512, 0:512] / 512
     photo = (0.5 + 0.3 * x + 0.1 * y).astype(np.float32)  # a lighting gradient...
     photo[250:262, 250:254] = 0.1  # ...with a small, thin digit in it
-    assert P.undo_pixel_replication(photo)[1] == 1
+    assert ink_steps.undo_pixel_replication(photo)[1] == 1
     drawing = np.zeros((280, 280), np.float32)
     drawing[60:220, 130:148] = 1.0  # a sharp-edged stroke, not aligned to any block grid
     drawing[60:78, 95:148] = 1.0
-    assert P.undo_pixel_replication(drawing)[1] == 1
+    assert ink_steps.undo_pixel_replication(drawing)[1] == 1
 
 
 def test_coarse_scan_keeps_its_grey_levels():
@@ -182,9 +186,9 @@ def test_coarse_scan_keeps_its_grey_levels():
 def test_fit_20x20_keeps_aspect_and_center_by_mass():
     shape = np.zeros((100, 50), bool)
     shape[:, 10:40] = True
-    fitted = P.fit_20x20(shape)
+    fitted = render.fit_20x20(shape)
     assert fitted.shape == (20, 6)
-    centred = P.center_by_mass(fitted)
+    centred = render.center_by_mass(fitted)
     cy, cx = np.argwhere(centred > 0.5).mean(0)
     assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
 
@@ -192,7 +196,7 @@ def test_fit_20x20_keeps_aspect_and_center_by_mass():
 def test_center_by_mass_never_cuts_ink():
     digit = np.zeros((20, 20), np.float32)
     digit[0, 0] = 1.0  # mass in a corner
-    assert P.center_by_mass(digit).sum() == pytest.approx(1.0)
+    assert render.center_by_mass(digit).sum() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("width_px", [2, 30])
@@ -200,9 +204,9 @@ def test_stroke_width_is_pulled_into_mnist_range(width_px):
     shape = np.zeros((200, 200), bool)
     shape[20:180, 100 - width_px // 2 : 100 + width_px // 2 + 1] = True
     shape[20 : 20 + width_px, 60:140] = True
-    low, high = P.MNIST_STROKE_RANGE
-    before = P.stroke_width(shape)
-    after = P.stroke_width(P.normalise_stroke_width(shape))
+    low, high = render.MNIST_STROKE_RANGE
+    before = render.stroke_width(shape)
+    after = render.stroke_width(render.normalise_stroke_width(shape))
     assert not low <= before <= high
     assert low - 0.6 <= after <= high + 0.6
 
@@ -244,9 +248,9 @@ def ndi_rotate(image: np.ndarray, angle: float) -> np.ndarray:
 
 def test_page_is_found_and_its_surroundings_become_paper():
     image = sheet_on_desk()
-    page = P.find_page(image)
+    page = page_steps.find_page(image)
     assert page is not None and 0.2 < page.mask.mean() < 0.8
-    kept = P.isolate_page(image)
+    kept = page_steps.isolate_page(image)
     assert kept.shape == image.shape
     assert abs(float(kept[5, 5]) - 0.85) < 0.05  # the desk's corner is now paper
     assert float(kept[150, 110]) < 0.4  # the ink on the sheet is kept
@@ -265,7 +269,7 @@ def test_page_step_is_a_no_op_without_a_page(make, monkeypatch):
     else:
         image = generate(make, 1, seed=2)[0].data
     working = P.find_ink(image).working
-    assert P.isolate_page(working) is working  # nothing found: the very same image
+    assert page_steps.isolate_page(working) is working  # nothing found: the very same image
     with_step = P.preprocess(image, steps=True)
     monkeypatch.setattr(P, "isolate_page", lambda grey: grey)
     without_step = P.preprocess(image, steps=True)
@@ -276,8 +280,8 @@ def test_page_step_is_a_no_op_without_a_page(make, monkeypatch):
 def test_light_strokes_on_dark_are_not_a_page():
     image = np.zeros((200, 200), np.float32)
     image[40:160, 85:115] = 1.0  # a thick bright "1" on a dark canvas: bright, sharp, a box
-    assert P.find_page(image) is None
-    assert P.find_page(1.0 - image) is None  # the same "1" in dark ink on paper
+    assert page_steps.find_page(image) is None
+    assert page_steps.find_page(1.0 - image) is None  # the same "1" in dark ink on paper
 
 
 @pytest.mark.slow
@@ -314,3 +318,43 @@ def test_read_number_on_a_desk_photo_boxes_the_digits_inside_the_page():
         x0, y0, x1, y1 = digit.box
         assert on_sheet[y0, x0] and on_sheet[y1 - 1, x1 - 1]  # inside the page...
         assert x1 - x0 < 0.2 * width and y1 - y0 < 0.25 * height  # ...and not around it
+
+
+# ---------------------------------------------------------------------------------------------
+# The fingerprint a trained net records
+
+
+def test_fingerprint_is_the_one_stamped_in_the_shipped_cnn():
+    """``PARAMS`` and ``ALGORITHM`` 1 hash as the old fingerprint (every upper-case constant of
+    the module) did, so the shipped nets, stamped then, load without a warning."""
+    import json
+
+    from digitlab.models.artifacts import WEIGHTS_DIR
+
+    stamped = json.loads((WEIGHTS_DIR / "cnn.json").read_text())["preprocessing"]
+    assert P.ALGORITHM == 1
+    assert P.pipeline_version() == stamped
+
+
+def test_fingerprint_follows_parameters_and_algorithm_not_sentences(monkeypatch):
+    import digitlab.contract
+
+    before = P.pipeline_version()
+    monkeypatch.setattr(digitlab.contract, "NO_DIGIT", "Nothing here looks like a digit.")
+    monkeypatch.setattr(P, "PIPELINE", (P.Step("Another title", "another sentence"),))
+    assert P.pipeline_version() == before
+    monkeypatch.setitem(P.PARAMS, "FINE_SIDE", P.PARAMS["FINE_SIDE"] + 1)
+    assert P.pipeline_version() != before
+    monkeypatch.undo()
+    monkeypatch.setattr(P, "ALGORITHM", 2)
+    assert P.pipeline_version() != before
+
+
+def test_params_hold_the_steps_own_values():
+    """``PARAMS`` names each value the steps use, from the module that uses it."""
+    assert P.PARAMS["FINE_SIDE"] == render.FINE_SIDE
+    assert P.PARAMS["MNIST_STROKE_RANGE"] == render.MNIST_STROKE_RANGE
+    assert P.PARAMS["WORKING_SIDE"] == ink_steps.WORKING_SIDE
+    assert P.PARAMS["PAGE_SIDE"] == page_steps.PAGE_SIDE
+    assert P.PARAMS["MIN_DIGIT_SIDE"] == components.MIN_DIGIT_SIDE
+    assert all(not isinstance(value, str) for value in P.PARAMS.values())

@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitlab.answers.inference import predict_preprocessed_batch, resolve_model
-from digitlab.imaging.decode import ImageSource
-from digitlab.imaging.pipeline import (
+from digitlab.imaging.components import (
     Box,
     Component,
-    find_ink,
     is_border_artefact,
     label_components,
     mask_box,
-    render_digit,
     scale_box,
 )
+from digitlab.imaging.decode import ImageSource
+from digitlab.imaging.pipeline import find_ink, render_digit
 from digitlab.models.registry import DEFAULT_MODEL
 
 # A digit whose top probability is under the model's ``low_confidence_threshold`` (chosen on

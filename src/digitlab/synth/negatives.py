@@ -30,12 +30,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from digitlab.errors import DigitLabError
-from digitlab.imaging.pipeline import (
-    center_by_mass,
-    fit_20x20,
-    normalise_stroke_width,
-    preprocess,
-)
+from digitlab.imaging.pipeline import preprocess
+from digitlab.imaging.render import center_by_mass, fit_20x20, normalise_stroke_width
 
 NOT_A_DIGIT = 10  # the eleventh class
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitlab.imaging.pipeline import center_by_mass, fit_20x20
+from digitlab.imaging.render import center_by_mass, fit_20x20, stroke_width_px
 
 FINE = 4  # draw at 112x112: strokes a few pixels wide, resampled down like NIST's digits
 SIDE = 28 * FINE
@@ -44,11 +44,9 @@ def fine_shape(digit: np.ndarray) -> np.ndarray:
 
 
 def pen_width(shape: np.ndarray) -> float:
-    """The stroke width of a binary shape: twice the median distance to the background along
-    the stroke's ridge."""
-    distance = ndi.distance_transform_edt(np.pad(shape, 1))[1:-1, 1:-1]
-    ridge = shape & (distance >= ndi.maximum_filter(distance, size=3)) & (distance > 0)
-    return float(2 * np.median(distance[ridge])) if ridge.any() else 2.0 * FINE
+    """The stroke width of a fine binary shape in fine pixels (``stroke_width_px``); an empty
+    shape gets a typical pen's."""
+    return stroke_width_px(shape) if shape.any() else 2.0 * FINE
 
 
 def draw_strokes(shape: np.ndarray, strokes: list[list[Point]], width: float) -> np.ndarray:
