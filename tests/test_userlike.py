@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from digitlab.imaging.decode import decode_image
+from digitlab.synth.shapes import restroke, thin_to_skeleton
 from digitlab.synth.userlike import (
     IMITATED_BY_TRAINING,
     KINDS,
     generate,
     other_writers_digits,
-    restroke,
     source_digits,
-    thin_to_skeleton,
 )
 
 
