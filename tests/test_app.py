@@ -273,7 +273,7 @@ def test_a_bad_upload_gives_one_sentence_and_the_app_keeps_working(
 
 
 def test_a_too_large_upload_is_refused(app, monkeypatch):
-    monkeypatch.setattr("digitlab.imageio.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("digitlab.imaging.decode.MAX_FILE_BYTES", 1000)
     upload(app, "big.png", png_bytes((400, 400)) + b"\0" * 2000)
     [error] = app.error
     assert "large" in error.value or "big" in error.value

@@ -8,17 +8,22 @@ import os
 import sys
 from pathlib import Path
 
+from digitlab.answers.inference import predict
+from digitlab.answers.number import read_number
+from digitlab.cli import lab
+from digitlab.cli.common import UNEXPECTED, read_input
 from digitlab.cli.profiles import PROFILE_HELP, add_profile_commands
 from digitlab.contract import NO_DIGIT
+from digitlab.data.mnist import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
 from digitlab.errors import DigitLabError
+from digitlab.evaluation import folder as folder_eval
+from digitlab.evaluation import renders as robustness
+from digitlab.imaging.decode import MAX_FILE_BYTES
 from digitlab.models.registry import DEFAULT_MODEL, model_ids
-
-UNEXPECTED = "Something went wrong while reading this file; the other files are still answered."
+from digitlab.profiles.adapt import load_model
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from digitlab.data.mnist import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
-
     for split in SPLIT_SIZES:
         images, labels = load_mnist(split, args.data_dir)
         print(f"{split}: {len(images)} images {images.shape[1:]} uint8, {len(labels)} labels")
@@ -28,6 +33,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.run:
+        return lab.cmd_train_run(args)
+    given = lab.learner_options_given(args)
+    if given:
+        print(f"digitlab: error: {', '.join(given)} only go with --run NAME (a learner "
+              "run; the shipped weights keep their own recipe).", file=sys.stderr)  # fmt: skip
+        return 2
+    # Imported here to buy start-up time: torch, sklearn and pandas only for `digitlab train`.
     from digitlab.evaluation.mnist import all_model_ids
     from digitlab.training.train import train_models
 
@@ -48,8 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from digitlab.evaluation import mnist as evaluate
-    from digitlab.models.registry import load_model
+    from digitlab.evaluation import mnist as evaluate  # here to buy start-up time: sklearn
 
     results = []
     for model_id in evaluate.all_model_ids(args.model):
@@ -75,8 +87,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_real(args: argparse.Namespace) -> int:
-    from digitlab.evaluation import renders as robustness
-
     ids = list(model_ids()) if args.model == "all" else [args.model]
     result = robustness.evaluate_robustness(ids, args.n, args.seeds, args.split)
     if args.json:
@@ -88,8 +98,6 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_folder(args: argparse.Namespace) -> int:
-    from digitlab.evaluation import folder as folder_eval
-
     items = folder_eval.load_labelled_folder(args.dir)
     ids = list(model_ids()) if args.model == "all" else [args.model]
     pipelines = ("ours", "naive") if args.pipeline == "both" else (args.pipeline,)
@@ -140,25 +148,13 @@ def error_record(path: str, message: str, number: bool) -> dict:
     return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None, "error": message}
 
 
-def read_input(path: str) -> bytes:
-    """A file's bytes, capped and never blocking (``-``: standard input); see ``imageio``."""
-    from digitlab.imaging.decode import read_image_file, read_standard_input
-
-    return read_standard_input() if path == "-" else read_image_file(path)
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
-    from digitlab.answers.inference import predict
-    from digitlab.models.registry import load_model
-
     model = load_model(args.model, profile=args.profile)
     failed = 0
     for path in args.files:
         try:
             raw = read_input(path)
             if args.number:
-                from digitlab.answers.number import read_number
-
                 record = number_record(path, read_number(raw, model=model))
             else:
                 record = prediction_record(path, predict(raw, model=model))
@@ -185,8 +181,6 @@ def app_command(args: argparse.Namespace) -> list[str]:
     over DigitLab's own file limit before they reach us, and never shows a traceback in the
     browser (``none``: this Streamlit reads ``false`` as ``stacktrace``).
     """
-    from digitlab.imaging.decode import MAX_FILE_BYTES
-
     home = Path(__file__).parents[1] / "app" / "Home.py"
     upload_mb = MAX_FILE_BYTES // (1024 * 1024)  # Streamlit's megabytes are MiB
     return [sys.executable, "-m", "streamlit", "run", str(home), "--server.headless", "true",
@@ -206,6 +200,13 @@ def cmd_app(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+MODEL_HELP = "a model id (" + ", ".join(model_ids()) + ") or run:NAME, one of your runs"
+
+
+def model_or_all(text: str) -> str:
+    return text if text == "all" else lab.model_id_arg(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitlab", description="Handwritten digit recognition on MNIST."
@@ -223,33 +224,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
     p.add_argument("--out", help="weights directory (default: the package's shipped weights)")
     p.add_argument("--data-dir", help="a directory with the IDX files (raw or .gz)")
+    lab.add_run_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics on the official MNIST test set")
-    p.add_argument("--model", choices=models_or_all, default="all")
+    p.add_argument("--model", type=model_or_all, default="all", help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="one JSON line per model")
     p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-real", help="accuracy on user-like images, by kind")
     p.add_argument("--model", choices=models_or_all, default="all")
-    from digitlab.evaluation.renders import (
-        DEFAULT_SEEDS,
-        SEEDS_HELP,
-        SPLIT_HELP,
-        SPLITS,
-        parse_seeds,
-    )
-
     p.add_argument("--n", type=int, default=300, help="images per kind and seed")
-    p.add_argument("--split", choices=SPLITS, default="val", help=SPLIT_HELP)
-    p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS, help=SEEDS_HELP)
+    p.add_argument("--split", choices=robustness.SPLITS, default="val", help=robustness.SPLIT_HELP)
+    p.add_argument("--seeds", type=robustness.parse_seeds, default=robustness.DEFAULT_SEEDS,
+                   help=robustness.SEEDS_HELP)  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate_real)
 
     p = sub.add_parser("evaluate-folder", help="accuracy on your own labelled images")
     p.add_argument("dir", metavar="DIR", help="a folder with labels.csv or 0/ ... 9/ subfolders")
-    p.add_argument("--model", choices=models_or_all, default="all")
+    p.add_argument("--model", type=model_or_all, default="all", help=MODEL_HELP)
     p.add_argument("--pipeline", choices=("ours", "naive", "both"), default="ours",
                    help="ours, naive (resize to 28x28 as tutorials do) or both")  # fmt: skip
     p.add_argument("--gallery", metavar="FILE.png", help="write a picture of the misses")
@@ -261,13 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="recognise the digit in image files")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
-    p.add_argument("--model", choices=model_ids(), default=DEFAULT_MODEL)
+    p.add_argument("--model", type=lab.model_id_arg, default=DEFAULT_MODEL, help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--number", action="store_true", help="read a row of digits (a number)")
     p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_predict)
 
     add_profile_commands(sub)
+    lab.add_runs_command(sub)
 
     p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
     p.add_argument("--port", type=int, default=8501)

@@ -11,17 +11,17 @@ import json
 import sys
 from pathlib import Path
 
+from digitlab.cli.common import UNEXPECTED, read_input
 from digitlab.errors import DigitLabError
-from digitlab.profiles.store import Profile, profile_names
+from digitlab.evaluation.folder import read_labels_csv
+from digitlab.imaging.pipeline import preprocess
+from digitlab.profiles.store import Profile, profile_names, read_capped
 
 PROFILE_HELP = "a personal profile's name: answer through its taught digits (digitlab teach)"
 
 
 def read_taught(path: str) -> object:
     """The 28x28 image of one file to teach (``-``: standard input)."""
-    from digitlab.cli.main import read_input
-    from digitlab.imaging.pipeline import preprocess
-
     return preprocess(read_input(path))
 
 
@@ -30,8 +30,6 @@ def files_to_teach(args: argparse.Namespace) -> list[tuple[str, object, int]]:
     if args.from_csv:
         if args.files or args.digit is not None:
             raise DigitLabError("Give either FILE... --digit D or --from-csv FILE.csv, not both.")
-        from digitlab.evaluation.folder import read_labels_csv
-
         items = read_labels_csv(Path(args.from_csv), anywhere=True)
         return [(item.file, str(item.path), item.label) for item in items]
     if not args.files or args.digit is None:
@@ -41,8 +39,6 @@ def files_to_teach(args: argparse.Namespace) -> list[tuple[str, object, int]]:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     """Teach every readable image; one sentence per file that cannot be taught."""
-    from digitlab.cli.main import UNEXPECTED
-
     profile = Profile.open(args.profile)
     todo = files_to_teach(args)
     images, digits, sources, failed = [], [], [], 0
@@ -115,7 +111,6 @@ def cmd_profile_export(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_import(args: argparse.Namespace) -> int:
-    from digitlab.profiles.store import read_capped
 
     try:
         raw = read_capped(Path(args.file))
