@@ -21,7 +21,7 @@ import argparse
 import numpy as np
 
 from digitlab.contract import answered_digits
-from digitlab.evaluation.mnist import markdown_table
+from digitlab.evaluation.tables import markdown_table
 from digitlab.models.registry import load_model, model_ids
 from digitlab.profiles.store import (
     blend_distances,

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitlab.errors import DigitLabError, ImageError, NoDigitError
+from digitlab.evaluation.tables import header_table, percent
 from digitlab.imaging.decode import read_image_file
 from digitlab.models.registry import display_name
 
@@ -203,7 +204,7 @@ def evaluate_folder(
     """Per model id: accuracy overall, per kind and per digit, confusions, refusals, misses
     (through ``profile``, a ``digitlab.Profile`` or a profile's name, if given)."""
     from digitlab.answers.inference import predict_preprocessed_batch
-    from digitlab.models.registry import load_model
+    from digitlab.profiles.adapt import load_model
 
     pipeline_function(pipeline)  # an unknown pipeline fails before any work
     progress = tqdm(items, desc=f"reading images ({pipeline})", leave=False, disable=None)
@@ -272,13 +273,6 @@ def grouped_accuracy(groups: list[str], correct: list[bool], sort: bool = False)
 # Reports
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table with padded columns (readable in a terminal too)."""
-    from digitlab.evaluation.mnist import markdown_table as rows_table
-
-    return rows_table([dict(zip(header, map(str, row), strict=True)) for row in rows])
-
-
 def format_result(result: dict) -> str:
     """The human report of one model: accuracy by kind and digit, confusions, refusals."""
     name = display_name(result["model"])
@@ -287,15 +281,15 @@ def format_result(result: dict) -> str:
     kinds = result["per_kind"]
     if len(kinds) > 1 or DEFAULT_KIND not in kinds:
         rows = [[k, g["n"], percent(g["accuracy"])] for k, g in kinds.items()]
-        lines += [markdown_table(["kind", "n", "accuracy"], rows), ""]
+        lines += [header_table(["kind", "n", "accuracy"], rows), ""]
     digits = result["per_digit"]
-    lines += [markdown_table(["digit", *digits],
+    lines += [header_table(["digit", *digits],
                              [["n", *(g["n"] for g in digits.values())],
                               ["accuracy", *(percent(g["accuracy"]) for g in digits.values())]]),
               ""]  # fmt: skip
     if result["confusions"]:
         rows = [[f"{t} -> {a}", c] for t, a, c in result["confusions"][:TOP_CONFUSIONS]]
-        lines += ["Most frequent confusions:", markdown_table(["truth -> answer", "count"], rows)]
+        lines += ["Most frequent confusions:", header_table(["truth -> answer", "count"], rows)]
         lines.append("")
     lines += listing(f"Misses ({len(result['misses'])})", result["misses"],
                      lambda m: f"{m['file']}: {m['truth']} read as {m['answer']} "
@@ -327,11 +321,7 @@ def summary_markdown(results: list[dict]) -> str:
              *(percent(r["per_kind"][k]["accuracy"]) if k in r["per_kind"] else "-"
                for k in kinds)]
             for r in results]  # fmt: skip
-    return markdown_table(header, rows)
-
-
-def percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
+    return header_table(header, rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from digitlab.data.mnist import load_mnist
+from digitlab.evaluation.tables import markdown_table, percent
 from digitlab.models import registry
 from digitlab.models.registry import display_name, load_model, model_ids
 
@@ -118,7 +119,7 @@ def evaluate_model(model_id: str, weights_dir: Path | None = None, model=None) -
 
 def ratio(value: float) -> str:
     """Every ratio (accuracy, precision, recall, F1) in one format: a percentage, 2 decimals."""
-    return f"{value:.2%}"
+    return percent(value, 2)
 
 
 def comparison_rows(results: list[dict]) -> list[dict]:
@@ -131,20 +132,6 @@ def comparison_rows(results: list[dict]) -> list[dict]:
          "Artifact size": f"{r['artifact_bytes'] / 1024:.0f} KiB"}
         for r in results
     ]  # fmt: skip
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """Rows of equal keys -> a Markdown table (readable in a terminal too)."""
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
-
-    def line(cells) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(keys), sep, *(line([r[k] for k in keys]) for r in rows)])
 
 
 def per_class_rows(result: dict) -> list[dict]:

@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from digitlab.errors import DigitLabError
+from digitlab.evaluation.tables import compact_table
 from digitlab.imaging.pipeline import naive_preprocess, preprocess
 from digitlab.models import registry
 from digitlab.synth.userlike import IMITATED_BY_TRAINING, KINDS, SPLITS, generate
@@ -116,13 +117,12 @@ def format_table(result: dict) -> str:
     kinds = result["kinds"]
     imitated = set(result.get("imitated_by_training", ()))
     names = [f"{k}*" if k in imitated else k for k in kinds]
-    header = "| model | pipeline | " + " | ".join(names) + " |"
-    lines = [header, "|" + "---|" * (len(kinds) + 2)]
-    for model_id, by_pipeline in result["accuracy"].items():
-        for pipeline in by_pipeline:
-            cells = " | ".join(format_cell(result, model_id, pipeline, k) for k in kinds)
-            lines.append(f"| {model_id} | {pipeline} | {cells} |")
-    return "\n".join(lines)
+    rows = [
+        [model_id, pipeline, *(format_cell(result, model_id, pipeline, k) for k in kinds)]
+        for model_id, by_pipeline in result["accuracy"].items()
+        for pipeline in by_pipeline
+    ]
+    return compact_table(["model", "pipeline", *names], rows)
 
 
 def format_cell(result: dict, model_id: str, pipeline: str, kind: str) -> str:

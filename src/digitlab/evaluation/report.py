@@ -34,6 +34,7 @@ from digitlab.data.mnist import write_atomic
 from digitlab.evaluation.folder import summary_markdown
 from digitlab.evaluation.mnist import comparison_rows, markdown_table, stored_metrics
 from digitlab.evaluation.renders import format_table
+from digitlab.evaluation.tables import percent
 from digitlab.models.registry import display_name, model_ids, model_spec
 
 RESULTS_DIR = Path(__file__).parents[1] / "results"
@@ -55,7 +56,7 @@ def render_mnist() -> str:
     metrics = [stored_metrics(model_id) for model_id in model_ids()]
     table = markdown_table(comparison_rows(metrics))
     trained = [m["train_seconds"] for m in metrics if m.get("train_seconds") is not None]
-    bars = ", ".join(f"{display_name(m)} {model_spec(m).bar:.2%}" for m in model_ids())
+    bars = ", ".join(f"{display_name(m)} {percent(model_spec(m).bar, 2)}" for m in model_ids())
     notes = (
         f"Training all {len(trained)} took {sum(trained):.0f} s in all (each `digitlab train` "
         "run, choices on the validation split included). The bars the shipped weights must "
@@ -67,8 +68,8 @@ def render_mnist() -> str:
     return (
         f"Measured on {speed['measured_at']} with `{speed['command']}`:\n\n{table}\n\n"
         f"k-NN on the 10,000 test images: ours {speed['ours_seconds']:.2f} s "
-        f"({speed['ours_accuracy']:.2%}) vs scikit-learn KNeighborsClassifier(3) on raw pixels "
-        f"{speed['sklearn_seconds']:.2f} s ({speed['sklearn_accuracy']:.2%}): "
+        f"({percent(speed['ours_accuracy'], 2)}) vs scikit-learn KNeighborsClassifier(3) on raw "
+        f"pixels {speed['sklearn_seconds']:.2f} s ({percent(speed['sklearn_accuracy'], 2)}): "
         f"{speed['speedup']:.1f}x faster, timed in the same run.\n\n{notes}\n"
     )
 
@@ -87,7 +88,7 @@ def render_knn_search() -> str:
     record = read_results("knn_search")
     rows = [
         {"search": s["name"], "time": f"{s['seconds']:.2f} s", "extra memory": s["memory"],
-         "same neighbours": "-" if s["same"] is None else f"{s['same']:.2%}"}
+         "same neighbours": "-" if s["same"] is None else percent(s['same'], 2)}
         for s in record["searches"]
     ]  # fmt: skip
     details = f" ({record['index']}; FAISS is {record['speedup']:.1f}x faster)"
@@ -99,11 +100,11 @@ def render_styles() -> str:
     sizes = record["style_sizes"]
     rows = [
         {"model": display_name(r["model"]),
-         **{f"{name} (n={n})": f"{r['styles'][name]:.1%}" for name, n in sizes.items()},
-         "val plain": f"{r['val_plain']:.2%}",
+         **{f"{name} (n={n})": percent(r['styles'][name]) for name, n in sizes.items()},
+         "val plain": percent(r['val_plain'], 2),
          "val 7s leaning to 1": f"{r['sevens_leaning_to_1']} of {r['sevens']}",
-         "val digits refused": f"{r['val_digits_refused']:.2%}",
-         "val negatives refused": f"{r['val_negatives_refused']:.1%}"}
+         "val digits refused": percent(r['val_digits_refused'], 2),
+         "val negatives refused": percent(r['val_negatives_refused'])}
         for r in record["models"]
     ]  # fmt: skip
     return measured(record, markdown_table(rows))
@@ -140,15 +141,18 @@ def render_profiles() -> str:
     largest = ks[-1]
 
     def change(figures: dict) -> str:
-        return f"{figures['error_without']:.1%} → {figures['error_with']:.1%}"
+        return f"{percent(figures['error_without'])} → {percent(figures['error_with'])}"
+
+    def signed(value: float, decimals: int = 1) -> str:
+        return percent(value, decimals, signed=True)
 
     rows = [
         {"model": display_name(r["model"]),
          **{f"error, first {k} taught": change(r["first_k"][k]) for k in ks},
          "online": change(r["online"]) + f" ({r['online']['taught']} taught)",
-         f"worst writer (k={largest})": f"{r['first_k'][largest]['worst_writer_change']:+.1%}",
-         "taught back": f"{r['first_k'][largest]['taught_back']:.1%}",
-         "MNIST test cost (worst writer)": f"{r['mnist_test']['worst_cost']:+.2%}",
+         f"worst writer (k={largest})": signed(r['first_k'][largest]['worst_writer_change']),
+         "taught back": percent(r['first_k'][largest]['taught_back']),
+         "MNIST test cost (worst writer)": signed(r['mnist_test']['worst_cost'], 2),
          f"ms/image (profile of {record['timed_profile']})": f"{r['timing']['ms_without']:.2f} → "
                                         f"{r['timing']['ms_with']:.2f} "
                                         f"(x{r['timing']['ratio']:.2f})",
