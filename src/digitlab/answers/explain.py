@@ -23,7 +23,7 @@ from functools import cache
 import numpy as np
 
 from digitlab.data.mnist import SPLIT_SIZES
-from digitlab.imaging.features import as_float_images
+from digitlab.imaging.features import as_image28
 
 MNIST_TRAIN_SIZE = SPLIT_SIZES["train"]
 OCCLUSION_PATCH = 6  # a patch about one stroke wide and a third of the digit's 20 px height
@@ -50,14 +50,6 @@ class LogregEvidence:
     template: np.ndarray
     deskewed: np.ndarray
     contribution: np.ndarray
-
-
-def as_image28(image: np.ndarray) -> np.ndarray:
-    """One float32 [28, 28] image in [0, 1] (accepts uint8 or float, [28,28] or [1,28,28])."""
-    x = as_float_images(image)
-    if len(x) != 1:
-        raise ValueError(f"Expected one 28x28 image, got {len(x)}.")
-    return x[0]
 
 
 def occlusion_map(

@@ -33,6 +33,17 @@ def as_float_images(images: np.ndarray) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
+def as_image28(image: np.ndarray) -> np.ndarray:
+    """One float32 [28,28] image in [0,1] from a preprocessed one (uint8 0-255 or float in
+    [0,1], [28,28] or [1,28,28]); ``ImageError`` for anything else."""
+    from digitlab.errors import ImageError
+
+    x = as_float_images(image)
+    if len(x) != 1:
+        raise ImageError(f"Expected one 28x28 image, got {len(x)}.")
+    return x[0]
+
+
 def _deskew_batch(x: torch.Tensor) -> torch.Tensor:
     # Shear horizontally by alpha = cov(x, y) / var(y) around the centre of mass, so the
     # digit's main axis becomes vertical; the centre of mass moves to the image centre.
