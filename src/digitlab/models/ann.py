@@ -11,16 +11,6 @@ from torch import nn
 from digitlab.models.torchnet import TRAINING, TorchModel
 
 
-def describe(config: dict) -> str:
-    hidden = " -> ".join(map(str, config.get("hidden", Model.HPARAMS["hidden"])))
-    return (
-        f'A multilayer perceptron: 784 pixels -> {hidden} -> 10 digits and "not a digit", '
-        "with batch norm and dropout. It sees pixels, not shapes, so it is trained on randomly "
-        "distorted digits (shifts, rotations, elastic warps, thicker and thinner strokes) to "
-        "generalise."
-    )
-
-
 class Model(TorchModel):
     id = "ann"
     HPARAMS = {
@@ -32,6 +22,16 @@ class Model(TorchModel):
         "weight_decay": 1e-4,
         "patience": 5,
     }
+
+    @classmethod
+    def describe(cls, config: dict) -> str:
+        hidden = " -> ".join(map(str, config.get("hidden", cls.HPARAMS["hidden"])))
+        return (
+            f'A multilayer perceptron: 784 pixels -> {hidden} -> 10 digits and "not a digit", '
+            "with batch norm and dropout. It sees pixels, not shapes, so it is trained on randomly "
+            "distorted digits (shifts, rotations, elastic warps, thicker and thinner strokes) to "
+            "generalise."
+        )
 
     @staticmethod
     def build(config: dict) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,22 +21,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-class DigitModel:
+class DigitModel(ABC):
     """The interface every model honours, so callers never branch on the model type.
 
     A subclass sets ``id`` and ``HPARAMS`` (its hyper-parameters and their defaults, one
-    plain dict) and implements ``train``, ``save``, ``load`` and ``predict_proba_all``:
+    plain dict) and implements ``train``, ``save``, ``load``, ``predict_proba_all`` and
+    ``describe``:
 
     - ``Model.train(data, seed=0, **overrides) -> Model``: fit on ``data.train`` with
       ``HPARAMS`` (``overrides`` replace some, e.g. a quick run's), choose on ``data.val``
       and calibrate the thresholds there (``calibrate``); progress bars on stderr.
-    - ``model.save(weights_dir) -> list[str]`` (the artifact files written) and
-      ``Model.load(weights_dir) -> Model`` (through ``digitlab.models.artifacts``: safe formats,
-      SHA-256s checked against the manifest).
+    - ``model.save(weights_dir) -> list[str]``: writes the artifact files, records their
+      SHA-256s in ``weights_dir``'s manifest and returns their names;
+      ``Model.load(weights_dir) -> Model`` reads them back (through
+      ``digitlab.models.artifacts``: safe formats, SHA-256s checked against the manifest).
     - ``model.predict_proba_all(images) -> [N,11]`` (the ten digits, then "not a digit"; a
       model without that class may return [N,10]) for [N,28,28] uint8 0-255 or float [0,1].
+    - ``model.predict_proba(images) -> [N,10]``: the ten digits alone (given here).
     - ``model.config``: a JSON-able dict of hyper-parameters, seed and thresholds.
-    - ``model.embed(images) -> [N,D]``: where taught digits count as neighbours (profiles).
+    - ``model.embed(images) -> [N,D]``: where taught digits count as neighbours (profiles;
+      the pixels themselves unless the model decides in another space).
+    - ``Model.describe(config) -> str``: one paragraph for *How it works* (``config`` may be
+      {} when no weights are loaded).
     """
 
     id: str = ""
@@ -51,18 +58,22 @@ class DigitModel:
         return copy.deepcopy(cls.HPARAMS) | overrides
 
     @classmethod
-    def train(cls, data: TrainingData, seed: int = 0, **overrides) -> DigitModel:
-        raise NotImplementedError
+    @abstractmethod
+    def train(cls, data: TrainingData, seed: int = 0, **overrides) -> DigitModel: ...
 
-    def save(self, weights_dir: Path) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def save(self, weights_dir: Path) -> list[str]: ...
 
     @classmethod
-    def load(cls, weights_dir: Path) -> DigitModel:
-        raise NotImplementedError
+    @abstractmethod
+    def load(cls, weights_dir: Path) -> DigitModel: ...
 
-    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    @classmethod
+    @abstractmethod
+    def describe(cls, config: dict) -> str: ...
+
+    @abstractmethod
+    def predict_proba_all(self, images: np.ndarray) -> np.ndarray: ...
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """[N,10]: the ten digits' probabilities (renormalised without "not a digit")."""
@@ -70,7 +81,7 @@ class DigitModel:
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """[N,D] float32: the representation the model decides in, where a person's taught
-        digits act as neighbours (``digitlab.profiles.store``). Here: the pixels themselves."""
+        digits act as neighbours (``digitlab.profiles.adapt``). Here: the pixels themselves."""
         from digitlab.imaging.features import as_float_images
 
         x = as_float_images(images)
@@ -92,6 +103,7 @@ class NpzModel(DigitModel):
         names = [f"{self.id}.npz", f"{self.id}.json"]
         artifacts.save_npz(weights_dir / names[0], {a: getattr(self, a) for a in self.ARRAYS})
         artifacts.save_json(weights_dir / names[1], self.config)
+        artifacts.record_in_manifest(weights_dir, names)
         return names
 
     @classmethod

@@ -17,16 +17,6 @@ def conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-def describe(config: dict) -> str:
-    width = config.get("width", Model.HPARAMS["width"])
-    return (
-        f"A convolutional network: stacks of 3x3 filters ({width}, {2 * width} and {4 * width} "
-        "channels) with batch norm and pooling, then a small dense layer. Filters look for "
-        "strokes and their combinations anywhere in the image; training on distorted digits "
-        "makes it hold up on people's own handwriting. It is the default model."
-    )
-
-
 class Model(TorchModel):
     id = "cnn"
     HPARAMS = {
@@ -41,6 +31,16 @@ class Model(TorchModel):
         # classes swings while the learning rate is high, and the best epoch comes late.
         "patience": 20,
     }
+
+    @classmethod
+    def describe(cls, config: dict) -> str:
+        width = config.get("width", cls.HPARAMS["width"])
+        return (
+            f"A convolutional network: stacks of 3x3 filters ({width}, {2 * width} and {4 * width} "
+            "channels) with batch norm and pooling, then a small dense layer. Filters look for "
+            "strokes and their combinations anywhere in the image; training on distorted digits "
+            "makes it hold up on people's own handwriting. It is the default model."
+        )
 
     @staticmethod
     def build(config: dict) -> nn.Module:

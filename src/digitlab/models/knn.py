@@ -14,18 +14,11 @@ PCA is fitted on them alone: the 5,000 validation digits stay unseen, so the thr
 calibrated on them describe the model that ships.
 
 Only the PCA basis ships (a small npz); the index is built from the verified MNIST cache on
-first load and kept in the user cache, with its SHA-256 beside it
-(``knn-index-KEY.npz.sha256``, as ``sha256sum`` writes it). An index is used only if that
-digest matches, its labels are MNIST's own labels of the training split, in order, and its
-features are finite float32; anything else is rebuilt.
+first load and kept, checked, in the user cache (``digitlab.models.knn_index``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import sys
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,16 +30,10 @@ from tqdm import tqdm
 
 from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
 from digitlab.contract import calibrate
-from digitlab.data.mnist import (
-    SPLIT_SIZES,
-    cache_dir,
-    load_mnist,
-    remove_stale_partials,
-    sha256,
-    write_atomic,
-)
+from digitlab.data.mnist import SPLIT_SIZES
 from digitlab.data.splits import split_positions
 from digitlab.imaging.features import as_float_images, deskew, gaussian_blur
+from digitlab.models import knn_index
 from digitlab.models.base import NpzModel
 
 if TYPE_CHECKING:  # only a type here: the models never import training or synthesis
@@ -174,73 +161,6 @@ def vote_with_negatives(queries, digits, labels, negatives, k: int) -> np.ndarra
     return np.concatenate([digit_probs * (1 - share), share], 1).astype(np.float32)
 
 
-def digest_path(index_path: Path) -> Path:
-    return index_path.with_name(index_path.name + ".sha256")
-
-
-def write_index(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
-    """Write the index, then its SHA-256 beside it: a crash in between leaves no valid pair."""
-    buf = io.BytesIO()
-    np.savez(buf, features=features, labels=labels)
-    raw = buf.getvalue()
-    write_atomic(path, raw)
-    write_atomic(digest_path(path), f"{sha256(raw)}  {path.name}\n".encode())
-
-
-def read_index(
-    path: Path, dims: int, expected_labels: np.ndarray
-) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
-    """((features, labels), None) for a sound index file, else (None, what is wrong with it)."""
-    raw = path.read_bytes()  # read once: the digest and the arrays come from the same bytes
-    try:
-        expected = digest_path(path).read_text().split()[0]
-    except (OSError, UnicodeDecodeError, IndexError):
-        return None, "it has no readable SHA-256 beside it"
-    if sha256(raw) != expected:
-        return None, "it does not match its SHA-256"
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            features, labels = npz["features"], npz["labels"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None, "it is not a readable npz file with features and labels"
-    problem = index_problem(features, labels, dims, expected_labels)
-    return (None, problem) if problem else ((features, labels), None)
-
-
-def index_problem(
-    features: np.ndarray, labels: np.ndarray, dims: int, expected_labels: np.ndarray
-) -> str | None:
-    """What is wrong with an index's arrays, or None if they can be trusted.
-
-    ``expected_labels`` are the labels of the training split read from verified MNIST."""
-    n = len(expected_labels)
-    if features.dtype != np.float32 or features.shape != (n, dims):
-        return f"its features are {features.dtype} {features.shape}, not float32 {(n, dims)}"
-    if labels.dtype.kind not in "iu" or labels.shape != (n,):
-        return f"its labels are {labels.dtype} {labels.shape}, not {n} integers"
-    if labels.min() < 0 or labels.max() > 9:
-        return "its labels are not all digits 0-9"
-    if not np.array_equal(labels, expected_labels):
-        return "its labels are not MNIST's training labels"
-    if not np.isfinite(features).all():
-        return "its features are not all finite numbers"
-    return None
-
-
-def describe(config: dict) -> str:
-    choice = (f" (k = {config['k']}, blur {config['sigma']} px, {config['dims']} PCA "
-              "dimensions)" if "k" in config else "")  # fmt: skip
-    return (
-        "Compares your digit with the 55,000 digits of the training split and lets the closest "
-        "ones vote, closer ones counting more. Digits are deskewed, blurred a little (so a "
-        "stroke one pixel off still matches) and projected onto their main PCA directions "
-        f"before distances are measured; these choices{choice} were made on the validation "
-        "digits, as was forgiving your digit a one-pixel shift when it is compared with the "
-        "nearest candidates. A separate set of non-digits votes on whether the image is a "
-        "digit at all."
-    )
-
-
 def choose_variants(tr, data: TrainingData, val_pixels, mean, comps, hp) -> tuple:
     """(validation accuracy, variants, k): the moves the distance forgives and the k that
     read the validation digits best (the simpler set on a tie)."""
@@ -273,6 +193,20 @@ class Model(NpzModel):
         self._digits: tuple[np.ndarray, np.ndarray] | None = None
         self._searches: tuple[ExactSearch, np.ndarray, ExactSearch] | None = None
 
+    @classmethod
+    def describe(cls, config: dict) -> str:
+        choice = (f" (k = {config['k']}, blur {config['sigma']} px, {config['dims']} PCA "
+                  "dimensions)" if "k" in config else "")  # fmt: skip
+        return (
+            "Compares your digit with the 55,000 digits of the training split and lets the closest "
+            "ones vote, closer ones counting more. Digits are deskewed, blurred a little (so a "
+            "stroke one pixel off still matches) and projected onto their main PCA directions "
+            f"before distances are measured; these choices{choice} were made on the validation "
+            "digits, as was forgiving your digit a one-pixel shift when it is compared with the "
+            "nearest candidates. A separate set of non-digits votes on whether the image is a "
+            "digit at all."
+        )
+
     # -- features and index ------------------------------------------------------------
     def features(self, images: np.ndarray) -> np.ndarray:
         """[N,dims]: the features the index holds."""
@@ -287,12 +221,11 @@ class Model(NpzModel):
         return np.stack([(c - self.mean) @ self.components.T for c in copies], 1).astype(np.float32)
 
     def index_cache_path(self) -> Path:
-        key = hashlib.sha256(self.components.tobytes() + self.mean.tobytes()).hexdigest()[:16]
-        return cache_dir().parent / f"knn-index-{key}.npz"
+        return knn_index.index_cache_path(self.mean, self.components)
 
     def mnist_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(features [55000,d], labels [55000]) of the training split's digits, in the order of
-        ``digitlab.data.splits``; built once and cached."""
+        ``digitlab.data.splits``; built once and cached (``knn_index``)."""
         if self._index is None:
             self._index = self._read_index() or self._build_index()
         return self._index
@@ -323,38 +256,10 @@ class Model(NpzModel):
 
     def _read_index(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The cached index if it passes every check, else None (and a line on stderr)."""
-        path = self.index_cache_path()
-        if path.parent.is_dir():
-            remove_stale_partials(path.parent)
-        if not path.exists():
-            return None
-        try:
-            _, expected = self.training_split()
-            index, problem = read_index(path, self.components.shape[0], expected)
-        except OSError as err:
-            index, problem = None, f"it cannot be read: {err.strerror or err}"
-        if problem:
-            print(f"digitlab: the cached k-NN index {path.name} failed its check ({problem}); "
-                  "rebuilding it", file=sys.stderr)  # fmt: skip
-            return None
-        return index
-
-    @staticmethod
-    def training_split() -> tuple[np.ndarray, np.ndarray]:
-        """The training split's digits and labels, read from verified MNIST."""
-        images, labels = load_mnist("train")
-        train = split_positions(len(images))[1]
-        return images[train], labels[train].astype(np.int64)
+        return knn_index.read_cached_index(self.index_cache_path(), self.components.shape[0])
 
     def _build_index(self) -> tuple[np.ndarray, np.ndarray]:
-        print("digitlab: building the k-NN index from MNIST (once)", file=sys.stderr)
-        images, labels = self.training_split()
-        feats = self.features(images)
-        try:
-            write_index(self.index_cache_path(), feats, labels)
-        except OSError as err:  # a read-only cache only costs time on the next start
-            print(f"digitlab: could not cache the k-NN index ({err})", file=sys.stderr)
-        return feats, labels
+        return knn_index.build_index(self.features, self.index_cache_path())
 
     # -- the model interface --------------------------------------------------------------
     def searches(self) -> tuple[ExactSearch, np.ndarray, ExactSearch]:

@@ -46,16 +46,6 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, c: float, max_iter: int, seed: int
         return LogisticRegression(C=c, max_iter=max_iter, random_state=seed).fit(x, y)
 
 
-def describe(config: dict) -> str:
-    strength = f" (C = {config['C']})" if "C" in config else ""
-    return (
-        "One weight per pixel and class, and a softmax over the ten scores: a template "
-        "matcher. The digit is deskewed first (its slant straightened), the variation a "
-        f"single template per class cannot absorb. The regularisation strength{strength} was "
-        "chosen on the validation digits."
-    )
-
-
 class Model(NpzModel):
     id = "logreg"
     HPARAMS = HPARAMS
@@ -63,6 +53,16 @@ class Model(NpzModel):
 
     def __init__(self, weights: np.ndarray, bias: np.ndarray, config: dict):
         self.weights, self.bias, self.config = weights, bias, config
+
+    @classmethod
+    def describe(cls, config: dict) -> str:
+        strength = f" (C = {config['C']})" if "C" in config else ""
+        return (
+            "One weight per pixel and class, and a softmax over the ten scores: a template "
+            "matcher. The digit is deskewed first (its slant straightened), the variation a "
+            f"single template per class cannot absorb. The regularisation strength{strength} was "
+            "chosen on the validation digits."
+        )
 
     def templates(self) -> np.ndarray:
         """Each digit's weight template as a [10,28,28] image (positive = evidence for)."""

@@ -2,20 +2,20 @@
 
 CLI, app, evaluation, benchmarks and tests iterate over ``model_ids()`` and read a model's
 ``ModelSpec``; nothing else names a model. A fifth model is one module (a ``Model`` class
-honouring ``digitlab.models.base.DigitModel`` and a ``describe(config)`` function) plus one
+honouring ``digitlab.models.base.DigitModel``, ``describe`` included) plus one
 ``register(ModelSpec(...))`` call, here or in the code that adds it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from digitlab.errors import ModelError
 from digitlab.models.artifacts import WEIGHTS_DIR
+from digitlab.models.base import DigitModel
 
 DEFAULT_MODEL = "cnn"  # the answer the app, the CLI and the API give unless told otherwise
 # The *Why* view any model can show: it needs nothing but ``predict_proba``. The built-in
@@ -44,12 +44,11 @@ class ModelSpec:
     def short(self) -> str:
         return self.short_name or self.display_name
 
-    def model_class(self) -> type:
+    def model_class(self) -> type[DigitModel]:
         return importlib.import_module(self.module).Model
 
     def describe(self, config: dict) -> str:
-        describe: Callable[[dict], str] = importlib.import_module(self.module).describe
-        return describe(config)
+        return self.model_class().describe(config)
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -93,7 +92,7 @@ def model_spec(model_id: str) -> ModelSpec:
     return _MODELS[check_model_id(model_id)]
 
 
-def model_class(model_id: str) -> type:
+def model_class(model_id: str) -> type[DigitModel]:
     return model_spec(model_id).model_class()
 
 

@@ -198,6 +198,14 @@ class TorchModel(DigitModel):
     def build(config: dict) -> nn.Module:
         raise NotImplementedError
 
+    @classmethod
+    def describe(cls, config: dict) -> str:
+        return (
+            "A neural network trained by DigitLab's shared loop: AdamW with a one-cycle "
+            "learning-rate schedule, augmented batches, and the weights of the epoch that read "
+            "the validation digits best."
+        )
+
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
         """[N,11]: the ten digits, then "not a digit"."""
         return probabilities(self.net, images)
@@ -212,7 +220,7 @@ class TorchModel(DigitModel):
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """[N,D] float32: the penultimate layer, the space the last layer decides in
-        (what a profile's taught digits are compared in, ``digitlab.profiles.store``)."""
+        (what a profile's taught digits are compared in, ``digitlab.profiles.adapt``)."""
         body = self.net[:-1]
         return logits_in_batches(body, to_tensor(images)).float().numpy()
 
@@ -232,6 +240,7 @@ class TorchModel(DigitModel):
         names = [f"{self.id}.safetensors", f"{self.id}.json"]
         artifacts.save_tensors(weights_dir / names[0], self.net.state_dict())
         artifacts.save_json(weights_dir / names[1], self.config)
+        artifacts.record_in_manifest(weights_dir, names)
         return names
 
     @classmethod
