@@ -40,8 +40,9 @@ from digitlab.data.mnist import load_mnist
 from digitlab.evaluation import folder as folder_eval
 from digitlab.evaluation.mnist import best_of
 from digitlab.evaluation.report import render_profiles, write_results
-from digitlab.models.registry import load_model, model_ids
-from digitlab.profiles.store import BLEND, Profile, ProfiledModel
+from digitlab.models.registry import load_model, model_ids, model_spec
+from digitlab.profiles.adapt import with_profile
+from digitlab.profiles.store import Profile
 from digitlab.synth.writers import first_k_of_each
 
 COMMAND = ".venv/bin/python benchmarks/bench_profiles.py DIR"
@@ -102,7 +103,7 @@ def first_k_figures(model, data: Folder, ks) -> dict:
             taught = first_k(labels, usable, k)
             profile = Profile.in_memory("bench")
             profile.teach_preprocessed(data.images[rows][taught], labels[taught])
-            profiled = ProfiledModel(model, profile)
+            profiled = with_profile(model, profile)
             rest = ~taught
             without = errors(model, data.images[rows][rest], labels[rest], usable[rest])
             with_ = errors(profiled, data.images[rows][rest], labels[rest], usable[rest])
@@ -128,7 +129,7 @@ def online_figures(model, data: Folder) -> dict:
     probs, embedded = model.predict_proba_all(data.images), model.embed(data.images)
     wrong_base = wrong = taught = 0
     for rows in data.writer_rows().values():
-        profiled = ProfiledModel(model, Profile.in_memory("online"))
+        profiled = with_profile(model, Profile.in_memory("online"))
         for i in rows:
             label = data.labels[i]
             if not data.usable[i]:
@@ -153,7 +154,7 @@ def mnist_cost(model, data: Folder, k: int, test: tuple) -> dict:
     costs = []
     for rows in data.writer_rows().values():
         taught = rows[first_k(data.labels[rows], data.usable[rows], k)]
-        profiled = ProfiledModel(model, Profile.in_memory("mnist"))
+        profiled = with_profile(model, Profile.in_memory("mnist"))
         profiled.profile.teach_preprocessed(data.images[taught], data.labels[taught])
         adapted = profiled.adapt(probs, embedded)
         costs.append(base - float((answered_digits(adapted, model.config) == labels).mean()))
@@ -181,12 +182,12 @@ def timing(model, data: Folder) -> dict:
     taught, probe = usable[:TIMED_PROFILE], usable[TIMED_PROFILE]
     profile = Profile.in_memory("timing")
     profile.teach_preprocessed(data.images[taught], data.labels[taught])
-    base_ms, profile_ms = per_image_ms([model, ProfiledModel(model, profile)], data.images[probe])
+    base_ms, profile_ms = per_image_ms([model, with_profile(model, profile)], data.images[probe])
     with tempfile.TemporaryDirectory() as home:
         os.environ["XDG_DATA_HOME"] = home
         on_disk = Profile.open("timing")
         on_disk.teach_preprocessed(data.images[taught[:-1]], data.labels[taught[:-1]])
-        profiled = ProfiledModel(model, on_disk)
+        profiled = with_profile(model, on_disk)
         predict_preprocessed(data.images[probe], profiled)
         start = time.perf_counter()
         on_disk.teach(data.paths[taught[-1]], int(data.labels[taught[-1]]))
@@ -217,7 +218,8 @@ def main() -> None:
     record = {"measured_at": f"{datetime.now(UTC):%Y-%m-%d}", "command": COMMAND,
               "writers": len(set(data.writers)),
               "images": len(data.labels), "unusable": int((~data.usable).sum()),
-              "ks": args.ks, "timed_profile": TIMED_PROFILE, "blend": BLEND,
+              "ks": args.ks, "timed_profile": TIMED_PROFILE,
+              "blend": {m: model_spec(m).blend for m in model_ids()},
               "results": results}  # fmt: skip
     write_results("profiles", record)
     print(render_profiles())

@@ -1,4 +1,4 @@
-"""Choose each model's profile blend (``radius``, ``prior`` in ``digitlab.profiles.BLEND``).
+"""Choose each model's profile blend (``radius``, ``guard``, ``prior``: its registry ``blend``).
 
     .venv/bin/python benchmarks/choose_profile_blend.py [--writers 20] [--models knn,logreg]
 
@@ -9,7 +9,7 @@ measure what one writer's profile costs MNIST's own digits. The radius is search
 of the model's typical distance between a digit and its nearest neighbour of the same class.
 
 A taught digit's radius is also bounded by ``guard`` times its distance to the nearest MNIST
-training digit of another class (``profiles.guarded_radii``). Chosen per model: the fewest
+training digit of another class (``profiles.adapt.guarded_radii``). Chosen per model: the fewest
 pooled errors at k = 5 among the choices that cost no writer's profile more than 0.1 point on
 those 4,000 digits and bring every taught digit back as taught.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from digitlab.contract import answered_digits
 from digitlab.evaluation.tables import markdown_table
 from digitlab.models.registry import load_model, model_ids
-from digitlab.profiles.store import (
+from digitlab.profiles.adapt import (
     blend_distances,
     reference_embeddings,
     squared_distances,
@@ -151,7 +151,7 @@ def main() -> None:
                   for key, v in r.items()} for r in rows]  # fmt: skip
         print(f"{model_id} (typical distance {scale:.3f}; radius 0 = no profile):")
         print(markdown_table(shown) + "\n", flush=True)
-    print("BLEND =", chosen)
+    print("blend per model (models/registry.py):", chosen)
 
 
 if __name__ == "__main__":

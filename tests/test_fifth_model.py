@@ -3,7 +3,8 @@
 It is a real (if simple) model: each digit's mean training image, and the softmax of minus
 the distances to them. Nothing else in the project is edited to make it appear: the test
 registers it, trains it into its own weights folder, and finds it in ``digitlab predict``,
-``digitlab evaluate``, *Compare all* and *How it works*.
+``digitlab evaluate``, *Compare all* and *How it works*. Its registry entry has no profile
+blend: through a person's profile it answers as it would without one, in the API and the app.
 """
 
 from __future__ import annotations
@@ -17,22 +18,19 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import digitlab
+from digitlab.answers.inference import predict_preprocessed_batch
 from digitlab.contract import calibrate
 from digitlab.data.mnist import load_mnist
 from digitlab.imaging.features import as_float_images
-from digitlab.models import artifacts, registry
+from digitlab.models import registry
 from digitlab.models.base import NpzModel, softmax
+from digitlab.profiles.adapt import ProfiledModel, with_profile
+from digitlab.profiles.store import Profile
 from digitlab.training.data import TrainingData
 
 HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
 NAME = "Nearest centroid (a fifth model)"
-
-
-def describe(config: dict) -> str:
-    return (
-        "Each digit's mean training image; your digit goes to the nearest mean. A baseline "
-        f"trained on {config.get('train_images', 'the')} training digits."
-    )
 
 
 class Model(NpzModel):
@@ -42,6 +40,13 @@ class Model(NpzModel):
 
     def __init__(self, centroids: np.ndarray, config: dict):
         self.centroids, self.config = centroids, config
+
+    @classmethod
+    def describe(cls, config: dict) -> str:
+        return (
+            "Each digit's mean training image; your digit goes to the nearest mean. A baseline "
+            f"trained on {config.get('train_images', 'the')} training digits."
+        )
 
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
         x = as_float_images(images).reshape(len(images), -1)
@@ -64,7 +69,7 @@ def fifth(tmp_path_factory):
 
     weights_dir = tmp_path_factory.mktemp("centroid")
     model = Model.train(training_data(limit=3000))
-    artifacts.record_in_manifest(weights_dir, model.save(weights_dir))
+    model.save(weights_dir)  # records its files in the folder's manifest itself
     registry.register(
         registry.ModelSpec("centroid", NAME, __name__, bar=0.75, weights_dir=weights_dir)
     )
@@ -112,3 +117,47 @@ def test_compare_all_and_how_it_works_show_it(fifth):
     at.switch_page("pages/how_it_works.py").run()
     assert NAME in [s.value for s in at.subheader]
     assert any("nearest mean" in m.value for m in at.markdown)
+
+
+def test_without_a_blend_it_answers_unblended_through_a_profile(fifth):
+    assert registry.model_spec("centroid").blend is None
+    images, labels = load_mnist("test")
+    x = images[:30]
+    profile = Profile.in_memory()
+    profile.teach_preprocessed(list(x[:10]), (labels[:10] + 1) % 10)  # against the model
+    base = registry.load_model("centroid")
+    for profiled in (digitlab.load_model("centroid", profile=profile),
+                     with_profile(base, profile)):  # fmt: skip
+        assert isinstance(profiled, ProfiledModel) and profiled.id == "centroid"
+        assert np.array_equal(profiled.predict_proba_all(x), base.predict_proba_all(x))
+    answers = predict_preprocessed_batch(list(x), with_profile(base, profile))
+    assert [a.digit for a in answers] == [
+        a.digit for a in predict_preprocessed_batch(list(x), base)
+    ]
+    through_it = digitlab.predict(digit_file()[0], model="centroid", profile=profile)
+    assert through_it.digit == digitlab.predict(digit_file()[0], model="centroid").digit
+
+
+def test_the_app_answers_with_it_while_the_profile_holds_a_taught_digit(fifth):
+    at = AppTest.from_file(str(HOME), default_timeout=120)
+    at.run()
+    at.selectbox(key="model").set_value(NAME)
+    data, label = digit_file()
+    at.file_uploader[0].set_value(("digit.png", data, "image/png"))
+    at.run()
+    [before] = [m.value for m in at.metric if m.label == "Predicted digit"]
+    at.selectbox(key="teach_digit").set_value((label + 1) % 10)
+    at.run()
+    at.button(key="teach_button").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["demo_profile"].counts()[(label + 1) % 10] == 1
+    [message] = [s.value for s in at.success]
+    assert message.startswith("Taught as")
+    assert [m.value for m in at.metric if m.label == "Predicted digit"] == [before]  # unblended
+    at.selectbox(key="model").set_value("Compare all")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert list(at.table[0].value.index)[-1] == NAME

@@ -17,9 +17,11 @@ import digitlab
 from digitlab.answers.inference import predict_preprocessed_batch
 from digitlab.contract import answered_digits
 from digitlab.data.mnist import load_mnist
-from digitlab.models.registry import load_model, model_ids
+from digitlab.models.registry import model_ids, model_spec
+from digitlab.profiles import adapt
 from digitlab.profiles import store as profiles
-from digitlab.profiles.store import Profile, ProfiledModel, ProfileError
+from digitlab.profiles.adapt import ProfiledModel, load_model
+from digitlab.profiles.store import Profile, ProfileError
 from digitlab.synth.writers import first_k_of_each, simulated_writer
 from digitlab.training.data import training_data
 
@@ -241,9 +243,9 @@ def test_beyond_the_cutoff_the_answer_is_the_base_one_bit_for_bit(model_id):
     profile.teach_preprocessed(images[:10], (labels[:10] + 1) % 10)
     base_model, profiled = load_model(model_id), load_model(model_id, profile=profile)
     taught, _, radii = profiled.taught()
-    assert (radii <= profiles.BLEND[model_id]["radius"]).all()
-    d2 = profiles.squared_distances(base_model.embed(images[10:]), taught)
-    far = (d2 > (profiles.CUTOFF * radii) ** 2).all(1)
+    assert (radii <= model_spec(model_id).blend["radius"]).all()
+    d2 = adapt.squared_distances(base_model.embed(images[10:]), taught)
+    far = (d2 > (adapt.CUTOFF * radii) ** 2).all(1)
     assert far.mean() > 0.25  # many digits lie out of every taught digit's reach
     base = base_model.predict_proba_all(images[10:])
     adapted = profiled.predict_proba_all(images[10:])

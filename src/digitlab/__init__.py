@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "preprocess": "digitlab.imaging.pipeline",
     "load_mnist": "digitlab.data.mnist",
-    "load_model": "digitlab.models.registry",
+    "load_model": "digitlab.profiles.adapt",
     "predict": "digitlab.answers.inference",
     "Prediction": "digitlab.answers.inference",
     "read_number": "digitlab.answers.number",

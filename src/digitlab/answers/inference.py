@@ -8,7 +8,8 @@ import numpy as np
 
 from digitlab.contract import NO_DIGIT, NOT_A_DIGIT, decide
 from digitlab.errors import ModelError, NoDigitError, NotADigitError
-from digitlab.models.registry import DEFAULT_MODEL, load_model
+from digitlab.models.registry import DEFAULT_MODEL
+from digitlab.profiles.adapt import load_model, with_profile
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,7 @@ def resolve_model(model, profile=None):
     ``profile`` (a ``Profile`` or a name), the model answering through it."""
     if isinstance(model, str):
         return model, load_model(model, profile=profile)
-    if profile is not None:
-        from digitlab.profiles.store import with_profile
-
-        model = with_profile(model, profile)
+    model = with_profile(model, profile)
     return model.id, model
 
 

@@ -3,7 +3,7 @@
 By default (a public server) the app keeps a *demo* profile per browser session, in memory:
 nothing is written to disk, and it is gone when the tab closes. ``digitlab app --profiles``
 (the environment variable ``DIGITLAB_PROFILES=1``) turns on profiles on disk, picked by name
-in the sidebar, as ``digitlab teach`` makes them. The logic lives in ``digitlab.profiles.store``.
+in the sidebar, as ``digitlab teach`` makes them. The logic lives in ``digitlab.profiles``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import os
 import streamlit as st
 
 from digitlab.errors import DigitLabError
-from digitlab.profiles.store import Profile, ProfiledModel, profile_names
+from digitlab.profiles.adapt import with_profile
+from digitlab.profiles.store import Profile, profile_names
 
 PROFILES_ENV = "DIGITLAB_PROFILES"
 DEMO_NAME = "this-session"
@@ -47,7 +48,7 @@ def through_profile(model_id: str, model):
     wrappers = st.session_state.setdefault("profiled_models", {})
     key = (model_id, profile.name, profile.directory is None)
     if key not in wrappers or wrappers[key].base is not model:
-        wrappers[key] = ProfiledModel(model, profile)
+        wrappers[key] = with_profile(model, profile)
     return wrappers[key]
 
 

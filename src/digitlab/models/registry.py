@@ -25,11 +25,13 @@ GENERIC_WHY = ("occlusion",)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model: its id, its name for people, the module that holds its ``Model`` class and
-    ``describe(config) -> str`` (one paragraph for *How it works*), the *Why* views the app
-    shows for it (names of ``digitlab.explain.VIEWS``), the MNIST test accuracy its shipped
-    weights must keep, the hyper-parameter overrides of a quick training run (tests), and
-    where its weights are (the package's own ``weights`` folder unless said otherwise)."""
+    """One model: its id, its name for people, the module that holds its ``Model`` class
+    (whose ``describe(config) -> str`` is one paragraph for *How it works*), the *Why* views
+    the app shows for it (names of ``digitlab.answers.explain.VIEWS``), the MNIST test accuracy
+    its shipped weights must keep, the hyper-parameter overrides of a quick training run
+    (tests), where its weights are (the package's own ``weights`` folder unless said
+    otherwise), and how a person's profile moves its answers (``blend``: see below; None: a
+    profile leaves its answers as they are)."""
 
     id: str
     display_name: str
@@ -39,6 +41,7 @@ class ModelSpec:
     bar: float = 0.0
     quick: dict = field(default_factory=dict)
     weights_dir: Path = WEIGHTS_DIR
+    blend: dict | None = None
 
     @property
     def short(self) -> str:
@@ -101,18 +104,10 @@ def weights_dir(model_id: str) -> Path:
     return model_spec(model_id).weights_dir
 
 
-def load_model(model_id: str, weights: str | Path | None = None, profile=None):
+def load_model(model_id: str, weights: str | Path | None = None) -> DigitModel:
     """Load a trained model by id (``model_ids()``), once per process, from its registry
-    entry's weights folder or ``weights``.
-
-    With ``profile`` (a ``digitlab.Profile`` or a profile's name) the model answers through
-    that person's taught digits (``digitlab.profiles.ProfiledModel``)."""
-    model = _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
-    if profile is None:
-        return model
-    from digitlab.profiles.store import with_profile
-
-    return with_profile(model, profile)
+    entry's weights folder or ``weights``. (``digitlab.load_model`` also takes a profile.)"""
+    return _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
 
 
 # Quick-run settings: enough to learn something from 2,000 images in a few seconds.
@@ -120,23 +115,34 @@ _SMALL_EXTRA = {"styled": 60, "negative": 60}
 _SMALL_PROBE = {"rendered": 100, "coarse": 50, "styled": 100, "negative": 200}
 _SMALL_POOL = {"pipeline": 40, "coarse": 40, **_SMALL_EXTRA}
 
+# Blends: the distance scale of a taught digit's influence in the model's ``embed`` space, its
+# bound in units of the distance to MNIST's nearest digit of another class, and the prior
+# weight of the base model's answer (``digitlab.profiles.adapt``). Chosen by
+# ``benchmarks/choose_profile_blend.py`` on simulated writers made from MNIST validation
+# digits (fewest errors with 5 taught digits per class, among the choices that cost MNIST's
+# validation digits at most 0.1 point for every writer).
+#
 # Bars: the shipped weights' MNIST test accuracy must stay at or above them. The CNN's is
 # 99.5%, below the 99.65% first asked: the CNN that reads people's flagged 1s scores 99.53%
 # (see the README's "Writing styles MNIST lacks").
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
+                   blend={"radius": 2.716, "guard": 0.35, "prior": 0.03},
                    quick={"c_choices": (0.1,), "extra": _SMALL_EXTRA,
                           "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                    why=("neighbours",), bar=0.984,
+                   blend={"radius": 1.75, "guard": 0.35, "prior": 0.03},
                    quick={"sigmas": (0.75,), "dims": (30,), "ks": (3,),
                           "variant_choices": ((), ("shift",)),
                           "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
                    why=("gradient",), bar=0.9915,
+                   blend={"radius": 3.601, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
                    why=("occlusion",), bar=0.995,
+                   blend={"radius": 5.434, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 3, "width": 8, "hidden": 32, "patience": 3,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip

@@ -1,4 +1,4 @@
-"""Personal profiles: a person's taught digits, and every model adapting to them at once.
+"""Personal profiles: where a person's taught digits are kept, and how.
 
 A profile is a named, local collection of 28x28 digits, each taught with its true label. It
 lives in ``$XDG_DATA_HOME/digitlab/profiles/NAME/profile.npz`` (else
@@ -7,22 +7,7 @@ never pickle, written through ``data.write_atomic`` under a file lock, so two pr
 teaching at once both keep their digits. The same file is what ``export`` writes and
 ``import_profile`` reads (after checking it).
 
-How the models adapt, with no retraining (``ProfiledModel``): each model embeds images in the
-space it decides in (``model.embed``: k-NN's PCA features, the networks' penultimate layer,
-logistic regression's deskewed pixels). The taught digits are prototypes in that space. For
-an image, each taught digit votes for its label with a weight that falls with distance
-(``exp(-d^2 / r^2)``); the share of the taught digits' vote in the answer is
-``W / (W + prior)`` where ``W`` is the sum of the weights. A taught digit's radius ``r`` is
-the model's ``radius``, but at most ``guard`` times its distance to the nearest MNIST
-training digit of another class: it claims only the space MNIST's other digits leave free.
-So:
-
-- an empty profile, or an image farther than 3 radii from every taught digit, gets the base
-  model's answer exactly (the weight is cut to zero there);
-- a taught image gets weight 1 from itself and comes back as taught (``prior < 1``);
-- influence stays local: ``radius``, ``guard`` and ``prior`` are chosen per model on
-  simulated writers built from MNIST validation digits (``benchmarks/choose_profile_blend.py``)
-  so that one writer's profile costs MNIST's validation digits at most 0.1 point.
+How the models answer through a profile is ``digitlab.profiles.adapt``.
 """
 
 from __future__ import annotations
@@ -32,20 +17,18 @@ import io
 import json
 import os
 import re
-import weakref
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from digitlab.contract import split_not_digit
 from digitlab.data.mnist import write_atomic
-from digitlab.errors import DigitLabError, ModelError
+from digitlab.errors import DigitLabError
+from digitlab.imaging.features import as_image28
 
 FORMAT = "digitlab-profile"
 VERSION = 1
@@ -55,22 +38,8 @@ MAX_SAMPLES = 1000  # 100 of each digit: far more than teaching needs; bounds me
 MAX_FILE_BYTES = 16 * 1024 * 1024  # 1,000 float32 28x28 images are 3.1 MB uncompressed
 TOO_BIG = f"over {MAX_FILE_BYTES // 2**20} MiB"
 MAX_SOURCE_CHARS = 200
-CUTOFF = 3.0  # a taught digit's weight is exp(-9) at 3 radii; beyond that it has none
-REFERENCE_PER_DIGIT = 200  # MNIST training digits of each class that bound a taught digit's reach
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 NAME_RULE = "1-40 letters, digits, '-' or '_', starting with a letter or digit"
-
-# Per model: the distance scale of a taught digit's influence, its bound in units of the
-# distance to MNIST's nearest digit of another class, and the prior weight of the base
-# model's answer. Chosen by ``benchmarks/choose_profile_blend.py`` on simulated writers made
-# from MNIST validation digits (fewest errors with 5 taught digits per class, among the
-# choices that cost MNIST's validation digits at most 0.1 point for every writer).
-BLEND = {
-    "logreg": {"radius": 2.716, "guard": 0.35, "prior": 0.03},
-    "knn": {"radius": 1.75, "guard": 0.35, "prior": 0.03},
-    "ann": {"radius": 3.601, "guard": 0.5, "prior": 0.03},
-    "cnn": {"radius": 5.434, "guard": 0.5, "prior": 0.03},
-}
 
 
 class ProfileError(DigitLabError, ValueError):
@@ -211,16 +180,6 @@ def read_capped(path: Path) -> bytes:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def as_image28(image: np.ndarray) -> np.ndarray:
-    """A preprocessed 28x28 image (uint8 0-255 or float [0,1]) as float32 [0,1]."""
-    from digitlab.imaging.features import as_float_images
-
-    x = np.asarray(image)
-    if x.shape != (28, 28):
-        raise ProfileError(f"A taught digit must be a 28x28 image, not {x.shape}.")
-    return as_float_images(x[None])[0].astype(np.float32)
 
 
 class Profile:
@@ -404,151 +363,3 @@ def resolve_profile(profile: Profile | str | None) -> Profile | None:
     if profile is None or isinstance(profile, Profile):
         return profile
     return Profile.open(profile, create=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# Adapting a model to a profile
-
-
-def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[N,M] squared Euclidean distances between the rows of ``a`` and ``b``."""
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    norms = (a64**2).sum(1)[:, None] + (b64**2).sum(1)[None]
-    d2 = norms - 2 * a64 @ b64.T
-    # Identical rows give exactly 0 (not rounding noise): a taught image is found again
-    # however small its radius (see ``blend_distances``).
-    return np.where(d2 <= 1e-9 * norms, 0.0, d2)
-
-
-def blend(
-    base: np.ndarray, queries: np.ndarray, taught: np.ndarray, labels: np.ndarray,
-    radii: np.ndarray | float, prior: float,
-) -> np.ndarray:  # fmt: skip
-    """The base probabilities [N,C] moved towards the taught digits' vote, for embeddings
-    ``queries`` [N,D] and ``taught`` [M,D] (see ``blend_distances``)."""
-    if len(taught) == 0:
-        return np.asarray(base, np.float32)
-    return blend_distances(base, squared_distances(queries, taught), labels, radii, prior)
-
-
-def blend_distances(
-    base: np.ndarray, d2: np.ndarray, labels: np.ndarray, radii: np.ndarray | float,
-    prior: float,
-) -> np.ndarray:  # fmt: skip
-    """The base probabilities [N,C] moved towards the taught digits' vote.
-
-    ``d2`` [N,M] are squared distances to the taught digits. Taught digit j votes for its
-    label with weight ``exp(-d^2 / radii[j]^2)``, cut to zero beyond ``CUTOFF`` radii so that
-    influence is strictly local; the vote's share is ``W / (W + prior)``. Rows with no taught
-    digit within reach come back unchanged, bit for bit. At distance 0 the weight is 1 even
-    for a radius of 0 (a taught digit that MNIST holds with another label): the very image
-    taught comes back as taught.
-    """
-    base = np.asarray(base, np.float32)
-    r2 = np.maximum(np.asarray(radii, np.float64), 1e-12) ** 2
-    weights = np.where(d2 <= CUTOFF**2 * r2, np.exp(-d2 / r2), 0.0)
-    votes = weights @ np.eye(base.shape[1])[labels]  # [N,C]; class 10 ("not a digit") gets none
-    total = votes.sum(1, keepdims=True)
-    share = total / (total + prior)
-    adapted = (1 - share) * base + share * (votes / np.maximum(total, 1e-300))
-    touched = total[:, 0] > 0
-    out = base.copy()
-    out[touched] = adapted[touched].astype(np.float32)
-    return out
-
-
-@cache
-def reference_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The first ``REFERENCE_PER_DIGIT`` MNIST training digits of each class (images, labels)."""
-    from digitlab.data.mnist import load_mnist
-
-    images, labels = load_mnist("train")
-    pick = np.concatenate([np.flatnonzero(labels == d)[:REFERENCE_PER_DIGIT] for d in range(10)])
-    return images[pick], labels[pick].astype(np.int64)
-
-
-_reference_embeddings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def reference_embeddings(model) -> tuple[np.ndarray, np.ndarray]:
-    """``reference_digits`` embedded by ``model`` (once per loaded model)."""
-    if model not in _reference_embeddings:
-        images, labels = reference_digits()
-        _reference_embeddings[model] = (model.embed(images), labels)
-    return _reference_embeddings[model]
-
-
-def guarded_radii(model, taught: np.ndarray, labels: np.ndarray, params: dict) -> np.ndarray:
-    """Each taught digit's radius: the model's ``radius``, but at most ``guard`` times the
-    distance from the taught digit to the nearest MNIST digit of another class. A taught
-    digit claims the space around it only as far as MNIST's own digits of other classes
-    leave free: that is what keeps a profile from costing MNIST's digits."""
-    ref, ref_labels = reference_embeddings(model)
-    d2 = squared_distances(taught, ref)
-    other = np.where(ref_labels[None] != labels[:, None], d2, np.inf).min(1)
-    return np.minimum(params["radius"], params["guard"] * np.sqrt(other))
-
-
-class ProfiledModel:
-    """A model answering through a profile: the same interface as the model it wraps (``id``,
-    ``config``, ``predict_proba``, ``predict_proba_all``, ``embed``), so callers never branch.
-
-    The taught digits' embeddings are computed once per sample and kept while the profile
-    changes (teaching one more digit embeds one image)."""
-
-    def __init__(self, base, profile: Profile, blend_params: dict | None = None):
-        self.base, self.profile = base, profile
-        self.id = getattr(base, "id", type(base).__name__)
-        self.config = getattr(base, "config", {})
-        self.blend_params = blend_params or BLEND[self.id]
-        self._embedded: dict[int, tuple[np.ndarray, float]] = {}
-
-    def __getattr__(self, name: str):
-        # Anything else (k-NN's neighbours, logistic regression's templates) is the base's.
-        return getattr(self.__dict__["base"], name)
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        return self.base.embed(images)
-
-    def taught(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(embeddings [M,D], labels [M], radii [M]) of the profile's digits."""
-        content = self.profile.content()
-        missing = [i for i, s in enumerate(content.samples) if s.id not in self._embedded]
-        if missing:
-            rows = self.base.embed(content.images[missing])
-            labels = content.labels[missing]
-            radii = guarded_radii(self.base, rows, labels, self.blend_params)
-            for i, row, radius in zip(missing, rows, radii, strict=True):
-                self._embedded[content.samples[i].id] = (row, radius)
-        kept = [self._embedded[s.id] for s in content.samples]
-        if not kept:
-            return np.zeros((0, 1), np.float32), np.zeros(0, np.int64), np.zeros(0)
-        return np.stack([e for e, _ in kept]), content.labels, np.array([r for _, r in kept])
-
-    def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
-        base = self.base.predict_proba_all(images)
-        if len(self.profile) == 0:
-            return base
-        return self.adapt(base, self.base.embed(images))
-
-    def adapt(self, base: np.ndarray, queries: np.ndarray) -> np.ndarray:
-        """The base answers [N,C] for images embedded as ``queries`` [N,D], moved by the
-        profile (``blend``); what ``predict_proba_all`` does after the base model's work."""
-        taught, labels, radii = self.taught()
-        return blend(base, queries, taught, labels, radii, self.blend_params["prior"])
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return split_not_digit(self.predict_proba_all(images))[0]
-
-
-def with_profile(model, profile: Profile | str | None):
-    """``model`` answering through ``profile`` (a Profile or a profile name); None: ``model``."""
-    profile = resolve_profile(profile)
-    if profile is None:
-        return model
-    if isinstance(model, ProfiledModel):
-        model = model.base
-    model_id = getattr(model, "id", type(model).__name__)
-    if not hasattr(model, "embed") or model_id not in BLEND:
-        raise ModelError(f"The model {model_id!r} cannot answer through a profile.")
-    return ProfiledModel(model, profile)
