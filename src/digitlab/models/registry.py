@@ -9,11 +9,12 @@ honouring ``digitlab.models.base.DigitModel``, ``describe`` included) plus one
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
 from digitlab.errors import ModelError
+from digitlab.models import runs
 from digitlab.models.artifacts import WEIGHTS_DIR
 from digitlab.models.base import DigitModel
 
@@ -58,7 +59,8 @@ _MODELS: dict[str, ModelSpec] = {}
 
 
 @cache
-def _load_cached(model_id: str, weights_dir: str):
+def _load_cached(model_id: str, weights_dir: str, version: float = 0.0):
+    # ``version``: a run's record time, so a run removed and trained again is read anew.
     return model_class(model_id).load(Path(weights_dir))
 
 
@@ -79,19 +81,60 @@ def model_ids() -> tuple[str, ...]:
     return tuple(_MODELS)
 
 
+def run_model_ids() -> tuple[str, ...]:
+    """The learner's complete runs of registered families, as ``run:NAME`` ids."""
+    ids = []
+    for name in runs.run_names():
+        try:
+            if runs.run_family(name) in _MODELS:
+                ids.append(runs.PREFIX + name)
+        except ModelError:
+            continue  # a damaged run is listed by `digitlab runs`, not offered as a model
+    return tuple(ids)
+
+
 def display_name(model_id: str) -> str:
     """A model's name for people (the id itself for an unknown model)."""
+    if runs.is_run_id(model_id):
+        try:
+            return model_spec(model_id).display_name
+        except ModelError:
+            return model_id
     spec = _MODELS.get(model_id)
     return spec.display_name if spec else model_id
 
 
 def check_model_id(model_id: str) -> str:
+    if runs.is_run_id(model_id):
+        model_spec(model_id)  # the run exists and its family is known
+        return model_id
     if model_id not in _MODELS:
-        raise ModelError(f"Unknown model {model_id!r}; choose one of {', '.join(_MODELS)}.")
+        raise ModelError(
+            f"Unknown model {model_id!r}; choose one of {', '.join(_MODELS)} or run:NAME."
+        )
     return model_id
 
 
+def run_spec(model_id: str) -> ModelSpec:
+    """A run's entry: its family's, named for the learner and read from the run's folder."""
+    name = runs.run_name(model_id)
+    family = runs.run_family(name)
+    if family not in _MODELS:
+        raise runs.RunError(f"The run {name!r} trained an unknown model {family!r}.")
+    spec = _MODELS[family]
+    return replace(
+        spec,
+        id=model_id,
+        display_name=f"Your {spec.short} ({name})",
+        short_name=f"{spec.short} ({name})",
+        bar=0.0,
+        weights_dir=runs.run_path(name),
+    )
+
+
 def model_spec(model_id: str) -> ModelSpec:
+    if runs.is_run_id(model_id):
+        return run_spec(model_id)
     return _MODELS[check_model_id(model_id)]
 
 
@@ -107,7 +150,11 @@ def weights_dir(model_id: str) -> Path:
 def load_model(model_id: str, weights: str | Path | None = None) -> DigitModel:
     """Load a trained model by id (``model_ids()``), once per process, from its registry
     entry's weights folder or ``weights``. (``digitlab.load_model`` also takes a profile.)"""
-    return _load_cached(check_model_id(model_id), str(weights or weights_dir(model_id)))
+    folder = Path(weights or weights_dir(model_id))
+    version = 0.0
+    if runs.is_run_id(model_id):
+        version = (folder / runs.RUN_FILE).stat().st_mtime
+    return _load_cached(check_model_id(model_id), str(folder), version)
 
 
 # Quick-run settings: enough to learn something from 2,000 images in a few seconds.

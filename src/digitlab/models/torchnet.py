@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from digitlab.contract import calibrate
+from digitlab.errors import ModelError
 from digitlab.imaging.features import as_float_images
 from digitlab.imaging.pipeline import pipeline_version
 from digitlab.models import artifacts
@@ -66,39 +67,64 @@ def training_batches(x, y, batch_size: int, augment, augment_fn, pool, gen):
         yield xb.contiguous(memory_format=torch.channels_last), yb
 
 
-def train_one_epoch(net, batches, optimizer, scheduler, use_bf16: bool, bar) -> float:
-    """One pass over ``batches``; returns the mean training loss."""
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``; the same code runs on either."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError("There is no CUDA device here; train with --device cpu or auto.")
+    return torch.device(name)
+
+
+def train_one_epoch(
+    net, batches, optimizer, scheduler, use_bf16: bool, bar, device=None, on_batch=None
+) -> tuple[float, float]:
+    """One pass over ``batches``; returns the mean training loss and accuracy (on the
+    batches as trained, augmented). ``on_batch(images_seen)`` is called after each batch."""
     net.train()
-    total, count = 0.0, 0
+    total, right, count = 0.0, 0, 0
     for xb, yb in batches:
+        if device is not None:
+            xb, yb = xb.to(device), yb.to(device)
         # bfloat16 autocast halves the time on CPUs with native bf16; weights stay float32.
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            loss = F.cross_entropy(net(xb), yb)
+            logits = net(xb)
+            loss = F.cross_entropy(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         total += loss.item() * len(yb)
+        right += int((logits.argmax(1) == yb).sum())
         count += len(yb)
         bar.update(len(yb))
-    return total / max(count, 1)
+        if on_batch is not None:
+            on_batch(count)
+    return total / max(count, 1), right / max(count, 1)
+
+
+def first_layer_weights(net: nn.Module) -> np.ndarray:
+    """The first layer's weights as float32 numpy (conv filters or dense rows)."""
+    layer = next(m for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear))
+    return layer.weight.detach().float().cpu().numpy()
 
 
 def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict:
     """Train ``net`` in place on ``data.train``; keep the best weights on ``data.val``."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    device = resolve_device(hp.get("device", "cpu"))
     x, y = to_tensor(data.train_x), torch.from_numpy(data.train_y)
-    vx, vy = to_tensor(data.val_x), torch.from_numpy(data.val_y)
+    vx, vy = to_tensor(data.val_x).to(device), torch.from_numpy(data.val_y).to(device)
     augment = data.augmentation(hp.get("augment"))
-    net.to(memory_format=torch.channels_last)
+    net.to(device, memory_format=torch.channels_last)
     pool = None
     if augment is not None and augment.p_pool > 0:
         pool = torch_pool(data, hp, seed)
     optimizer = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps = hp["epochs"] * ((len(x) + hp["batch_size"] - 1) // hp["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, hp["lr"], total_steps=steps)
-    use_bf16 = hp["bf16"] and fast_bf16_available()
+    use_bf16 = hp["bf16"] and device.type == "cpu" and fast_bf16_available()
     best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
     history = []
     for epoch in range(1, hp["epochs"] + 1):
@@ -107,16 +133,21 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             total=len(x), desc=f"{hp['id']} epoch {epoch}/{hp['epochs']}", unit="img", leave=False
         ) as bar:
             batches = training_batches(x, y, hp["batch_size"], augment, data.augment, pool, gen)
-            loss = train_one_epoch(net, batches, optimizer, scheduler, use_bf16, bar)
+            loss, train_acc = train_one_epoch(
+                net, batches, optimizer, scheduler, use_bf16, bar, device,
+                lambda seen, epoch=epoch: data.on_batch(epoch, seen, len(x)),
+            )  # fmt: skip
         val_acc = accuracy(net, vx, vy)
         history.append(
             {
                 "epoch": epoch,
                 "loss": round(loss, 5),
+                "train_accuracy": round(train_acc, 5),
                 "val_accuracy": val_acc,
                 "seconds": round(time.perf_counter() - start, 2),
             }
         )
+        data.on_epoch(history[-1], first_layer_weights(net))
         tqdm.write(f"{hp['id']} epoch {epoch}: loss {loss:.4f}  val acc {val_acc:.4%}")
         if val_acc > best["val_accuracy"]:
             best = {
@@ -128,6 +159,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}")
             break
     net.load_state_dict(best["state"])
+    net.to("cpu")
     thresholds = calibrate(lambda images: probabilities(net, images), data, hp.get("probe"))
     return {
         "val_accuracy": best["val_accuracy"],
@@ -155,6 +187,7 @@ def probabilities(net: nn.Module, images: np.ndarray) -> np.ndarray:
 
 # What the ANN and the CNN train with alike (each adds its own architecture and schedule).
 TRAINING = {
+    "device": "cpu",  # or "cuda", or "auto" (CUDA when present): the same code on either
     # How many validation digits calibration looks at (None: ``FULL_PROBE``; quick runs: fewer).
     "probe": None,
     "batch_size": 128,

@@ -34,6 +34,17 @@ class TrainingData:
     val_x: np.ndarray
     val_y: np.ndarray
     _pools: dict = field(default_factory=dict, repr=False, compare=False)
+    # Told of progress while a model trains (``digitlab.training.runs``): ``on_batch(epoch,
+    # seen, total)`` and ``on_epoch(entry, first_layer_weights)``; either may raise to stop.
+    observer: object | None = field(default=None, repr=False, compare=False)
+
+    def on_batch(self, epoch: int, seen: int, total: int) -> None:
+        if self.observer is not None:
+            self.observer.on_batch(epoch, seen, total)
+
+    def on_epoch(self, entry: dict, first_layer=None) -> None:
+        if self.observer is not None:
+            self.observer.on_epoch(entry, first_layer)
 
     def _once(self, key: tuple, make):
         if key not in self._pools:
