@@ -282,3 +282,12 @@ def test_cli_all_models_gallery_per_model_and_markdown(csv_folder, tmp_path, cap
     table = out.strip().splitlines()
     assert table[0].startswith("| model ") and len(table) == 2 + len(model_ids())
     assert "k-Nearest Neighbours" in out and "| ours " in out
+
+
+def test_accuracy_counts_refusals_as_wrong():
+    from digitlab.evaluation.metrics import accuracy
+
+    assert accuracy([3, None, 5, 1], [3, 4, 5, 2]) == 0.5
+    assert accuracy(np.array([1, 2]), np.array([1, 2])) == 1.0
+    with pytest.raises(ValueError):
+        accuracy([1], [1, 2])

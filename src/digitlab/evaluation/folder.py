@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitlab.errors import DigitLabError, ImageError, NoDigitError
+from digitlab.evaluation.metrics import accuracy
 from digitlab.evaluation.tables import header_table, percent
 from digitlab.imaging.decode import read_image_file
 from digitlab.models.registry import display_name
@@ -251,7 +252,7 @@ def summarise(model_id: str, pipeline: str, items: list, outcomes: list[dict]) -
         "pipeline": pipeline,
         "n": len(items),
         "correct": int(sum(correct)),
-        "accuracy": sum(correct) / len(items),
+        "accuracy": accuracy([o["answer"] for o in outcomes], [item.label for item in items]),
         "per_kind": grouped_accuracy([item.kind for item in items], correct),
         "per_digit": grouped_accuracy([str(item.label) for item in items], correct, sort=True),
         "confusions": [[t, a, c] for (t, a), c in sorted(confusions.items(),

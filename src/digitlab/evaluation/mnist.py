@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from digitlab.data.mnist import load_mnist
+from digitlab.evaluation.metrics import accuracy
 from digitlab.evaluation.tables import markdown_table, percent
 from digitlab.models import registry
 from digitlab.models.registry import display_name, load_model, model_ids
@@ -32,7 +33,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         labels, predicted, labels=digits, average="macro", zero_division=0
     )
     return {
-        "accuracy": float(accuracy_score(labels, predicted)),
+        "accuracy": accuracy(predicted, labels),
         "precision_macro": float(mp),
         "recall_macro": float(mr),
         "f1_macro": float(mf),

@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from digitlab.errors import DigitLabError
+from digitlab.evaluation.metrics import accuracy
 from digitlab.evaluation.tables import compact_table
 from digitlab.imaging.pipeline import naive_preprocess, preprocess
 from digitlab.models import registry
@@ -83,7 +84,7 @@ def evaluate_robustness(
             for model_id, model in models.items():
                 for pipeline in PIPELINES:
                     predicted = np.argmax(model.predict_proba(images[pipeline]), axis=1)
-                    per_seed[model_id][pipeline][kind].append(float(np.mean(predicted == labels)))
+                    per_seed[model_id][pipeline][kind].append(accuracy(predicted, labels))
     return {
         "split": split,
         "kinds": list(KINDS),
