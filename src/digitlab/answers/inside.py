@@ -158,18 +158,24 @@ def run_snapshots(run_name: str) -> list[tuple[int, np.ndarray]]:
     return sorted(epochs.items())
 
 
-def normalise(image: np.ndarray) -> np.ndarray:
-    """One image scaled to [0, 1] (its lowest value black, its highest white; flat: black)."""
+def normalise(image: np.ndarray, signed: bool = False) -> np.ndarray:
+    """One image scaled to [0, 1] for display: its lowest value black and its highest white;
+    ``signed`` (weights): zero mid-grey and the largest magnitude black or white. Flat: black
+    (signed: mid-grey)."""
     x = np.asarray(image, np.float32)
+    if signed:
+        peak = float(np.abs(x).max())
+        return 0.5 + x / (2 * peak) if peak > 1e-12 else np.full_like(x, 0.5)
     low, high = float(x.min()), float(x.max())
     if high - low < 1e-12:
         return np.zeros_like(x)
     return (x - low) / (high - low)
 
 
-def tile(images: np.ndarray, columns: int, gap: float = 0.5) -> np.ndarray:
+def tile(images: np.ndarray, columns: int, gap: float = 0.5, signed: bool = False) -> np.ndarray:
     """Lay ``images`` [N,H,W] out as one float32 mosaic, ``columns`` wide, each image
-    normalised on its own to [0, 1] and a 1-pixel ``gap`` (mid-grey) between them."""
+    normalised on its own to [0, 1] (``normalise``) with a 1-pixel ``gap`` between them (and
+    in the last row's empty places); a NaN ``gap`` lets the caller colour the gaps."""
     images = np.asarray(images, np.float32)
     if images.ndim != 3 or len(images) == 0:
         raise ValueError("tile needs a non-empty stack of 2-D images [N,H,W].")
@@ -179,5 +185,6 @@ def tile(images: np.ndarray, columns: int, gap: float = 0.5) -> np.ndarray:
     mosaic = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), gap, np.float32)
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        mosaic[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = normalise(image)
+        top, left = r * (h + 1), c * (w + 1)
+        mosaic[top : top + h, left : left + w] = normalise(image, signed)
     return mosaic
