@@ -189,28 +189,6 @@ def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
     assert list(answers["Sure?"]) == ["unsure", "unsure", "unsure", "sure"]
 
 
-def test_agreement_is_green_only_when_all_agree_and_are_sure_and_names_the_unsure():
-    from digitlab.answers.inference import Prediction
-    from digitlab.app.views import agreement
-
-    def said(model_id: str, digit: int | None, unsure: bool = False) -> Prediction:
-        return Prediction(model_id, digit, 0.9, np.full(10, 0.1), unsure, None)
-
-    sure = {m: said(m, 3) for m in model_ids()}
-    assert agreement(sure) == (3, "success", "All 4 models agree: 3.", [])
-    unsure = sure | {"knn": said("knn", 3, unsure=True), "ann": said("ann", 3, unsure=True)}
-    best, level, message, unnamed = agreement(unsure)
-    assert (
-        level == "warning"
-        and unnamed == []
-        and message.endswith("but k-Nearest Neighbours and ANN (multilayer perceptron) are unsure.")
-    )
-    split = unsure | {"logreg": said("logreg", 5)}
-    assert agreement(split) == (3, "warning", "The models disagree: 3 of 4 say 3.", ["knn", "ann"])
-    refused = sure | {"cnn": said("cnn", None)}
-    assert agreement(refused).level == "warning"
-
-
 def test_the_answer_is_announced_to_screen_readers(app, mnist_test):
     images, labels = mnist_test
     upload(app, "digit.png", paper([images[0]]))
@@ -309,27 +287,6 @@ def test_several_files_chosen_at_once_give_one_row_per_file_and_a_column_per_mod
     [download] = app.get("download_button")
     assert download.proto.label == "Download CSV"
     assert not app.error
-
-
-def test_marked_true_digits_give_an_accuracy_summary_in_the_csv():
-    import pandas as pd
-
-    from digitlab.app.views import accuracy_summary, batch_csv
-
-    frame = pd.DataFrame(
-        {"Image": [None] * 3, "Seen as": [None] * 3, "File": ["a.png", "b.png", "c.png"],
-         "CNN": ["7", "1 (unsure)", "none"], "k-NN": ["7", "7", "-"], "Note": [""] * 3,
-         "True digit": pd.array([7, 1, None], dtype="Int64")}
-    )  # fmt: skip
-    summary = accuracy_summary(frame, ["CNN", "k-NN"])
-    assert summary.to_dict("records") == [
-        {"Model": "CNN", "Marked": 2, "Right": 2, "Accuracy": "100%"},
-        {"Model": "k-NN", "Marked": 2, "Right": 1, "Accuracy": "50%"},
-    ]
-    csv = batch_csv(frame, summary).decode()
-    answers, totals = csv.split("\n\n")
-    assert answers.splitlines()[0] == "File,CNN,k-NN,Note,True digit"
-    assert totals.splitlines() == ["Model,Marked,Right,Accuracy", "CNN,2,2,100%", "k-NN,2,1,50%"]
 
 
 def test_a_new_upload_replaces_the_last_and_clear_all_empties_the_page(app, mnist_test):

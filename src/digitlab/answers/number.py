@@ -28,7 +28,7 @@ from digitlab.imaging.components import (
     scale_box,
 )
 from digitlab.imaging.decode import ImageSource
-from digitlab.imaging.pipeline import find_ink, render_digit
+from digitlab.imaging.pipeline import InkMap, find_ink, render_digit
 from digitlab.models.registry import DEFAULT_MODEL
 
 # A digit whose top probability is under the model's ``low_confidence_threshold`` (chosen on
@@ -67,8 +67,12 @@ def read_number(image: ImageSource, model: object = DEFAULT_MODEL, profile=None)
 
     Raises ``ImageError`` for unusable input; a blank image gives ``found == False``.
     """
-    model = resolve_model(model, profile)[1]
-    ink = find_ink(image)
+    return read_number_from_ink(find_ink(image), resolve_model(model, profile)[1])
+
+
+def read_number_from_ink(ink: InkMap, model: object) -> NumberReading:
+    """``read_number`` on ``find_ink``'s result, with a loaded ``model`` (callers that also
+    preprocess the upload as one digit find the ink once)."""
     masks = segment_digits(ink.candidates, ink.foreground)
     if not masks:
         return NumberReading("")

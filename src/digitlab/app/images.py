@@ -6,7 +6,9 @@ import base64
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
+
+from digitlab.imaging.decode import open_checked
 
 THUMBNAIL_SIDE = 64
 DISPLAY_SIDE = 480
@@ -89,13 +91,12 @@ def display_image(data: bytes, side: int = DISPLAY_SIDE) -> tuple[Image.Image, f
     """The upload as people see it (colour, EXIF-rotated, transparency on a checkerboard),
     shrunk to fit ``side``.
 
-    Returns the image and its scale (displayed pixels per original pixel). Call only on data
-    that ``digitlab.imaging.decode`` has already decoded safely (size and format checked).
+    Returns the image and its scale (displayed pixels per original pixel). The decoding is
+    ``digitlab.imaging.decode``'s, with its checks: a bad file raises ``ImageError``.
     """
-    with Image.open(io.BytesIO(data)) as opened:
-        image = ImageOps.exif_transpose(opened)
-        transparent = "A" in image.getbands() or "transparency" in image.info
-        image = image.convert("RGBA" if transparent else "RGB")
+    image = open_checked(data)[0]
+    transparent = "A" in image.getbands() or "transparency" in image.info
+    image = image.convert("RGBA" if transparent else "RGB")
     full_width = image.width
     image.thumbnail((side, side))
     return on_backdrop(image), image.width / full_width

@@ -1,5 +1,9 @@
 """The app's expensive objects, each made once: models and MNIST per server, inputs per upload.
 
+Each upload is decoded for the screen once (``picture``) and has its ink found once
+(``ink_map``): the digit (``prepare``) and the row hint (``reads_as_row``) both start from
+that ink. Streamlit's caches key the bytes by their digest.
+
 Models come from ``digitlab.models.registry.load_model`` behind ``st.cache_resource``. A model
 without weights raises ``ModelError``, which Streamlit does not cache, so a model trained while
 the server runs appears on the next page run.
@@ -12,7 +16,10 @@ import threading
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
+from digitlab.app import images
+from digitlab.data.mnist import load_mnist
 from digitlab.errors import ModelError
 from digitlab.models.registry import DEFAULT_MODEL, display_name, load_model, model_ids
 
@@ -41,6 +48,7 @@ def get_model(model_id: str):
 
 def available_model(model_id: str):
     """(model, None) or (None, a sentence saying why the model cannot be used)."""
+    # Imported here to buy start-up time: profiles pull in torch, which the Home page never needs.
     from digitlab.app.profile_state import through_profile
 
     try:
@@ -51,17 +59,30 @@ def available_model(model_id: str):
 
 @st.cache_resource(show_spinner="Loading MNIST...")
 def mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    from digitlab.data.mnist import load_mnist
-
     return load_mnist(split)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def picture(data: bytes, side: int = images.DISPLAY_SIDE) -> tuple[Image.Image, float]:
+    """``images.display_image(data, side)``: the upload as people see it, decoded once."""
+    return images.display_image(data, side)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)  # a few MB each: the working-size images
+def ink_map(source: bytes | np.ndarray):
+    """``find_ink(source)``, the expensive first half of preprocessing, once per input."""
+    # Imported here to buy start-up time: scipy only once an image is read.
+    from digitlab.imaging.pipeline import find_ink
+
+    return find_ink(source)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def prepare(source: bytes | np.ndarray):
     """``preprocess(source, steps=True)``, once per distinct input (reruns reuse it)."""
-    from digitlab.imaging.pipeline import preprocess
+    from digitlab.imaging.pipeline import preprocess_ink  # here to buy start-up time: scipy
 
-    return preprocess(source, steps=True)
+    return preprocess_ink(ink_map(source), steps=True)
 
 
 def _warm(model_ids: tuple[str, ...]) -> None:
@@ -92,8 +113,9 @@ def warm_up() -> threading.Thread:
 def reads_as_row(source: bytes | np.ndarray) -> bool:
     """Whether the default model reads the input as a row of several digits
     (``number.reads_as_row``)."""
-    from digitlab.answers.number import read_number
+    # Imported here to buy start-up time: scipy only once an image is read.
+    from digitlab.answers.number import read_number_from_ink
     from digitlab.answers.number import reads_as_row as row
 
     model, _ = available_model(DEFAULT_MODEL)
-    return model is not None and row(read_number(source, model=model))
+    return model is not None and row(read_number_from_ink(ink_map(source), model))

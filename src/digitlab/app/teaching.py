@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from digitlab.app.loaders import prepare
+from digitlab.answers.compare import loaded_models, predictions_for
+from digitlab.app.loaders import available_model, prepare
 from digitlab.app.profile_state import active_profile
-from digitlab.app.views import loaded_models, predictions_for
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import display_name
 
 
 def answers(image28: np.ndarray, model_ids: list[str]) -> dict[str, int | None]:
     """Each model's answer (through the active profile) for a preprocessed image."""
-    models, _ = loaded_models(model_ids)
+    models, _ = loaded_models(model_ids, available_model)
     return {m: p.digit for m, p in predictions_for(image28, models).items()}
 
 

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
 
 import altair as alt
 import numpy as np
@@ -15,11 +14,21 @@ import pandas as pd
 import streamlit as st
 
 from digitlab.answers import explain
-from digitlab.answers.inference import Prediction, predict_preprocessed
+from digitlab.answers.agreement import agreement, names, verb
+from digitlab.answers.compare import loaded_models, predictions_for
+from digitlab.answers.inference import Prediction
+from digitlab.answers.number import read_number
 from digitlab.app import images
-from digitlab.app.loaders import available_model, prepare
+from digitlab.app.loaders import available_model, picture, prepare, reads_as_row
 from digitlab.contract import NO_DIGIT, NO_DIGIT_TIP, NO_DIGITS, NOT_A_DIGIT
 from digitlab.errors import ImageError, ModelError, NoDigitError
+from digitlab.evaluation.batch import (
+    NOT_READ,
+    TRUE_DIGIT,
+    accuracy_summary,
+    answer_cell,
+    batch_csv,
+)
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
 
 logger = logging.getLogger("digitlab.app")
@@ -54,23 +63,12 @@ def friendly_errors() -> Iterator[None]:
         st.error(UNEXPECTED)
 
 
-def loaded_models(model_ids: list[str]) -> tuple[dict, dict]:
-    """({id: model} for the models that load, {id: why not} for the others)."""
-    loaded = {model_id: available_model(model_id) for model_id in model_ids}
-    models = {m: model for m, (model, _) in loaded.items() if model is not None}
-    return models, {m: why_not for m, (model, why_not) in loaded.items() if model is None}
-
-
-def predictions_for(image28: np.ndarray, models: dict) -> dict[str, Prediction]:
-    return {m: predict_preprocessed(image28, model) for m, model in models.items()}
-
-
 # --- one image ------------------------------------------------------------------------------
 
 
 def show_source(source: bytes | np.ndarray, caption: str, width: int = INPUT_WIDTH) -> None:
     if isinstance(source, bytes):
-        st.image(images.display_image(source)[0], caption=caption, width=width)
+        st.image(picture(source)[0], caption=caption, width=width)
     else:
         st.image(source, caption=caption, width=width)
 
@@ -85,7 +83,8 @@ def show_single(
     """The full view of one input: answer(s) first (right under the input on a phone), then
     the input, the 28x28 and the probabilities, the steps and why."""
     with friendly_errors():
-        models, missing = loaded_models(model_ids)  # once per server: not part of the answer
+        # Once per server: not part of the answer.
+        models, missing = loaded_models(model_ids, available_model)
         start = time.perf_counter()
         try:
             prepared = prepare(source)
@@ -157,8 +156,6 @@ def show_pictures(
 
 def looks_like_a_row(source: bytes | np.ndarray) -> bool:
     """Whether the input holds a row of digits, better read with *Read a number*."""
-    from digitlab.app.loaders import reads_as_row
-
     try:
         return reads_as_row(source)
     except (ImageError, NoDigitError):
@@ -206,53 +203,6 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
         st.warning(
             f"Low confidence: {name} is unsure about this one, so treat the answer with care."
         )
-
-
-def names(model_ids: list[str]) -> str:
-    """Display names joined as in a sentence: "A", "A and B", "A, B and C"."""
-    shown = [display_name(m) for m in model_ids]
-    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
-
-
-class Agreement(NamedTuple):
-    """How far the models agree: the answer most give, the alert's level and sentence, and the
-    unsure models that sentence does not name yet."""
-
-    best: int | None
-    level: str  # "success" (green) only when all give the same answer and none is unsure
-    message: str
-    unsure_unnamed: list[str]
-
-
-def agreement(predictions: dict[str, Prediction]) -> Agreement:
-    answered = {m: p for m, p in predictions.items() if p.digit is not None}
-    refused = len(predictions) - len(answered)
-    n = len(predictions)
-    # The most common answer; a tie goes to the answer with the larger summed confidence.
-    support: dict[int, tuple[int, float]] = {}
-    for p in answered.values():
-        count, total = support.get(p.digit, (0, 0.0))
-        support[p.digit] = (count + 1, total + p.confidence)
-    if not support:
-        return Agreement(None, "warning", f"{NOT_A_DIGIT} None of the {n} models reads a digit "
-                         "here.", [])  # fmt: skip
-    best = max(support, key=support.get)
-    unsure = [m for m, p in answered.items() if p.low_confidence]
-    if n == 1:
-        return Agreement(best, "info", "Only one model is available to compare.", unsure)
-    if refused:
-        return Agreement(best, "warning", f"{refused} of {n} models say: {NOT_A_DIGIT}", unsure)
-    if len(support) > 1:
-        message = f"The models disagree: {support[best][0]} of {n} say {best}."
-        return Agreement(best, "warning", message, unsure)
-    if unsure:
-        message = f"All {n} models say {best}, but {names(unsure)} {verb(unsure)} unsure."
-        return Agreement(best, "warning", message, [])
-    return Agreement(best, "success", f"All {n} models agree: {best}.", [])
-
-
-def verb(subjects: list) -> str:
-    return "is" if len(subjects) == 1 else "are"
 
 
 def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
@@ -378,72 +328,46 @@ def show_colour_scale(digit: int) -> None:
 # --- several images -------------------------------------------------------------------------
 
 
-TRUE_DIGIT = "True digit"
 BATCH_ROW_HEIGHT, BATCH_HEADER_HEIGHT = 64, 35  # px: rows tall enough for a thumbnail
-NOT_READ = "-"
 
 
-def answer_cell(prediction: Prediction) -> str:
-    """A model's answer in the batch table: "7", "7 (unsure)" or "none" (not a digit)."""
-    if prediction.digit is None:
-        return "none"
-    return f"{prediction.digit} (unsure)" if prediction.low_confidence else str(prediction.digit)
-
-
-def batch_row(name: str, data: bytes, model_ids: list[str]) -> dict:
-    """One row per file: thumbnail, what the models see, each model's answer, a note."""
+def batch_row(name: str, data: bytes, model_ids: list[str]) -> tuple[dict, dict[str, int | None]]:
+    """One row per file (thumbnail, what the models see, each model's answer, a note), and
+    each model's digit (by display name; None: refused or not read) for the accuracy."""
+    digits = {display_name(m): None for m in model_ids}
     row = {"Image": None, "Seen as": None, "File": name}
     row |= {display_name(m): NOT_READ for m in model_ids}
     row |= {"Note": "", TRUE_DIGIT: None}
     try:
         prepared = prepare(data)
     except ImageError as err:
-        return row | {"Note": str(err)}
+        return row | {"Note": str(err)}, digits
     except NoDigitError:
-        return row | {"Image": images.data_uri(images.thumbnail(data)), "Note": NO_DIGIT_ADVICE}
-    row |= {"Image": images.data_uri(images.thumbnail(data)),
+        thumbnail = images.data_uri(picture(data, images.THUMBNAIL_SIDE)[0])
+        return row | {"Image": thumbnail, "Note": NO_DIGIT_ADVICE}, digits
+    row |= {"Image": images.data_uri(picture(data, images.THUMBNAIL_SIDE)[0]),
             "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
-    models, missing = loaded_models(model_ids)
+    models, missing = loaded_models(model_ids, available_model)
     notes = [why for why in missing.values()]
     for model_id, p in predictions_for(prepared.image, models).items():
         row[display_name(model_id)] = answer_cell(p)
+        digits[display_name(model_id)] = p.digit
     if looks_like_a_row(data):
         notes.append("several digits: try Read a number")
-    return row | {"Note": "; ".join(notes)}
-
-
-def answered_digit(cell: str) -> int | None:
-    """The digit of an answer cell ("7" or "7 (unsure)"), None for "none" or no answer."""
-    return int(cell[0]) if cell and cell[0].isdigit() else None
-
-
-def accuracy_summary(frame: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
-    """Per model, over the rows whose true digit is marked: how many it got right."""
-    marked = frame[frame[TRUE_DIGIT].notna()]
-    rows = []
-    for name in model_names:
-        right = sum(answered_digit(a) == int(t)
-                    for a, t in zip(marked[name], marked[TRUE_DIGIT], strict=True))  # fmt: skip
-        share = f"{right / len(marked):.0%}" if len(marked) else "no marks yet"
-        rows.append({"Model": name, "Marked": len(marked), "Right": right, "Accuracy": share})
-    return pd.DataFrame(rows)
-
-
-def batch_csv(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
-    """The answers (without pictures), a blank line, then the accuracy summary."""
-    answers = frame.drop(columns=["Image", "Seen as"]).to_csv(index=False)
-    return f"{answers}\n{summary.to_csv(index=False)}".encode()
+    return row | {"Note": "; ".join(notes)}, digits
 
 
 def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
-    rows = []
+    rows, digits = [], []
     progress = st.progress(0.0, text=f"Reading {len(files)} images...")
     for i, (name, data) in enumerate(files):
         try:
-            rows.append(batch_row(name, data, model_ids))
+            row, answered = batch_row(name, data, model_ids)
         except Exception:
             logger.exception("unexpected error on %s", name)
-            rows.append({"File": name, "Note": UNEXPECTED})
+            row, answered = {"File": name, "Note": UNEXPECTED}, {}
+        rows.append(row)
+        digits.append(answered)
         progress.progress((i + 1) / len(files), text=f"Read {i + 1} of {len(files)} images")
     progress.empty()
     model_names = [display_name(m) for m in model_ids]
@@ -478,7 +402,8 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
             ),
         },
     )
-    summary = accuracy_summary(edited, model_names)
+    answers = {name: [answered.get(name) for answered in digits] for name in model_names}
+    summary = accuracy_summary(answers, list(edited[TRUE_DIGIT]))
     st.table(summary.set_index("Model"))
     st.download_button("Download CSV", batch_csv(edited, summary), "digitlab-predictions.csv",
                        "text/csv", help="The answers and the accuracy summary")  # fmt: skip
@@ -508,8 +433,6 @@ def show_number(
 ) -> None:
     """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
-        from digitlab.answers.number import read_number
-
         readings = {}
         for model_id in model_ids:
             model, why_not = available_model(model_id)
@@ -527,12 +450,12 @@ def show_number(
             return
         show_number_answer(readings, shown_by, present)
         if isinstance(source, bytes):
-            picture, scale = images.display_image(source)
+            shown, scale = picture(source)
         else:
-            picture, scale = images.Image.fromarray(images.to_uint8(source)), 1.0
+            shown, scale = images.Image.fromarray(images.to_uint8(source)), 1.0
         boxes = [tuple(d.box) for d in reading.digits]
         labels = [str(d.digit) for d in reading.digits]
-        boxed = images.draw_boxes(picture, boxes, labels, scale)
+        boxed = images.draw_boxes(shown, boxes, labels, scale)
         st.image(boxed, caption=f"{name}: the digits as {display_name(shown_by)} reads them")
         columns = st.columns(max(len(reading.digits), 1))
         for column, d in zip(columns, reading.digits, strict=False):

@@ -74,6 +74,17 @@ def decode_image(source: ImageSource, max_side: int | None = None) -> DecodedIma
     if isinstance(source, np.ndarray):
         grey = array_to_grey(source)
         return DecodedImage(grey, 1.0, (grey.shape[1], grey.shape[0]))
+    image, scale, full_size = open_checked(source, max_side)
+    # Our own code runs outside the decoder's net, so a bug of ours surfaces, not "damaged".
+    return DecodedImage(pil_to_grey(image), scale, full_size)
+
+
+def open_checked(
+    source: ImageSource, max_side: int | None = None
+) -> tuple[Image.Image, float, tuple[int, int]]:
+    """Pillow's decode of ``source`` (not an array) inside every check and one-sentence
+    ``ImageError``: the image (EXIF-oriented, every pixel loaded, in its own mode, for display
+    too), its scale and its full size, as ``decoded_pil`` gives them."""
     data = None if isinstance(source, Image.Image) else read_source_bytes(source)
     if data is not None:
         check_structure(data, MAX_PIXELS)  # pathological files are refused before any decoding
@@ -83,7 +94,7 @@ def decode_image(source: ImageSource, max_side: int | None = None) -> DecodedIma
             image = source if data is None else Image.open(io.BytesIO(data), formats=FORMATS)
             refuse_multi_frame(image)
             check_size(*image.size)
-            image, scale, full_size = decoded_pil(image, max_side)
+            return decoded_pil(image, max_side)
     except ImageError:
         raise
     except Image.UnidentifiedImageError as err:
@@ -92,8 +103,6 @@ def decode_image(source: ImageSource, max_side: int | None = None) -> DecodedIma
         raise ImageError(TOO_MANY_PIXELS) from err
     except Exception as err:  # Pillow on untrusted bytes raises many types: one sentence
         raise ImageError(CORRUPT) from err
-    # Our own code runs outside that net, so a bug of ours surfaces instead of "damaged".
-    return DecodedImage(pil_to_grey(image), scale, full_size)
 
 
 def read_source_bytes(source: object) -> bytes:

@@ -218,7 +218,12 @@ def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preproce
 
     Raises ``ImageError`` for unusable input and ``NoDigitError`` when no digit is visible.
     """
-    ink = find_ink(image)
+    return preprocess_ink(find_ink(image), steps)
+
+
+def preprocess_ink(ink: InkMap, steps: bool = False) -> np.ndarray | Preprocessed:
+    """The second half of ``preprocess``, on ``find_ink``'s result (callers that also read the
+    upload as a number find the ink once). Raises ``NoDigitError`` when no digit is visible."""
     digit_mask = find_digit_components(ink.candidates, ink.foreground)
     box = scale_box(mask_box(digit_mask), ink.to_input)
     if max(box[2] - box[0], box[3] - box[1]) < MIN_DIGIT_SIDE:

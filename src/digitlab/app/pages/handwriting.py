@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from digitlab.app.loaders import available_model
 from digitlab.app.profile_state import active_profile, disk_profiles_enabled, sidebar_picker
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import DEFAULT_MODEL
@@ -45,8 +46,8 @@ def drawn_row():
 
 def teach_from_sheet(profile) -> None:
     """Read a row 0 1 2 ... 9 with the number reader; teach the ten digits once confirmed."""
+    # Imported here to buy start-up time: the number reader pulls in scipy.
     from digitlab.answers.number import read_number
-    from digitlab.app.loaders import available_model
 
     st.subheader("Teach from a sheet")
     way = st.radio("Your row of digits", ["Photo", "Draw"], horizontal=True, key="sheet_source")

@@ -1,0 +1,47 @@
+"""Several images at once: how many each model got right, once someone marks the true digits.
+
+The answers stay typed (a digit, or None when a model refused or never read the file) next to
+the table people see, so nothing here reads a digit back out of display text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from digitlab.answers.inference import Prediction
+
+TRUE_DIGIT = "True digit"
+NOT_READ = "-"  # the cell of a model that never read the file
+
+
+def answer_cell(prediction: Prediction) -> str:
+    """A model's answer in the batch table: "7", "7 (unsure)" or "none" (not a digit)."""
+    if prediction.digit is None:
+        return "none"
+    return f"{prediction.digit} (unsure)" if prediction.low_confidence else str(prediction.digit)
+
+
+def is_marked(true_digit: object) -> bool:
+    return true_digit is not None and not pd.isna(true_digit)
+
+
+def accuracy_summary(
+    answers: Mapping[str, Sequence[int | None]], true_digits: Sequence[object]
+) -> pd.DataFrame:
+    """Per model (``answers``: its name -> its digit per file, None for no answer), over the
+    files whose true digit is marked (None or NA: not marked): how many it got right."""
+    marked = [i for i, t in enumerate(true_digits) if is_marked(t)]
+    rows = []
+    for name, digits in answers.items():
+        right = sum(digits[i] == int(true_digits[i]) for i in marked)
+        share = f"{right / len(marked):.0%}" if marked else "no marks yet"
+        rows.append({"Model": name, "Marked": len(marked), "Right": right, "Accuracy": share})
+    return pd.DataFrame(rows)
+
+
+def batch_csv(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
+    """The answers (without pictures), a blank line, then the accuracy summary."""
+    answers = frame.drop(columns=["Image", "Seen as"]).to_csv(index=False)
+    return f"{answers}\n{summary.to_csv(index=False)}".encode()
