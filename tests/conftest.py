@@ -47,3 +47,22 @@ def session_data_home(tmp_path_factory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(base))
         yield base
+
+
+@pytest.fixture(scope="session")
+def quick_models(tmp_path_factory, session_cache) -> dict:
+    """Every registered model trained once per session with its registry ``quick`` overrides
+    on 2,000 training images, each saved into its own temporary weights folder:
+    {model id: (model, weights folder)}. Tests that need small trained models share these."""
+    # Imported here: only sessions that ask for these models pay for torch and the data.
+    from digitlab.models.registry import model_class, model_ids, model_spec
+    from digitlab.training.data import training_data
+
+    data = training_data(limit=2000)
+    out = {}
+    for model_id in model_ids():
+        weights_dir = tmp_path_factory.mktemp(f"quick-{model_id}")
+        model = model_class(model_id).train(data, seed=0, **model_spec(model_id).quick)
+        model.save(weights_dir)
+        out[model_id] = (model, weights_dir)
+    return out

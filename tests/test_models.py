@@ -25,15 +25,10 @@ def small_data():
 
 
 @pytest.fixture(scope="module")
-def trained(small_data, tmp_path_factory):
-    """Each model trained quickly on 2,000 images and saved to its own weights dir."""
-    out = {}
-    for model_id in model_ids():
-        weights_dir = tmp_path_factory.mktemp(model_id)
-        model = model_class(model_id).train(small_data, seed=0, **model_spec(model_id).quick)
-        model.save(weights_dir)
-        out[model_id] = (model, weights_dir)
-    return out
+def trained(quick_models):
+    """Each model trained quickly on 2,000 images and saved to its own weights dir (once per
+    session: ``conftest.quick_models``)."""
+    return quick_models
 
 
 def test_registry_names_and_unknown_id():
