@@ -117,6 +117,7 @@ def test_unknown_model_is_rejected(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over ten seconds: a fresh process
 def test_console_script_reads_stdin(tmp_path):
     path = tmp_path / "d.png"
     label = paper_png(1, path)
@@ -129,6 +130,7 @@ def test_console_script_reads_stdin(tmp_path):
     assert json.loads(done.stdout)["digit"] == label
 
 
+@pytest.mark.slow  # over ten seconds: trains every model
 def test_train_quick_run_writes_artifacts_and_metrics(tmp_path, capsys):
     out = tmp_path / "weights"
     argv = ["train", "--model", "logreg", "--limit", "2000", "--out", str(out)]

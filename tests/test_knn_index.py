@@ -108,6 +108,7 @@ def test_a_truncated_index_is_not_used(shipped, good_index, private_cache):
     assert fresh(shipped)._read_index() is None  # the digest matches; the zip is still broken
 
 
+@pytest.mark.slow  # over ten seconds: builds an index
 def test_a_built_index_is_verified_and_read_back(shipped, good_index, private_cache):
     path = shipped.index_cache_path()
     built = fresh(shipped)._build_index()
@@ -127,6 +128,7 @@ def test_a_partial_index_left_by_a_killed_build_is_removed(shipped, private_cach
     assert not part.exists()
 
 
+@pytest.mark.slow  # over ten seconds: rebuilds an index
 @pytest.mark.parametrize("damage", ["shifted labels", "truncated"])
 def test_a_damaged_index_is_rebuilt_and_the_answer_is_right(
     shipped, good_index, private_cache, damage
