@@ -3,7 +3,8 @@
 The order, low to high: ``contract``/``errors`` < ``data`` < ``imaging`` < ``models`` <
 ``profiles`` < ``answers`` < {``synth``, ``training``, ``evaluation``} < {``cli``, ``app``}.
 A module may import its own layer and the layers below it, with three exceptions within the
-middle tier: ``training`` may import ``synth``, ``evaluation`` may import ``synth``, and
+middle tier: ``training`` may import ``synth`` and ``evaluation``, ``evaluation`` may import
+``synth``, and
 ``synth`` may import only ``data``, ``imaging`` and ``models`` below it. Every import counts,
 module-level or inside a function, except those under ``if TYPE_CHECKING:``.
 """
@@ -35,7 +36,8 @@ RANK = {
     "app": 7,
 }
 # Imports within one tier that are allowed anyway (importer layer -> imported layer).
-ALLOWED_ACROSS = {("training", "synth"), ("evaluation", "synth")}
+# Training measures what it trained (a run's result card, the shipped models' metrics).
+ALLOWED_ACROSS = {("training", "synth"), ("training", "evaluation"), ("evaluation", "synth")}
 # What synth may import below itself: not profiles or answers.
 SYNTH_MAY_IMPORT = {"base", "data", "imaging", "models", "synth"}
 

@@ -6,10 +6,12 @@ import argparse
 import json
 import signal
 import sys
+import time
 
 from digitlab.errors import ModelError
 
-RUN_OPTIONS = ("train_size", "epochs", "C", "k", "hidden", "width", "lr", "preset", "augment")
+RUN_OPTIONS = ("train_size", "epochs", "C", "k", "hidden", "width", "lr", "batch", "preset",
+               "augment", "time_limit")  # fmt: skip
 TIME_LIMIT_HELP = "stop the run after this many seconds (nothing is saved)"
 
 
@@ -25,27 +27,52 @@ def model_id_arg(text: str) -> str:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The learner-sized settings of ``digitlab train`` (only with ``--run NAME``)."""
-    p.add_argument("--run", metavar="NAME",
-                   help="train a learner run into your data folder (never the shipped weights)")
+    p.add_argument(
+        "--run",
+        metavar="NAME",
+        help="train a learner run into your data folder (never the shipped weights)",
+    )
     p.add_argument("--preset", choices=("quick", "full"), help="run settings to start from")
-    p.add_argument("--train-size", type=int, metavar="N",
-                   help="a stratified subset of N training digits (100-55000)")
+    p.add_argument(
+        "--train-size",
+        type=int,
+        metavar="N",
+        help="a stratified subset of N training digits (100-55000)",
+    )
     p.add_argument("--epochs", type=int, metavar="E", help="passes over the training digits")
     p.add_argument("--C", type=float, dest="C", help="logistic regression: inverse regularisation")
     p.add_argument("--k", type=int, help="k-NN: neighbours that vote")
     p.add_argument("--hidden", type=int, help="ANN: neurons in the hidden layer")
     p.add_argument("--width", type=int, help="CNN: filters in the first convolution")
     p.add_argument("--lr", type=float, help="ANN and CNN: the peak learning rate")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="augmentation and synthesised digits (default: on)")
-    p.add_argument("--pipeline", choices=("ours", "naive"), default="ours",
-                   help="measure the run on user-like images through ours or the naive one")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                   help="auto: CUDA when present; the same code on CPU")
+    p.add_argument("--batch", type=int, help="ANN and CNN: digits per training step")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="augmentation and synthesised digits (default: on)",
+    )
+    p.add_argument(
+        "--pipeline",
+        choices=("ours", "naive"),
+        default="ours",
+        help="measure the run on user-like images through ours or the naive one",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="cpu",
+        help="auto: CUDA when present; the same code on CPU",
+    )
     p.add_argument("--time-limit", type=float, metavar="S", help=TIME_LIMIT_HELP)
     p.add_argument("--replace", action="store_true", help="replace a run of the same name")
     p.add_argument("--json", action="store_true",
                    help="one JSON line per epoch, then one with the result")  # fmt: skip
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="with --json: also a line of progress within each epoch (for the app)",
+    )
 
 
 def learner_options_given(args: argparse.Namespace) -> list[str]:
@@ -64,7 +91,7 @@ def cmd_train_run(args: argparse.Namespace) -> int:
         print("digitlab: error: a run trains one model: choose --model logreg, ann or cnn.",
               file=sys.stderr)  # fmt: skip
         return 2
-    knobs = {k: getattr(args, k) for k in ("C", "k", "hidden", "width", "lr")}
+    knobs = {k: getattr(args, k) for k in ("C", "k", "hidden", "width", "lr", "batch")}
     settings = run_settings(
         args.model, args.preset or "quick", train_size=args.train_size, epochs=args.epochs,
         augment=True if args.augment is None else args.augment, device=args.device,
@@ -81,7 +108,16 @@ def cmd_train_run(args: argparse.Namespace) -> int:
             print(f"epoch {line['epoch']}: loss {loss}, train {train}, validation "
                   f"{line['val_accuracy']:.2%}, {line['seconds']:.1f} s", flush=True)  # fmt: skip
 
-    progress = Progress(settings, on_epoch=say, deadline=args.time_limit)
+    last = [0.0]
+
+    def tell_batch(epoch: int, seen: int, total: int) -> None:
+        now = time.monotonic()
+        if args.json and args.progress and (now - last[0] > 0.5 or seen >= total):
+            last[0] = now
+            progress_line = {"epoch": epoch, "seen": seen, "total": total}
+            print(json.dumps({"progress": progress_line}), flush=True)
+
+    progress = Progress(settings, on_epoch=say, on_batch=tell_batch, deadline=args.time_limit)
     # SIGTERM (the app's Stop, or a closed tab) ends the run at the next batch, cleanly.
     signal.signal(signal.SIGTERM, lambda *_: progress.stop())
     try:
@@ -99,9 +135,11 @@ def cmd_train_run(args: argparse.Namespace) -> int:
                           "train_seconds": record["train_seconds"],
                           "disk_bytes": record["disk_bytes"]}), flush=True)  # fmt: skip
     else:
-        print(f"run {args.run}: validation {card['val_accuracy']:.2%}, user-like test renders "
-              f"{card['userlike_accuracy']:.2%}, {record['train_seconds']:.0f} s, "
-              f"{record['disk_bytes'] / 1024:.0f} KiB; use it as --model run:{args.run}")
+        print(
+            f"run {args.run}: validation {card['val_accuracy']:.2%}, user-like test renders "
+            f"{card['userlike_accuracy']:.2%}, {record['train_seconds']:.0f} s, "
+            f"{record['disk_bytes'] / 1024:.0f} KiB; use it as --model run:{args.run}"
+        )
     return 0
 
 

@@ -15,9 +15,10 @@ from functools import cache
 import numpy as np
 
 from digitlab.contract import decide
+from digitlab.data.derived import cached_arrays
 from digitlab.data.splits import validation_digits
 from digitlab.evaluation.renders import read_kind
-from digitlab.imaging.pipeline import naive_preprocess
+from digitlab.imaging.pipeline import naive_preprocess, pipeline_version
 from digitlab.synth.examples import NAMES as EXAMPLE_NAMES
 from digitlab.synth.examples import example
 from digitlab.synth.userlike import KINDS
@@ -39,14 +40,20 @@ def confusion(answers: np.ndarray, labels: np.ndarray) -> list[list[int]]:
 
 
 @cache
-def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    xs, ys, kinds = [], [], []
-    for kind in KINDS:
-        images, labels = read_kind(kind, RENDERS_PER_KIND, RENDER_SEED, split="test")
-        xs.append(images[pipeline])
-        ys.append(labels)
-        kinds += [kind] * len(labels)
-    return np.concatenate(xs), np.concatenate(ys), tuple(kinds)
+def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray]:
+    """The user-like test renders as ``pipeline`` preprocesses them, and their labels (kept
+    in the user's cache: they take a while to make and never change for a pipeline)."""
+
+    def make():
+        xs, ys = [], []
+        for kind in KINDS:
+            images, labels = read_kind(kind, RENDERS_PER_KIND, RENDER_SEED, split="test")
+            xs.append(images[pipeline])
+            ys.append(labels)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    key = f"lab-renders-{pipeline}-{RENDERS_PER_KIND}-{RENDER_SEED}-{pipeline_version()}"
+    return cached_arrays(key, make)
 
 
 @cache
@@ -70,7 +77,7 @@ def result_card(model, pipeline: str = "ours") -> dict:
     """A model's card: validation accuracy and confusion, user-like and example accuracy."""
     val_x, val_y = validation_digits()
     val = decide(model.predict_proba_all(val_x), model.config).digit
-    rx, ry, _ = _renders(pipeline)
+    rx, ry = _renders(pipeline)
     renders = decide(model.predict_proba_all(rx), model.config).digit
     ex, ey = _examples() if pipeline == "ours" else _naive_examples()
     examples = decide(model.predict_proba_all(ex), model.config).digit

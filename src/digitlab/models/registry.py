@@ -127,6 +127,7 @@ def run_spec(model_id: str) -> ModelSpec:
         id=model_id,
         display_name=f"Your {spec.short} ({name})",
         short_name=f"{spec.short} ({name})",
+        blend=None,  # the blends were chosen for the shipped weights, not for this run
         bar=0.0,
         weights_dir=runs.run_path(name),
     )

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 
 from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
+from digitlab.data.derived import cached_arrays
 from digitlab.data.mnist import load_mnist
 from digitlab.data.splits import split_positions
+from digitlab.imaging.pipeline import pipeline_version
 from digitlab.synth.augment import AugmentConfig, augment_batch, rendered_pool
 from digitlab.synth.negatives import not_digit_images
 from digitlab.synth.styles import styled_digits
@@ -46,9 +48,18 @@ class TrainingData:
         if self.observer is not None:
             self.observer.on_epoch(entry, first_layer)
 
+    # Set for a learner's run (``digitlab.training.runs``): names this training set, so the
+    # synthesised pools are kept on disk and the next run of the same size starts at once.
+    disk_key: str | None = field(default=None, compare=False)
+
     def _once(self, key: tuple, make):
         if key not in self._pools:
-            self._pools[key] = make()
+            if self.disk_key is None:
+                self._pools[key] = make()
+            else:
+                flat = [str(v) for k in key for v in (k if isinstance(k, tuple) else (k,))]
+                name = "-".join([self.disk_key, *flat, pipeline_version()])
+                self._pools[key] = cached_arrays(name, make)
         return self._pools[key]
 
     def rendered_pool(self, n_pipeline: int, n_coarse: int, seed: int):
