@@ -40,9 +40,9 @@ def confusion(answers: np.ndarray, labels: np.ndarray) -> list[list[int]]:
 
 
 @cache
-def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray]:
-    """The user-like test renders as ``pipeline`` preprocesses them, and their labels (kept
-    in the user's cache: they take a while to make and never change for a pipeline)."""
+def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The user-like test renders as ``pipeline`` preprocesses them, their labels and kinds
+    (kept in the user's cache: they take a while to make and never change for a pipeline)."""
 
     def make():
         xs, ys = [], []
@@ -50,9 +50,10 @@ def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray]:
             images, labels = read_kind(kind, RENDERS_PER_KIND, RENDER_SEED, split="test")
             xs.append(images[pipeline])
             ys.append(labels)
-        return np.concatenate(xs), np.concatenate(ys)
+        kinds = np.repeat(np.array(KINDS), RENDERS_PER_KIND)
+        return np.concatenate(xs), np.concatenate(ys), kinds
 
-    key = f"lab-renders-{pipeline}-{RENDERS_PER_KIND}-{RENDER_SEED}-{pipeline_version()}"
+    key = f"lab-renders2-{pipeline}-{RENDERS_PER_KIND}-{RENDER_SEED}-{pipeline_version()}"
     return cached_arrays(key, make)
 
 
@@ -77,7 +78,7 @@ def result_card(model, pipeline: str = "ours") -> dict:
     """A model's card: validation accuracy and confusion, user-like and example accuracy."""
     val_x, val_y = validation_digits()
     val = decide(model.predict_proba_all(val_x), model.config).digit
-    rx, ry = _renders(pipeline)
+    rx, ry, rkinds = _renders(pipeline)
     renders = decide(model.predict_proba_all(rx), model.config).digit
     ex, ey = _examples() if pipeline == "ours" else _naive_examples()
     examples = decide(model.predict_proba_all(ex), model.config).digit
@@ -86,6 +87,9 @@ def result_card(model, pipeline: str = "ours") -> dict:
         "val_confusion": confusion(val, val_y),
         "userlike_accuracy": accuracy(renders, ry),
         "userlike_n": len(ry),
+        "userlike_by_kind": {
+            str(k): accuracy(renders[rkinds == k], ry[rkinds == k]) for k in np.unique(rkinds)
+        },
         "examples_accuracy": accuracy(examples, ey),
         "examples_n": len(ey),
         "pipeline": pipeline,
