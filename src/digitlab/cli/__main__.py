@@ -1,3 +1,7 @@
+"""``python -m digitlab.cli``: the ``digitlab`` command."""
+
+import sys
+
 from digitlab.cli.main import main
 
-main()
+sys.exit(main())

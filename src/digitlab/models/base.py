@@ -100,7 +100,7 @@ class NpzModel(DigitModel):
     def save(self, weights_dir: Path) -> list[str]:
         from digitlab.models import artifacts
 
-        names = [f"{self.id}.npz", f"{self.id}.json"]
+        names = [f"{type(self).id}.npz", f"{type(self).id}.json"]  # a run's id is run:NAME
         artifacts.save_npz(weights_dir / names[0], {a: getattr(self, a) for a in self.ARRAYS})
         artifacts.save_json(weights_dir / names[1], self.config)
         artifacts.record_in_manifest(weights_dir, names)

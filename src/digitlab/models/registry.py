@@ -61,7 +61,10 @@ _MODELS: dict[str, ModelSpec] = {}
 @cache
 def _load_cached(model_id: str, weights_dir: str, version: float = 0.0):
     # ``version``: a run's record time, so a run removed and trained again is read anew.
-    return model_class(model_id).load(Path(weights_dir))
+    model = model_class(model_id).load(Path(weights_dir))
+    if runs.is_run_id(model_id):
+        model.id = model_id  # answers as run:NAME (its class keeps the family's id)
+    return model
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -154,7 +157,11 @@ def load_model(model_id: str, weights: str | Path | None = None) -> DigitModel:
     folder = Path(weights or weights_dir(model_id))
     version = 0.0
     if runs.is_run_id(model_id):
-        version = (folder / runs.RUN_FILE).stat().st_mtime
+        check_model_id(model_id)
+        try:
+            version = (folder / runs.RUN_FILE).stat().st_mtime_ns / 1e9
+        except OSError as err:
+            raise runs.RunError(f"The run {model_id[4:]!r} cannot be read.") from err
     return _load_cached(check_model_id(model_id), str(folder), version)
 
 

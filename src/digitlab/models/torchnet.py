@@ -8,6 +8,7 @@ with the best validation accuracy kept (early stopping when it stops improving).
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -148,7 +149,9 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             }
         )
         data.on_epoch(history[-1], first_layer_weights(net))
-        tqdm.write(f"{hp['id']} epoch {epoch}: loss {loss:.4f}  val acc {val_acc:.4%}")
+        tqdm.write(
+            f"{hp['id']} epoch {epoch}: loss {loss:.4f}  val acc {val_acc:.4%}", file=sys.stderr
+        )
         if val_acc > best["val_accuracy"]:
             best = {
                 "val_accuracy": val_acc,
@@ -156,7 +159,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
                 "state": copy.deepcopy(net.state_dict()),
             }
         elif epoch - best["epoch"] >= hp["patience"]:
-            tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}")
+            tqdm.write(f"{hp['id']}: early stop, best epoch {best['epoch']}", file=sys.stderr)
             break
     net.load_state_dict(best["state"])
     net.to("cpu")
@@ -270,7 +273,7 @@ class TorchModel(DigitModel):
         return cls(net, config)
 
     def save(self, weights_dir: Path) -> list[str]:
-        names = [f"{self.id}.safetensors", f"{self.id}.json"]
+        names = [f"{type(self).id}.safetensors", f"{type(self).id}.json"]  # a run: run:NAME
         artifacts.save_tensors(weights_dir / names[0], self.net.state_dict())
         artifacts.save_json(weights_dir / names[1], self.config)
         artifacts.record_in_manifest(weights_dir, names)
