@@ -114,7 +114,10 @@ def test_unknown_model_is_rejected(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["predict", "x.png", "--model", "svm"])
     assert exc.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    assert (
+        "Unknown model 'svm'; choose one of logreg, knn, ann, cnn or run:NAME."
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow  # over ten seconds: a fresh process

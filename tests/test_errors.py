@@ -18,7 +18,8 @@ NOT_IMPORTABLE_ALONE = ("digitlab.app",)
 
 def digitlab_modules():
     for info in pkgutil.walk_packages(digitlab.__path__, "digitlab."):
-        if not info.name.startswith(NOT_IMPORTABLE_ALONE):
+        # ``__main__`` modules run the command when imported: they define nothing to check.
+        if not info.name.startswith(NOT_IMPORTABLE_ALONE) and not info.name.endswith("__main__"):
             yield importlib.import_module(info.name)
 
 

@@ -19,6 +19,7 @@ from digitlab.synth.userlike import mnist_test_digits
 class RecordingModel:
     """A stand-in model: answers 7 with confidence 0.9 and records what it was shown."""
 
+    id = "recording"
     config = {"low_confidence_threshold": 0.5}
 
     def predict_proba_all(self, images):
