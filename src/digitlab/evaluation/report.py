@@ -166,6 +166,31 @@ def render_profiles() -> str:
     return measured(record, markdown_table(rows), details)
 
 
+def render_lab() -> str:
+    record = read_results("lab")
+    rows = []
+    for family, r in record["families"].items():
+        preset = r["preset"]
+        knobs = ", ".join(f"{k} {v}" for k, v in preset.items() if k != "train_size")
+        rows.append({
+            "model": display_name(family),
+            "quick preset": f"{preset['train_size']:,} digits, {knobs}",
+            "first run": f"{r['cold']['seconds']:.0f} s",
+            "next runs": f"{r['warm']['seconds']:.0f} s",
+            "target": f"{r['target_s']} s",
+            "validation accuracy": percent(r["warm"]["val_accuracy"], 2),
+            "user-like test renders": percent(r["warm"]["userlike_accuracy"]),
+        })  # fmt: skip
+    a = record["answers"]
+    answers = (
+        f"While a quick CNN trains, one phone-photo upload is answered by all four shipped "
+        f"models in a median {a['busy_median_s']:.2f} s ({a['busy_max_s']:.2f} s at worst, "
+        f"{a['answers_while_busy']} answers; {a['quiet_median_s']:.2f} s with nothing training)."
+    )
+    details = f" on {record['device']} ({record['machine']})"
+    return measured(record, markdown_table(rows), details) + "\n" + answers + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "preprocess": render_preprocess,
     "pipeline": render_pipeline,

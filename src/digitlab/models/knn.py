@@ -28,8 +28,7 @@ import torch
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
-from digitlab.contract import calibrate
+from digitlab.contract import NOT_A_DIGIT_CLASS, calibrate
 from digitlab.data.mnist import SPLIT_SIZES
 from digitlab.data.splits import split_positions
 from digitlab.imaging.features import as_float_images, deskew, gaussian_blur
@@ -154,10 +153,10 @@ def vote_with_negatives(queries, digits, labels, negatives, k: int) -> np.ndarra
         return np.concatenate([digit_probs, np.zeros((len(dist), 1), np.float32)], 1)
     neg_dist, _ = negatives.search(queries, k)
     both = np.concatenate([dist, neg_dist], 1)
-    both_labels = np.concatenate([labels[idx], np.full(neg_dist.shape, NOT_A_DIGIT)], 1)
+    both_labels = np.concatenate([labels[idx], np.full(neg_dist.shape, NOT_A_DIGIT_CLASS)], 1)
     order = np.argsort(both, axis=1)[:, :k]
     rows = np.arange(len(both))[:, None]
-    share = vote(both[rows, order], both_labels[rows, order], classes=11)[:, NOT_A_DIGIT:]
+    share = vote(both[rows, order], both_labels[rows, order], classes=11)[:, NOT_A_DIGIT_CLASS:]
     return np.concatenate([digit_probs * (1 - share), share], 1).astype(np.float32)
 
 
@@ -235,7 +234,7 @@ class Model(NpzModel):
         ship with the model; built once."""
         if self._digits is None:
             feats, labels = self.mnist_index()
-            digits = self.extra_labels != NOT_A_DIGIT
+            digits = self.extra_labels != NOT_A_DIGIT_CLASS
             self._digits = (np.concatenate([feats, self.extra_features[digits]]),
                             np.concatenate([labels, self.extra_labels[digits]]))  # fmt: skip
         return self._digits
@@ -243,16 +242,16 @@ class Model(NpzModel):
     def index_positions(self) -> np.ndarray:
         """Where each row of ``index()`` comes from: its position in ``load_mnist("train")``
         for an MNIST digit, or 60,000 + its number among the shipped styled digits."""
-        styled = np.count_nonzero(self.extra_labels != NOT_A_DIGIT)
+        styled = np.count_nonzero(self.extra_labels != NOT_A_DIGIT_CLASS)
         return np.concatenate([split_positions()[1], SPLIT_SIZES["train"] + np.arange(styled)])
 
     def styled_features(self) -> np.ndarray:
         """Features of the styled digits that ship with the model."""
-        return self.extra_features[self.extra_labels != NOT_A_DIGIT]
+        return self.extra_features[self.extra_labels != NOT_A_DIGIT_CLASS]
 
     def negative_index(self) -> np.ndarray:
         """Features of the negatives ("not a digit") that ship with the model."""
-        return self.extra_features[self.extra_labels == NOT_A_DIGIT]
+        return self.extra_features[self.extra_labels == NOT_A_DIGIT_CLASS]
 
     def _read_index(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The cached index if it passes every check, else None (and a line on stderr)."""

@@ -33,8 +33,6 @@ from digitlab.errors import DigitLabError
 from digitlab.imaging.pipeline import preprocess
 from digitlab.imaging.render import center_by_mass, fit_20x20, normalise_stroke_width
 
-NOT_A_DIGIT = 10  # the eleventh class
-
 # Left out as digit look-alikes: O o Q D l I i j J t y S s Z z B b G g q (0 1 2 5 6 8 9),
 # Greek/Cyrillic/Hebrew letters shaped like 0, 3, 4, 6, 7 or a slashed zero (ο θ Θ φ Φ ε ζ
 # ξ σ З Ч Э б ф ס ו ז י ר ד ל ע), and up/down arrows, ∫, ∂, £ and ♪.

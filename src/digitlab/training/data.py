@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from digitlab.contract import NOT_A_DIGIT_CLASS as NOT_A_DIGIT
+from digitlab.contract import NOT_A_DIGIT_CLASS
 from digitlab.data.derived import cached_arrays
 from digitlab.data.mnist import load_mnist
 from digitlab.data.splits import split_positions
@@ -71,7 +71,7 @@ class TrainingData:
 
     def extra_examples(self, n_styled: int, n_negative: int, seed: int):
         """Training-split digits in the writing styles MNIST lacks (``digitlab.synth.styles``) and
-        negatives labelled ``NOT_A_DIGIT`` (``digitlab.synth.negatives``): ([M,28,28], [M]).
+        negatives labelled ``NOT_A_DIGIT_CLASS`` (``digitlab.synth.negatives``): ([M,28,28], [M]).
 
         Both are generated in sequence from ``seed``, so fewer are the first ones of more:
         a larger set already made is cut instead of making a new one.
@@ -100,7 +100,7 @@ class TrainingData:
             extra_x, extra_y = extra_examples(
                 self.val_x, self.val_y, n["styled"], n["negative"], seed + VALIDATION_SEED_OFFSET
             )
-            styled = extra_y != NOT_A_DIGIT
+            styled = extra_y != NOT_A_DIGIT_CLASS
             digits = np.concatenate([self.val_x, rendered, extra_x[styled]])
             labels = np.concatenate([self.val_y, rendered_y, extra_y[styled]])
             return digits, labels, extra_x[~styled]
@@ -146,7 +146,7 @@ def training_data(limit: int | None = None, data_dir=None) -> TrainingData:
 def extra_examples(
     images: np.ndarray, labels: np.ndarray, n_styled: int, n_negative: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Styled digits made from ``images`` plus negatives (label ``NOT_A_DIGIT``)."""
+    """Styled digits made from ``images`` plus negatives (label ``NOT_A_DIGIT_CLASS``)."""
     parts_x, parts_y = [], []
     if n_styled:
         styled_x, styled_y = styled_digits(images, labels, n_styled, seed)
@@ -155,7 +155,7 @@ def extra_examples(
     if n_negative:
         negatives = not_digit_images(images, n_negative, seed)
         parts_x.append(negatives)
-        parts_y.append(np.full(len(negatives), NOT_A_DIGIT, np.int64))
+        parts_y.append(np.full(len(negatives), NOT_A_DIGIT_CLASS, np.int64))
     if not parts_x:
         return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
     return np.concatenate(parts_x).astype(np.float32), np.concatenate(parts_y)
@@ -163,7 +163,7 @@ def extra_examples(
 
 def first_of_each(x: np.ndarray, y: np.ndarray, n_styled: int, n_negative: int):
     """The first ``n_styled`` digits and first ``n_negative`` negatives of extra examples."""
-    negative = y == NOT_A_DIGIT
+    negative = y == NOT_A_DIGIT_CLASS
     keep = np.zeros(len(y), bool)
     keep[np.flatnonzero(~negative)[:n_styled]] = True
     keep[np.flatnonzero(negative)[:n_negative]] = True
