@@ -19,6 +19,7 @@ import pytest
 
 import digitlab
 from digitlab.cli.main import main
+from digitlab.data.splits import stratified_subset
 from digitlab.errors import ModelError
 from digitlab.evaluation import lab
 from digitlab.models import registry, runs
@@ -29,7 +30,6 @@ from digitlab.training.runs import (
     RunSettingsError,
     RunStopped,
     run_settings,
-    stratified_subset,
     train_run,
 )
 

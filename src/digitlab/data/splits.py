@@ -26,3 +26,16 @@ def validation_digits(data_dir=None) -> tuple[np.ndarray, np.ndarray]:
     images, labels = load_mnist("train", data_dir)
     val, _ = split_positions(len(images))
     return images[val].astype(np.float32) / 255.0, labels[val].astype(np.int64)
+
+
+def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Positions of ``n`` training digits with each class in its share of the split."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    classes, counts = np.unique(labels, return_counts=True)
+    quotas = np.floor(counts / counts.sum() * n).astype(int)
+    quotas[: n - quotas.sum()] += 1  # the remainder, one each
+    for c, quota in zip(classes, quotas, strict=True):
+        members = np.flatnonzero(labels == c)
+        picked.append(rng.choice(members, size=min(quota, len(members)), replace=False))
+    return np.sort(np.concatenate(picked))

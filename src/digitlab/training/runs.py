@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from digitlab.data.mnist import write_atomic
+from digitlab.data.splits import stratified_subset
 from digitlab.errors import DigitLabError
 from digitlab.evaluation.lab import result_card
 from digitlab.models import artifacts, runs
@@ -168,19 +169,6 @@ def run_settings(
         family, size, n_epochs, chosen, bool(augment), device,
         _number(seed, int, 0, 2**31 - 1, "The seed"), pipeline,
     )  # fmt: skip
-
-
-def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Positions of ``n`` training digits with each class in its share of the split."""
-    rng = np.random.default_rng(seed)
-    picked = []
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = np.floor(counts / counts.sum() * n).astype(int)
-    quotas[: n - quotas.sum()] += 1  # the remainder, one each
-    for c, quota in zip(classes, quotas, strict=True):
-        members = np.flatnonzero(labels == c)
-        picked.append(rng.choice(members, size=min(quota, len(members)), replace=False))
-    return np.sort(np.concatenate(picked))
 
 
 def _scaled(sizes: dict, share: float) -> dict:
