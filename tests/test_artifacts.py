@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 
 import pytest
@@ -69,3 +71,40 @@ def test_training_into_an_empty_directory_starts_a_manifest(weights, tmp_path_fa
     shutil.copy(weights / "logreg.json", fresh / "logreg.json")
     artifacts.record_in_manifest(fresh, ["logreg.json"])
     assert set(artifacts.read_manifest(fresh)) == {"logreg.json"}
+
+
+@pytest.fixture
+def cache_folder(tmp_path):
+    """A folder holding one small file recorded in its manifest, as a cache keeps them."""
+    (tmp_path / "index.npz").write_bytes(b"x" * 100)
+    artifacts.record_in_manifest(tmp_path, ["index.npz"])
+    return tmp_path
+
+
+def test_verified_bytes_reads_a_recorded_file(cache_folder):
+    assert artifacts.verified_bytes(cache_folder, "index.npz", max_bytes=100) == b"x" * 100
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda p: p.write_bytes(b"y" * 100), "does not match its SHA-256 in"),
+        (lambda p: p.write_bytes(b"x" * 101), "is larger than 100 bytes"),
+        (lambda p: (p.unlink(), p.symlink_to("/dev/zero")), "is not a regular file"),
+        (lambda p: (p.unlink(), os.mkfifo(p)), "is not a regular file"),
+        (lambda p: p.unlink(), "cannot be read (No such file or directory)"),
+        (lambda p: (p.parent / MANIFEST).write_text('{"sha256": {}}'), "has no SHA-256 in"),
+        (lambda p: (p.parent / MANIFEST).unlink(), "manifest.json cannot be read"),
+    ],
+    ids=["changed", "too large", "/dev/zero", "fifo", "gone", "unrecorded", "no manifest"],
+)
+def test_verified_bytes_refuses_anything_else_without_reading_it(cache_folder, damage, problem):
+    damage(cache_folder / "index.npz")
+    with pytest.raises(ModelError, match=re.escape(problem)):
+        artifacts.verified_bytes(cache_folder, "index.npz", max_bytes=100)
+
+
+def test_verified_bytes_ends_a_damaged_manifest_s_sentence_as_asked(cache_folder):
+    (cache_folder / MANIFEST).write_text("[]")
+    with pytest.raises(ModelError, match=r"has no SHA-256 list; it is rebuilt\.$"):
+        artifacts.verified_bytes(cache_folder, "index.npz", 100, restore="it is rebuilt.")

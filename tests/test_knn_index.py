@@ -7,16 +7,22 @@ case here is an index an older DigitLab would have trusted on its shape alone.
 
 from __future__ import annotations
 
+import io
 import os
+import resource
+import signal
 import time
+import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from digitlab.answers.inference import predict_preprocessed
 from digitlab.data.mnist import load_mnist
-from digitlab.models import artifacts, knn
-from digitlab.models.artifacts import WEIGHTS_DIR
+from digitlab.models import artifacts, knn, knn_index
+from digitlab.models.artifacts import MANIFEST, WEIGHTS_DIR
+from digitlab.models.knn_index import max_index_bytes
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +51,42 @@ def fresh(model: knn.Model) -> knn.Model:
 
 
 def write_index(model, features, labels, digest: bool):
-    """Write an index where the model looks for it, as the old code did (npz only), or with a
-    SHA-256 beside it that matches (someone who rewrote both)."""
+    """Write an index where the model looks for it, npz only (as an older DigitLab did, or a
+    crash before the manifest), or with its SHA-256 recorded in the folder's manifest
+    (someone who rewrote both)."""
     path = model.index_cache_path()
     artifacts.save_npz(path, {"features": features, "labels": labels})
     if digest:
-        path.with_name(path.name + ".sha256").write_text(
-            f"{artifacts.file_sha256(path)}  {path.name}\n"
-        )
+        artifacts.record_in_manifest(path.parent, [path.name])
     return path
+
+
+def record_any_digest(path):
+    """A manifest entry for ``path`` without reading it: the size and type checks come first."""
+    artifacts.save_json(path.parent / MANIFEST, {"sha256": {path.name: "0" * 64}})
+
+
+@contextmanager
+def bounded(seconds: float = 20, extra_bytes: int = 2 << 30):
+    """Fail, rather than hang or exhaust the machine's memory, if the code inside waits for
+    ``seconds`` or grows its address space by ``extra_bytes``."""
+
+    def timeout(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    with open("/proc/self/status") as status:
+        used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = used + extra_bytes if hard == resource.RLIM_INFINITY else min(used + extra_bytes, hard)
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def a_seven() -> np.ndarray:
@@ -86,7 +119,7 @@ DAMAGE = {
 }
 
 
-@pytest.mark.parametrize("digest", [False, True], ids=["old npz", "with a matching digest"])
+@pytest.mark.parametrize("digest", [False, True], ids=["npz only", "with a matching digest"])
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_index_is_not_used(shipped, good_index, private_cache, capfd, damage, digest):
     features, labels = DAMAGE[damage](*good_index)
@@ -100,11 +133,39 @@ def test_an_index_without_its_digest_is_not_used(shipped, good_index, private_ca
     assert fresh(shipped)._read_index() is None
 
 
+def test_an_index_whose_manifest_entry_is_another_file_s_is_not_used(
+    shipped, good_index, private_cache, capfd
+):
+    path = write_index(shipped, *good_index, digest=True)
+    artifacts.save_npz(path, {"features": good_index[0] + 1, "labels": good_index[1]})
+    assert fresh(shipped)._read_index() is None  # a crash between the npz and the manifest
+    assert "does not match its SHA-256" in capfd.readouterr().err
+
+
+def test_a_sound_index_with_its_manifest_entry_is_used(shipped, good_index, private_cache):
+    path = write_index(shipped, *good_index, digest=True)
+    assert path.parent.name == "knn-index" and (path.parent / MANIFEST).is_file()
+    features, labels = fresh(shipped)._read_index()
+    np.testing.assert_array_equal(features, good_index[0])
+    np.testing.assert_array_equal(labels, good_index[1])
+
+
+def test_a_damaged_manifest_is_reported_and_replaced_by_the_next_write(
+    shipped, good_index, private_cache, capfd
+):
+    path = write_index(shipped, *good_index, digest=True)
+    (path.parent / MANIFEST).write_text('{"sha256": ')
+    assert fresh(shipped)._read_index() is None
+    assert "is not valid JSON; the index is rebuilt" in capfd.readouterr().err
+    knn_index.write_index(path, *good_index)
+    assert fresh(shipped)._read_index() is not None
+
+
 def test_a_truncated_index_is_not_used(shipped, good_index, private_cache):
     path = write_index(shipped, *good_index, digest=True)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     assert fresh(shipped)._read_index() is None
-    path.with_name(path.name + ".sha256").write_text(f"{artifacts.file_sha256(path)}\n")
+    artifacts.record_in_manifest(path.parent, [path.name])
     assert fresh(shipped)._read_index() is None  # the digest matches; the zip is still broken
 
 
@@ -112,7 +173,8 @@ def test_a_truncated_index_is_not_used(shipped, good_index, private_cache):
 def test_a_built_index_is_verified_and_read_back(shipped, good_index, private_cache):
     path = shipped.index_cache_path()
     built = fresh(shipped)._build_index()
-    assert path.is_file() and path.with_name(path.name + ".sha256").is_file()
+    assert path.is_file()
+    assert artifacts.read_manifest(path.parent)[path.name] == artifacts.file_sha256(path)
     features, labels = fresh(shipped)._read_index()
     np.testing.assert_array_equal(features, built[0])
     np.testing.assert_array_equal(labels, good_index[1])
@@ -142,3 +204,80 @@ def test_a_damaged_index_is_rebuilt_and_the_answer_is_right(
     assert predict_preprocessed(a_seven(), model).digit == 7
     features, labels = fresh(shipped)._read_index()  # the file on disk is sound again
     np.testing.assert_array_equal(labels, good_index[1])
+
+
+def npy_declaring(descr: str, shape: tuple) -> bytes:
+    """An npy file whose header declares ``shape`` over a few bytes of data."""
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        npy, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return npy.getvalue() + bytes(1024)
+
+
+def npy_of(array: np.ndarray) -> bytes:
+    npy = io.BytesIO()
+    np.lib.format.write_array(npy, array)
+    return npy.getvalue()
+
+
+@pytest.mark.parametrize("huge", ["features", "labels"])
+def test_an_index_declaring_a_huge_array_is_rebuilt_before_allocating(
+    shipped, good_index, private_cache, capfd, huge
+):
+    features, labels = good_index
+    members = {"features": npy_of(features), "labels": npy_of(labels)}
+    members[huge] = npy_declaring("<f4", (10**12, features.shape[1]))
+    if huge == "labels":
+        members[huge] = npy_declaring("<i8", (10**15,))
+    path = shipped.index_cache_path()
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w") as npz:
+        for name, npy in members.items():
+            npz.writestr(f"{name}.npy", npy)
+    artifacts.record_in_manifest(path.parent, [path.name])  # the digest matches
+    with bounded():
+        assert fresh(shipped)._read_index() is None
+    err = capfd.readouterr().err
+    assert f"the cached k-NN index {path.name} failed its check (its {huge} are" in err
+
+
+def test_an_index_linked_to_dev_zero_is_not_read(shipped, private_cache, capfd):
+    path = shipped.index_cache_path()
+    path.parent.mkdir(parents=True)
+    path.symlink_to("/dev/zero")
+    record_any_digest(path)
+    with bounded():
+        assert fresh(shipped)._read_index() is None
+    err = capfd.readouterr().err
+    assert f"{path.name} failed its check" in err and "is not a regular file" in err
+
+
+def test_an_index_that_is_a_fifo_is_not_waited_for(shipped, private_cache, capfd):
+    path = shipped.index_cache_path()
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    record_any_digest(path)
+    with bounded(seconds=20):
+        assert fresh(shipped)._read_index() is None
+    err = capfd.readouterr().err
+    assert f"{path.name} failed its check" in err and "is not a regular file" in err
+
+
+def test_an_index_larger_than_an_index_can_be_is_not_read(shipped, private_cache, capfd):
+    path = shipped.index_cache_path()
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as f:
+        f.truncate(64 << 30)  # sparse: 64 GiB that take no disk
+    record_any_digest(path)
+    with bounded():
+        assert fresh(shipped)._read_index() is None
+    err = capfd.readouterr().err
+    cap = max_index_bytes(55_000, shipped.components.shape[0])
+    assert f"{path.name} failed its check" in err and f"is larger than {cap:,} bytes" in err
+
+
+def test_the_size_cap_leaves_room_for_a_real_index(shipped, good_index, private_cache):
+    path = write_index(shipped, *good_index, digest=True)
+    cap = max_index_bytes(*good_index[0].shape)
+    assert path.stat().st_size <= cap < 1.01 * path.stat().st_size

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from digitlab.errors import ModelError
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 MANIFEST = "manifest.json"
 RESTORE = "reinstall DigitLab to restore it."
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest lists a few file names and their digests
 
 
 def file_sha256(path: Path) -> str:
@@ -49,13 +52,19 @@ def read_manifest(weights_dir: Path) -> dict[str, str]:
     path = weights_dir / MANIFEST
     if not path.is_file():
         return {}
+    return manifest_hashes(path.read_bytes(), path)
+
+
+def manifest_hashes(raw: bytes, path: Path, restore: str = RESTORE) -> dict[str, str]:
+    """The {file name: SHA-256} of the manifest ``raw`` read from ``path``; ModelError (ending
+    with ``restore``, what the user can do about it) when it is damaged."""
     try:
-        manifest = json.loads(path.read_bytes())
+        manifest = json.loads(raw)
     except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
-        raise ModelError(f"The model manifest {path} is not valid JSON; {RESTORE}") from None
+        raise ModelError(f"The model manifest {path} is not valid JSON; {restore}") from None
     hashes = manifest.get("sha256") if isinstance(manifest, dict) else None
     if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
-        raise ModelError(f"The model manifest {path} has no SHA-256 list; {RESTORE}")
+        raise ModelError(f"The model manifest {path} has no SHA-256 list; {restore}")
     return hashes
 
 
@@ -77,6 +86,44 @@ def verified_path(weights_dir: Path, name: str) -> Path:
     if file_sha256(path) != expected:
         raise ModelError(f"Model file {name} does not match its checksum in {MANIFEST}.")
     return path
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, read once, if it is a regular file (not a symlink, device or FIFO)
+    of at most ``max_bytes``; else ModelError. Nothing past the cap is ever read."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise ModelError(f"{path} is not a regular file.")
+        # O_NOFOLLOW and O_NONBLOCK: whatever replaced the file since lstat, opening it neither
+        # follows a link nor waits for a FIFO's writer; fstat then sees what was opened.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ModelError(f"{path} is not a regular file.")
+            if info.st_size > max_bytes:
+                raise ModelError(f"{path} is larger than {max_bytes:,} bytes.")
+            raw = f.read(max_bytes + 1)  # the size may have grown since fstat
+    except OSError as err:
+        raise ModelError(f"{path} cannot be read ({err.strerror or err}).") from None
+    if len(raw) > max_bytes:
+        raise ModelError(f"{path} is larger than {max_bytes:,} bytes.")
+    return raw
+
+
+def verified_bytes(directory: Path, name: str, max_bytes: int, restore: str = RESTORE) -> bytes:
+    """The bytes of ``directory/name``, read once, if its SHA-256 matches ``manifest.json``;
+    else ModelError. For files anything may have replaced (a cache): the file and its manifest
+    are read with `read_regular_file`, the file up to ``max_bytes``."""
+    manifest = directory / MANIFEST
+    hashes = manifest_hashes(read_regular_file(manifest, MAX_MANIFEST_BYTES), manifest, restore)
+    expected = hashes.get(name)
+    if expected is None:
+        raise ModelError(f"{directory / name} has no SHA-256 in {manifest}.")
+    raw = read_regular_file(directory / name, max_bytes)
+    if sha256(raw) != expected:
+        raise ModelError(f"{directory / name} does not match its SHA-256 in {manifest}.")
+    return raw
 
 
 def load_json(weights_dir: Path, name: str) -> dict:

@@ -2,31 +2,52 @@
 
 The index holds the features and labels of the 55,000 digits of the training split
 (``digitlab.data.splits``), computed with the shipped PCA basis from the verified MNIST cache
-on first load. It is kept in the user cache with its SHA-256 beside it
-(``knn-index-KEY.npz.sha256``, as ``sha256sum`` writes it; KEY comes from the PCA basis). An
-index is used only if that digest matches, its labels are MNIST's own labels of the training
-split, in order, and its features are finite float32; anything else is rebuilt.
+on first load. It is kept in a cache folder of its own (``knn-index/knn-index-KEY.npz``; KEY
+comes from the PCA basis) whose ``manifest.json`` records its SHA-256, the way model artifacts
+are recorded (``digitlab.models.artifacts``). The npz is written first and its digest after, so
+a crash in between leaves no valid pair.
+
+An index is used only if it is a regular file no larger than an index can be, its digest
+matches the manifest, its arrays' headers declare the expected shapes and types (checked before
+anything is allocated), its labels are MNIST's own labels of the training split, in order, and
+its features are finite float32; anything else is rebuilt, with a line on stderr.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from digitlab.data.mnist import cache_dir, load_mnist, remove_stale_partials, sha256, write_atomic
+from digitlab.data.mnist import cache_dir, load_mnist, remove_stale_partials
 from digitlab.data.splits import split_positions
+from digitlab.errors import ModelError
+from digitlab.models import artifacts
+
+# Room in an index file beyond its arrays' data: the zip directory and the two npy headers
+# take a few hundred bytes.
+FILE_SLACK = 64 * 1024
+REBUILT = "the index is rebuilt."
+NPY_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
+              NotImplementedError, RuntimeError)  # fmt: skip
 
 
 def index_cache_path(mean: np.ndarray, components: np.ndarray) -> Path:
-    """Where the index for this PCA basis is cached."""
+    """Where the index for this PCA basis is cached (its folder holds the manifest)."""
     key = hashlib.sha256(components.tobytes() + mean.tobytes()).hexdigest()[:16]
-    return cache_dir().parent / f"knn-index-{key}.npz"
+    return cache_dir().parent / "knn-index" / f"knn-index-{key}.npz"
+
+
+def max_index_bytes(rows: int, dims: int) -> int:
+    """The largest an index file of ``rows`` float32 features and int64 labels can be."""
+    return rows * (dims * 4 + 8) + FILE_SLACK
 
 
 def training_split() -> tuple[np.ndarray, np.ndarray]:
@@ -41,13 +62,10 @@ def read_cached_index(path: Path, dims: int) -> tuple[np.ndarray, np.ndarray] | 
     stderr when a file was there but failed)."""
     if path.parent.is_dir():
         remove_stale_partials(path.parent)
-    if not path.exists():
+    if not os.path.lexists(path):  # lexists: a dangling symlink is reported, not ignored
         return None
-    try:
-        _, expected = training_split()
-        index, problem = read_index(path, dims, expected)
-    except OSError as err:
-        index, problem = None, f"it cannot be read: {err.strerror or err}"
+    _, expected = training_split()
+    index, problem = read_index(path, dims, expected)
     if problem:
         print(f"digitlab: the cached k-NN index {path.name} failed its check ({problem}); "
               "rebuilding it", file=sys.stderr)  # fmt: skip
@@ -70,50 +88,77 @@ def build_index(
     return feats, labels
 
 
-def digest_path(index_path: Path) -> Path:
-    return index_path.with_name(index_path.name + ".sha256")
-
-
 def write_index(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
-    """Write the index, then its SHA-256 beside it: a crash in between leaves no valid pair."""
-    buf = io.BytesIO()
-    np.savez(buf, features=features, labels=labels)
-    raw = buf.getvalue()
-    write_atomic(path, raw)
-    write_atomic(digest_path(path), f"{sha256(raw)}  {path.name}\n".encode())
+    """Write the index, then record its SHA-256 in its folder's manifest: a crash in between
+    leaves a manifest without the new digest, so no valid pair."""
+    artifacts.save_npz(path, {"features": features, "labels": labels})
+    try:
+        artifacts.record_in_manifest(path.parent, [path.name])
+    except ModelError:  # a damaged manifest would block every rebuild: start a new one
+        (path.parent / artifacts.MANIFEST).unlink()
+        artifacts.record_in_manifest(path.parent, [path.name])
 
 
 def read_index(
     path: Path, dims: int, expected_labels: np.ndarray
 ) -> tuple[tuple[np.ndarray, np.ndarray] | None, str | None]:
     """((features, labels), None) for a sound index file, else (None, what is wrong with it)."""
-    raw = path.read_bytes()  # read once: the digest and the arrays come from the same bytes
+    rows = len(expected_labels)
+    try:  # read once, capped: the digest and the arrays come from the same bytes
+        raw = artifacts.verified_bytes(path.parent, path.name, max_index_bytes(rows, dims),
+                                       restore=REBUILT)  # fmt: skip
+    except ModelError as err:
+        return None, str(err).rstrip(".")
     try:
-        expected = digest_path(path).read_text().split()[0]
-    except (OSError, UnicodeDecodeError, IndexError):
-        return None, "it has no readable SHA-256 beside it"
-    if sha256(raw) != expected:
-        return None, "it does not match its SHA-256"
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            features, labels = npz["features"], npz["labels"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        with zipfile.ZipFile(io.BytesIO(raw)) as npz:
+            features, problem = read_npy(npz, "features", rows, dims)
+            if problem is None:
+                labels, problem = read_npy(npz, "labels", rows, dims)
+    except NPY_ERRORS:
         return None, "it is not a readable npz file with features and labels"
-    problem = index_problem(features, labels, dims, expected_labels)
+    if problem is None:
+        problem = index_problem(features, labels, expected_labels)
     return (None, problem) if problem else ((features, labels), None)
 
 
+def read_npy(
+    npz: zipfile.ZipFile, name: str, rows: int, dims: int
+) -> tuple[np.ndarray | None, str | None]:
+    """(array, None) for member ``name`` of an index's ``npz`` if its header declares what the
+    index needs, else (None, what it declares instead). The header is checked before the
+    array is allocated: it may declare any size."""
+    member = f"{name}.npy"
+    with npz.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            return None, f"its {name} are in npy format {version}, not 1.0 or 2.0"
+    problem = header_problem(name, dtype, shape, rows, dims)
+    if problem:
+        return None, problem
+    with npz.open(member) as f:
+        return np.lib.format.read_array(f, allow_pickle=False), None
+
+
+def header_problem(name: str, dtype: np.dtype, shape: tuple, rows: int, dims: int) -> str | None:
+    """What is wrong with the type or shape an index's array declares, or None."""
+    if name == "features" and (dtype != np.float32 or shape != (rows, dims)):
+        return f"its features are {dtype} {shape}, not float32 {(rows, dims)}"
+    if name == "labels" and (dtype.kind not in "iu" or shape != (rows,)):
+        return f"its labels are {dtype} {shape}, not {rows} integers"
+    return None
+
+
 def index_problem(
-    features: np.ndarray, labels: np.ndarray, dims: int, expected_labels: np.ndarray
+    features: np.ndarray, labels: np.ndarray, expected_labels: np.ndarray
 ) -> str | None:
-    """What is wrong with an index's arrays, or None if they can be trusted.
+    """What is wrong with the values of an index's arrays (their shapes and types already
+    checked), or None if they can be trusted.
 
     ``expected_labels`` are the labels of the training split read from verified MNIST."""
-    n = len(expected_labels)
-    if features.dtype != np.float32 or features.shape != (n, dims):
-        return f"its features are {features.dtype} {features.shape}, not float32 {(n, dims)}"
-    if labels.dtype.kind not in "iu" or labels.shape != (n,):
-        return f"its labels are {labels.dtype} {labels.shape}, not {n} integers"
     if labels.min() < 0 or labels.max() > 9:
         return "its labels are not all digits 0-9"
     if not np.array_equal(labels, expected_labels):
