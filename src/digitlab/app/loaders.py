@@ -21,28 +21,48 @@ from PIL import Image
 from digitlab.app import images
 from digitlab.data.mnist import load_mnist
 from digitlab.errors import ModelError
-from digitlab.models.registry import DEFAULT_MODEL, display_name, load_model, model_ids
+from digitlab.models.registry import (
+    DEFAULT_MODEL,
+    display_name,
+    load_model,
+    model_ids,
+    run_model_ids,
+)
+from digitlab.models.runs import is_run_id
 
 logger = logging.getLogger("digitlab.app")
 
 COMPARE_ALL = "Compare all"
 
 
+def all_model_ids() -> list[str]:
+    """The shipped models, then the learner's runs (``run:NAME``) as they are on disk now."""
+    return [*model_ids(), *run_model_ids()]
+
+
 def model_choices() -> list[str]:
-    """The model picker's options: every registered model by name, then *Compare all*."""
-    return [*map(display_name, model_ids()), COMPARE_ALL]
+    """The model picker's options: every registered model and run by name, then *Compare all*."""
+    return [*map(display_name, all_model_ids()), COMPARE_ALL]
 
 
 def chosen_model_ids(choice: str) -> list[str]:
     """The ids behind a model picker option."""
     if choice == COMPARE_ALL:
-        return list(model_ids())
-    return [m for m in model_ids() if display_name(m) == choice]
+        return all_model_ids()
+    return [m for m in all_model_ids() if display_name(m) == choice]
+
+
+def get_model(model_id: str):
+    """The trained model ``model_id`` (raises ``ModelError``): a shipped model loaded once per
+    server; a run through ``load_model``, whose cache keys it by its record's time, so a run
+    replaced or removed is never served stale."""
+    if is_run_id(model_id):
+        return load_model(model_id)
+    return _shipped_model(model_id)
 
 
 @st.cache_resource(show_spinner="Loading the model...")
-def get_model(model_id: str):
-    """The trained model ``model_id``, loaded once per server (raises ``ModelError``)."""
+def _shipped_model(model_id: str):
     return load_model(model_id)
 
 
