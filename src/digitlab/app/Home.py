@@ -18,6 +18,7 @@ page = st.navigation(
             url_path="how-it-works",
         ),
         st.Page("pages/handwriting.py", title="Your handwriting", icon="✍️", url_path="handwriting"),
+        st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
     ]
 )
 page.run()
