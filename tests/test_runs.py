@@ -48,7 +48,7 @@ def own_runs(tmp_path, monkeypatch):
 
 def tiny(family: str = "logreg", **kw):
     defaults = {"train_size": 200}
-    if family != "logreg":
+    if family in ("ann", "cnn"):
         defaults |= {"epochs": 1, "width": 4} if family == "cnn" else {"epochs": 1, "hidden": 16}
     return run_settings(family, "quick", **(defaults | kw))
 
@@ -296,3 +296,15 @@ def test_a_run_nobody_watches_is_stopped():
         time.sleep(0.2)
     assert job.state == "stopped" and "closed" in job.message
     assert runs.run_names() == []
+
+
+@pytest.mark.slow
+def test_a_knn_run_searches_only_its_training_subset():
+    train_run("tiny-knn", tiny("knn", train_size=300, k=3))
+    model = registry.load_model("run:tiny-knn")
+    feats, labels = model.mnist_index()
+    assert len(feats) == len(labels) == 300
+    assert np.bincount(labels, minlength=10).min() >= 20  # every digit in its share
+    assert model.config["train_subset"] == {"size": 300, "seed": 0}
+    # The shipped k-NN still searches the whole training split.
+    assert registry.load_model("knn").config.get("train_subset") is None

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from digitlab.contract import NOT_A_DIGIT_CLASS, calibrate
 from digitlab.data.mnist import SPLIT_SIZES
-from digitlab.data.splits import split_positions
+from digitlab.data.splits import split_positions, stratified_subset
 from digitlab.imaging.features import as_float_images, deskew, gaussian_blur
 from digitlab.models import knn_index
 from digitlab.models.base import NpzModel
@@ -224,9 +224,15 @@ class Model(NpzModel):
 
     def mnist_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(features [55000,d], labels [55000]) of the training split's digits, in the order of
-        ``digitlab.data.splits``; built once and cached (``knn_index``)."""
+        ``digitlab.data.splits``; built once and cached (``knn_index``). A learner's run
+        trained on a subset (``train_subset`` in its config) searches that subset only."""
         if self._index is None:
-            self._index = self._read_index() or self._build_index()
+            feats, labels = self._read_index() or self._build_index()
+            subset = self.config.get("train_subset")
+            if subset:
+                keep = stratified_subset(labels, int(subset["size"]), int(subset["seed"]))
+                feats, labels = feats[keep], labels[keep]
+            self._index = (feats, labels)
         return self._index
 
     def index(self) -> tuple[np.ndarray, np.ndarray]:
@@ -322,7 +328,8 @@ class Model(NpzModel):
         val_f = pixel_features(data.val_x, sigma)
         val_acc, variants, k = choose_variants(tr, data, val_f, mean, comps, hp)
         extra = hp["extra"]
-        config = {"sigma": sigma, "dims": dim, "k": k, "variants": list(variants),
+        config = {"train_subset": data.subset, "sigma": sigma, "dims": dim, "k": k,
+                  "variants": list(variants),
                   "val_accuracy": val_acc, "seed": seed, "extra": extra}  # fmt: skip
         extra_x, extra_y = data.extra_examples(extra["styled"], extra["negative"], seed)
         model = cls(mean, comps, config)

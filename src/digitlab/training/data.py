@@ -51,6 +51,9 @@ class TrainingData:
     # Set for a learner's run (``digitlab.training.runs``): names this training set, so the
     # synthesised pools are kept on disk and the next run of the same size starts at once.
     disk_key: str | None = field(default=None, compare=False)
+    # A learner's run on part of the training split: {"size", "seed"} of
+    # ``digitlab.data.splits.stratified_subset``, recorded by models that keep the split (k-NN).
+    subset: dict | None = field(default=None, compare=False)
 
     def _once(self, key: tuple, make):
         if key not in self._pools:

@@ -31,7 +31,7 @@ from digitlab.models import artifacts, runs
 from digitlab.models.registry import model_class, model_spec
 from digitlab.training.data import TrainingData, training_data
 
-FAMILIES = ("logreg", "ann", "cnn")  # k-NN keeps its index in the shared cache: not yet
+FAMILIES = ("logreg", "knn", "ann", "cnn")
 MAX_TRAIN = 55_000  # the whole training split
 MIN_TRAIN = 100  # ten of each digit
 MAX_EPOCHS = 30
@@ -211,9 +211,11 @@ def run_training_data(settings: RunSettings, data: TrainingData | None = None) -
     if settings.train_size >= len(data.train_x):
         return replace(data, _pools={}, disk_key=key)
     keep = stratified_subset(data.train_y, settings.train_size, settings.seed)
+    subset = {"size": settings.train_size, "seed": settings.seed}
     return TrainingData(
-        data.train_x[keep], data.train_y[keep], data.val_x, data.val_y, disk_key=key
-    )
+        data.train_x[keep], data.train_y[keep], data.val_x, data.val_y, disk_key=key,
+        subset=subset,
+    )  # fmt: skip
 
 
 class Progress:
