@@ -127,7 +127,7 @@ def curves_frame(curves: list[dict], run: str = "") -> pd.DataFrame:
 
 
 def _line(frame: pd.DataFrame, title: str, color: str, percent: bool) -> alt.Chart:
-    axis = alt.Axis(format="%") if percent else alt.Axis()
+    axis = alt.Axis(format="%") if percent else alt.Axis(format=".2f")
     return (
         alt.Chart(frame, title=title)
         .mark_line(point=True)
