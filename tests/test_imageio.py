@@ -6,7 +6,10 @@ import contextlib
 import io
 import os
 import struct
+import subprocess
+import sys
 import time
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -277,6 +280,50 @@ def test_integers_beyond_16_bits_are_scaled_by_their_range():
     tiff = Image.fromarray((digit_picture().astype(np.int32) * 2**23), "I")
     grey = decode_image(encode(tiff, "TIFF")).grey
     assert grey[30, 24] < 0.2 and grey[5, 5] > 0.8
+
+
+def wide_picture(height: int, width: int, dtype: type) -> np.ndarray:
+    """A digit picture of ``height`` x ``width`` in a wide type, with values outside [0, 255]."""
+    blocks = np.ones((height // 64, width // 64))
+    return (np.kron(digit_picture(), blocks) * 1000.5 - 7).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_wide_integer_and_float_images_convert_without_full_size_copies(dtype):
+    """The peak of traced memory is the float32 result and bands of 1 MP, not full-size copies."""
+    picture = wide_picture(2048, 2048, dtype)  # 4 megapixels: a 16 MB result
+    result_bytes = picture.size * 4
+    for source in (picture, Image.fromarray(picture)):
+        tracemalloc.start()
+        grey = decode_image(source).grey
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert grey[960, 768] < 0.1 and grey[100, 100] > 0.9
+        assert peak < result_bytes + 20e6, f"{type(source).__name__}: {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.slow
+def test_a_40_megapixel_float_tiff_decodes_in_bounded_time_and_memory(tmp_path):
+    """In a fresh process, so that its peak resident memory is this file's alone (VmHWM: unlike
+    ``ru_maxrss``, not inherited from the parent across exec)."""
+    image = Image.fromarray(wide_picture(5120, 7680, np.float32))  # 39 MP: 157 MB as floats
+    path = tmp_path / "float.tif"
+    image.save(path, "TIFF", compression="tiff_adobe_deflate")
+    script = (
+        "import re, sys, time\n"
+        "from digitlab.imaging.pipeline import preprocess\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "start = time.perf_counter()\n"
+        "assert preprocess(data).shape == (28, 28)\n"
+        "seconds = time.perf_counter() - start\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(seconds, int(re.search(r'VmHWM:\\s+(\\d+)', status)[1]) / 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    seconds, peak_mb = map(float, done.stdout.split())
+    print(f"40 MP float32 TIFF: {seconds:.2f} s, peak {peak_mb:.0f} MB")
+    assert seconds < 4.0 and peak_mb < 500
 
 
 def test_premultiplied_alpha_images_decode():

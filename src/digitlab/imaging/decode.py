@@ -28,6 +28,7 @@ import os
 import stat
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ MAX_PIXELS = 40_000_000
 MIN_SIDE = 8
 MAX_ASPECT = 20.0
 EXIF_ORIENTATION = 0x0112
+CHUNK_PIXELS = 1 << 20  # values converted at a time from wide integers and floats
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 
 NOT_AN_IMAGE = "This file is not an image we can read (PNG, JPEG, WebP, BMP, GIF or TIFF)."
@@ -206,12 +208,27 @@ def decoded_pil(
 def reduce_early(image: Image.Image, factor: int) -> Image.Image:
     """Box-average a big image by an integer ``factor`` before any further work."""
     if image.mode.startswith("I") or image.mode == "F":
-        # 16/32-bit greys: converting to RGB would clip them; reduce their float grey instead.
-        grey = Image.fromarray(pil_to_grey(image), "F")
-        return grey.reduce(factor)
+        # 16/32-bit greys: converting to RGB would clip them, and Pillow's own reduce overflows
+        # on 32-bit integers: reduce their float grey instead.
+        return Image.fromarray(box_reduce(pil_to_grey(image), factor), "F")
     if image.mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     return image.reduce(factor)
+
+
+def box_reduce(grey: np.ndarray, factor: int) -> np.ndarray:
+    """``grey`` [H, W] averaged over ``factor``x``factor`` boxes (partial ones at the edges, as
+    Pillow's ``reduce``), a band of rows at a time."""
+    height, width = grey.shape
+    row_starts, col_starts = np.arange(0, height, factor), np.arange(0, width, factor)
+    sums = np.empty((len(row_starts), len(col_starts)), np.float32)
+    step = max(1, CHUNK_PIXELS // (width * factor))  # output rows per band
+    for first in range(0, len(row_starts), step):
+        band = grey[first * factor : (first + step) * factor]
+        rows = np.add.reduceat(band, np.arange(0, len(band), factor), axis=0)
+        sums[first : first + step] = np.add.reduceat(rows, col_starts, axis=1)
+    counts = np.outer(np.diff(row_starts, append=height), np.diff(col_starts, append=width))
+    return sums / counts.astype(np.float32)
 
 
 def pil_to_grey(image: Image.Image) -> np.ndarray:
@@ -219,13 +236,13 @@ def pil_to_grey(image: Image.Image) -> np.ndarray:
     if image.mode in ("La", "RGBa"):  # premultiplied alpha: un-premultiply first
         image = image.convert(image.mode.upper())
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        # 8-bit greys are often saved in a 16-bit container unscaled: judge by the values.
-        values = np.asarray(image, dtype=np.float32)
-        return values / (65535.0 if values.max(initial=0) > 255 else 255.0)
-    if mode in ("I", "F"):
-        values = np.asarray(image)  # int32 or float32: scaled by their range
-        return array_to_grey(values)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit, int32 or float32 greys, read as arrays are, a band of rows at a time: no
+        # full-size copy of the image exists besides the result.
+        def band(rows: slice) -> np.ndarray:
+            return np.asarray(image.crop((0, rows.start, image.width, rows.stop)))
+
+        return values_01(band, (image.height, image.width), band(slice(0, 1)).dtype)
     has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
     if has_alpha:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
@@ -296,39 +313,59 @@ def array_to_grey(array: np.ndarray) -> np.ndarray:
 
 
 def array_values_01(array: np.ndarray) -> np.ndarray:
-    """The array's values as float32 in [0, 1].
+    """The array's values as float32 in [0, 1] (see ``values_01``)."""
+    return values_01(lambda rows: array[rows], array.shape, array.dtype)
+
+
+def values_01(
+    band: Callable[[slice], np.ndarray], shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """An image's values as float32 in [0, 1], read through ``band(rows)``, which gives the
+    values of a band of rows in ``dtype``.
 
     8- and 16-bit integers by their dtype's range (a 16-bit container holding 8-bit values is
     read as 8-bit); floats in [0, 1] as they are and floats in [0, 255] as 8-bit; anything
-    else (32- or 64-bit integers, negative or larger values) by its actual range.
+    else (32- or 64-bit integers, negative or larger values) by its actual range. The work is
+    done a band at a time, so a 40-megapixel float or int32 image needs its float32 result and
+    a few MB more, never full-size float64 copies.
     """
-    if array.dtype == np.bool_:
-        return array.astype(np.float32)
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if np.issubdtype(array.dtype, np.integer):
-        low, high = int(array.min(initial=0)), int(array.max(initial=0))
-        if low >= 0 and high <= 255:
-            return array.astype(np.float32) / 255.0
-        if array.dtype == np.uint16:
-            return array.astype(np.float32) / 65535.0
-        return scaled_by_range(array.astype(np.float64))
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ImageError(f"Cannot read an image array of type {array.dtype}.")
-    values = array.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise ImageError("This image array contains NaN or infinite values.")
-    low, high = values.min(initial=0.0), values.max(initial=0.0)
-    if low >= 0 and high <= 1.0:
-        return values.astype(np.float32)
-    if low >= 0 and high <= 255.0:
-        return (values / 255.0).astype(np.float32)
-    return scaled_by_range(values)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return np.concatenate([band(rows) for rows in row_bands(shape)]).astype(np.float32)
+    integer = np.issubdtype(dtype, np.integer)
+    if not integer and not np.issubdtype(dtype, np.floating):
+        raise ImageError(f"Cannot read an image array of type {dtype}.")
+    low, high = float("inf"), float("-inf")
+    for rows in row_bands(shape):
+        values = band(rows)
+        if not integer and not np.isfinite(values).all():
+            raise ImageError("This image array contains NaN or infinite values.")
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    if low >= 0 and high <= (255 if integer else 1.0):
+        offset, span = 0.0, 255.0 if integer else 1.0
+    elif integer and dtype.kind == "u" and dtype.itemsize == 2:
+        offset, span = 0.0, 65535.0
+    elif not integer and low >= 0 and high <= 255.0:
+        offset, span = 0.0, 255.0
+    else:
+        offset, span = low, high - low  # by its own range; all 0 when flat
+    grey = np.zeros(shape, np.float32)
+    if span > 0:
+        for rows in row_bands(shape):
+            grey[rows] = scaled(band(rows), offset, span)
+    return grey
 
 
-def scaled_by_range(values: np.ndarray) -> np.ndarray:
-    """``values`` mapped linearly from their own [min, max] onto [0, 1] (all 0 when flat)."""
-    low, high = values.min(), values.max()
-    if high <= low:
-        return np.zeros(values.shape, np.float32)
-    return ((values - low) / (high - low)).astype(np.float32)
+def scaled(values: np.ndarray, offset: float, span: float) -> np.ndarray:
+    """``(values - offset) / span`` in float64, in place on one copy."""
+    values = values.astype(np.float64)
+    values -= offset
+    values /= span
+    return values
+
+
+def row_bands(shape: tuple[int, ...]) -> list[slice]:
+    """Bands of whole rows of an image of ``shape``, each of about ``CHUNK_PIXELS`` values."""
+    per_row = max(1, int(np.prod(shape[1:])))
+    step = max(1, CHUNK_PIXELS // per_row)
+    return [slice(top, min(top + step, shape[0])) for top in range(0, shape[0], step)]
