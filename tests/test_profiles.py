@@ -305,3 +305,132 @@ def test_predict_and_read_number_take_a_profile(data_home, tmp_path):
     Profile.open("bob").teach_preprocessed([plain.digits[1].image], [taught])
     reading = digitlab.read_number(row, model="knn", profile=Profile.open("bob"))
     assert reading.text == f"{labels[0]}{taught}"
+
+
+# -- hostile profile files (issue 21, item 7) ----------------------------------------------
+
+
+def npy_header(shape: tuple, dtype: str = "<f4") -> bytes:
+    """An npy file's header alone: what numpy reads before deciding what to allocate."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        out, {"descr": dtype, "fortran_order": False, "shape": shape}
+    )
+    return out.getvalue()
+
+
+def with_method(raw: bytes, method: int, flags: int = 0) -> bytes:
+    """A zip whose members claim the compression ``method`` (and general-purpose ``flags``):
+    the local and central headers are patched in place, as a crafted file would be."""
+    data = bytearray(raw)
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start != -1:
+            flag_bits = int.from_bytes(data[start + at : start + at + 2], "little") | flags
+            data[start + at : start + at + 2] = flag_bits.to_bytes(2, "little")
+            data[start + at + 2 : start + at + 4] = method.to_bytes(2, "little")
+            start = data.find(signature, start + 4)
+    return bytes(data)
+
+
+def stored_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for name, raw in members.items():
+            archive.writestr(name, raw)
+    return buf.getvalue()
+
+
+def hostile_profiles() -> dict[str, bytes]:
+    """Small crafted profile files that once gave tracebacks instead of a sentence."""
+    good = {"images.npy": npy_header((0, 28, 28)),
+            "manifest.npy": npy_header((2,), "|u1") + b"{}"}  # fmt: skip
+    depth = 200_000
+    deep = ("[" * depth + "]" * depth).encode()
+    return {
+        "deep-manifest": zipped({"images.npy": good["images.npy"],
+                                 "manifest.npy": npy_header((len(deep),), "|u1") + deep}),
+        "huge-npy-header": zipped({"images.npy": npy_header((10**12, 28, 28)) + bytes(64),
+                                   "manifest.npy": good["manifest.npy"]}),
+        "encrypted-member": with_method(stored_zip(good), 0, flags=1),
+        "deflate64-member": with_method(stored_zip(good), 9),
+        "unknown-method": with_method(stored_zip(good), 99),
+        "pickled-manifest": zipped({"images.npy": good["images.npy"],
+                                    "manifest.npy": npy_header((1,), "|O") + b"\x80\x04N."}),
+        "fortran-order": zipped({"images.npy": good["images.npy"].replace(b"False", b"True "),
+                                 "manifest.npy": good["manifest.npy"]}),
+        "short-data": zipped({"images.npy": npy_header((5, 28, 28)) + bytes(10),
+                              "manifest.npy": good["manifest.npy"]}),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(hostile_profiles()))
+def test_a_hostile_profile_file_is_one_sentence(data_home, case):
+    raw = hostile_profiles()[case]
+    assert len(raw) < 2000
+    with pytest.raises(ProfileError, match=r"^bad.npz is damaged \(.*\); reset it") as err:
+        profiles.decode_profile(raw, "bad.npz")
+    assert "\n" not in str(err.value)
+    profile = Profile.open("alice")
+    damaged(profile.path, raw)
+    with pytest.raises(ProfileError, match=r"^Profile 'alice' is damaged"):
+        profile.teach_preprocessed(*mnist_digits(1))
+    assert profile.reset() == 0 and len(profile) == 0
+
+
+# -- a reset never brings forgotten digits back (item 8) -----------------------------------
+
+
+def test_a_kept_wrapper_forgets_what_a_reset_forgot(data_home):
+    images, labels = mnist_digits(2, start=1)  # a 0 and a 4
+    a, b = images[:1], images[1:]
+    profile = Profile.open("alice")
+    model = load_model("knn", profile=profile)
+    profile.teach_preprocessed(a, [3])
+    assert model.predict_proba(a).argmax() == 3
+    profile.reset()
+    profile.teach_preprocessed(b, [5])  # gets the id A had
+    assert model.predict_proba(b).argmax() == 5
+    said = model.predict_proba(a).argmax()
+    assert said != 5 and said == load_model("knn").predict_proba(a).argmax()
+
+
+# -- a full disk and a killed writer (items 11 and 15) ---------------------------------------
+
+
+FULL_DISK = """
+import resource, sys, numpy as np
+from digitlab.profiles.store import Profile, ProfileError
+profile = Profile.open("alice")
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+try:
+    profile.teach_preprocessed(np.full((200, 28, 28), 0.5, np.float32) * np.random.default_rng(0)
+                               .random((200, 28, 28), np.float32), [3] * 200)
+except ProfileError as err:
+    print(err)
+"""
+
+
+def test_a_full_disk_while_teaching_is_one_sentence_and_loses_nothing(data_home):
+    profile = Profile.open("alice")
+    profile.teach_preprocessed(*mnist_digits(3))
+    before = profile.path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(len(before) + 1000)], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Profile 'alice' could not be saved (")
+    assert done.stdout.strip().endswith("it still holds its 3 digits.")
+    assert "Traceback" not in done.stderr
+    assert profile.path.read_bytes() == before
+    assert sorted(p.name for p in profile.directory.iterdir()) == [".lock", "profile.npz"]
+
+
+def test_a_killed_writers_partial_file_is_cleaned_up(data_home):
+    profile = Profile.open("alice")
+    profile.teach_preprocessed(*mnist_digits(1))
+    stale = profile.directory / ".profile.npz.abcd1234.part"
+    stale.write_bytes(b"half a profile")
+    os.utime(stale, (0, 0))  # long ago: its writer is gone
+    profile.teach_preprocessed(*mnist_digits(1, start=1))
+    assert not stale.exists() and len(profile) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -21,6 +22,30 @@ WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 MANIFEST = "manifest.json"
 RESTORE = "reinstall DigitLab to restore it."
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest lists a few file names and their digests
+MAX_JSON_DEPTH = 32  # our JSON files nest a few levels; Python's parser recurses once per level
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of the JSON ``text`` nest (brackets inside strings do not
+    count), found without parsing: vectorised, so a hostile file costs milliseconds."""
+    shape = np.frombuffer(JSON_STRING.sub('""', text).encode("utf-8", "replace"), np.uint8)
+    steps = np.isin(shape, (ord("["), ord("{"))).astype(np.int64) - np.isin(
+        shape, (ord("]"), ord("}"))
+    )
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def load_shallow_json(raw: bytes | str, what: str, restore: str = RESTORE) -> object:
+    """``json.loads(raw)`` for an artifact; ModelError naming ``what`` (ending with
+    ``restore``) when it is not valid JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if json_depth(text) > MAX_JSON_DEPTH:
+            raise ValueError
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ModelError(f"{what} is not valid JSON; {restore}") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -58,10 +83,7 @@ def read_manifest(weights_dir: Path) -> dict[str, str]:
 def manifest_hashes(raw: bytes, path: Path, restore: str = RESTORE) -> dict[str, str]:
     """The {file name: SHA-256} of the manifest ``raw`` read from ``path``; ModelError (ending
     with ``restore``, what the user can do about it) when it is damaged."""
-    try:
-        manifest = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
-        raise ModelError(f"The model manifest {path} is not valid JSON; {restore}") from None
+    manifest = load_shallow_json(raw, f"The model manifest {path}", restore)
     hashes = manifest.get("sha256") if isinstance(manifest, dict) else None
     if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
         raise ModelError(f"The model manifest {path} has no SHA-256 list; {restore}")

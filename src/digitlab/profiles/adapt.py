@@ -26,6 +26,7 @@ whose entry has no blend answers through a profile exactly as without one.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from functools import cache
 from pathlib import Path
@@ -130,20 +131,29 @@ def blend_for(model: DigitModel) -> dict | None:
     return registry.model_spec(model.id).blend
 
 
+def taught_key(image: np.ndarray, digit: int) -> bytes:
+    """What a taught digit's embedding and radius depend on: its image and its label."""
+    return hashlib.sha256(
+        np.ascontiguousarray(image, np.float32).tobytes() + bytes([digit])
+    ).digest()
+
+
 class ProfiledModel:
     """A model answering through a profile: the same interface as the model it wraps (``id``,
     ``config``, ``predict_proba``, ``predict_proba_all``, ``embed``), so callers never branch.
 
     ``blend_params`` (``radius``, ``guard``, ``prior``) default to the registry entry's
     ``blend``; with none, the answers are the base model's, whatever the profile holds. The
-    taught digits' embeddings are computed once per sample and kept while the profile changes
-    (teaching one more digit embeds one image)."""
+    taught digits' embeddings are computed once per taught image and kept while the profile
+    changes (teaching one more digit embeds one image). They are kept by content (the image's
+    bytes and its label), never by sample id: a reset starts the ids again, and a kept wrapper
+    must not pair an old image's embedding with a new digit."""
 
     def __init__(self, base: DigitModel, profile: Profile, blend_params: dict | None = None):
         self.base, self.profile = base, profile
         self.id, self.config = base.id, base.config
         self.blend_params = blend_params or blend_for(base)
-        self._embedded: dict[int, tuple[np.ndarray, float]] = {}
+        self._embedded: dict[bytes, tuple[np.ndarray, float]] = {}
 
     def __getattr__(self, name: str):
         # Anything else (k-NN's neighbours, logistic regression's templates) is the base's.
@@ -155,14 +165,17 @@ class ProfiledModel:
     def taught(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(embeddings [M,D], labels [M], radii [M]) of the profile's digits (a blended model)."""
         content = self.profile.content()
-        missing = [i for i, s in enumerate(content.samples) if s.id not in self._embedded]
+        keys = [taught_key(image, s.digit) for image, s in
+                zip(content.images, content.samples, strict=True)]  # fmt: skip
+        self._embedded = {k: v for k, v in self._embedded.items() if k in set(keys)}
+        missing = [i for i, key in enumerate(keys) if key not in self._embedded]
         if missing:
             rows = self.base.embed(content.images[missing])
             labels = content.labels[missing]
             radii = guarded_radii(self.base, rows, labels, self.blend_params)
             for i, row, radius in zip(missing, rows, radii, strict=True):
-                self._embedded[content.samples[i].id] = (row, radius)
-        kept = [self._embedded[s.id] for s in content.samples]
+                self._embedded[keys[i]] = (row, radius)
+        kept = [self._embedded[key] for key in keys]
         if not kept:
             return np.zeros((0, 1), np.float32), np.zeros(0, np.int64), np.zeros(0)
         return np.stack([e for e, _ in kept]), content.labels, np.array([r for _, r in kept])

@@ -17,7 +17,9 @@ import io
 import json
 import os
 import re
+import stat
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data.mnist import write_atomic
+from digitlab.data.mnist import remove_stale_partials, write_atomic
 from digitlab.errors import DigitLabError
 from digitlab.imaging.features import as_image28
+from digitlab.models.artifacts import json_depth
 
 FORMAT = "digitlab-profile"
 VERSION = 1
@@ -38,6 +41,8 @@ MAX_SAMPLES = 1000  # 100 of each digit: far more than teaching needs; bounds me
 MAX_FILE_BYTES = 16 * 1024 * 1024  # 1,000 float32 28x28 images are 3.1 MB uncompressed
 TOO_BIG = f"over {MAX_FILE_BYTES // 2**20} MiB"
 MAX_SOURCE_CHARS = 200
+MAX_MANIFEST_BYTES = 1 << 20  # 1,000 samples' id, digit, source and time: about 300 KB
+MAX_JSON_DEPTH = 8  # the manifest is a dict of a list of dicts
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 NAME_RULE = "1-40 letters, digits, '-' or '_', starting with a letter or digit"
 
@@ -113,23 +118,80 @@ def encode_profile(name: str, content: ProfileData) -> bytes:
 
 
 def decode_profile(raw: bytes, what: str) -> ProfileData:
-    """The content of a profile file's bytes; ``ProfileError`` naming ``what`` if unsound."""
+    """The content of a profile file's bytes; ``ProfileError`` naming ``what`` if unsound.
+
+    Decoded defensively, as a hostile file would be: only stored or deflated, unencrypted
+    members; each npy header checked before anything is allocated; the manifest's JSON
+    nested at most ``MAX_JSON_DEPTH`` deep."""
     problem = "it is not a DigitLab profile file"
     try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            sizes = {info.filename: info.file_size for info in archive.infolist()}
-        # Checked before decompressing anything: a small file must not inflate to gigabytes.
-        if set(sizes) != {"images.npy", "manifest.npy"} or max(sizes.values()) > MAX_FILE_BYTES:
-            raise ValueError
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            images, manifest_bytes = npz["images"], npz["manifest"]
-        manifest = json.loads(manifest_bytes.tobytes().decode())
+        members = read_members(raw)
+        images = npy_array(members["images.npy"], np.float32, (MAX_SAMPLES, 28, 28))
+        manifest_bytes = npy_array(members["manifest.npy"], np.uint8, (MAX_MANIFEST_BYTES,))
+        manifest = shallow_json(manifest_bytes.tobytes(), MAX_JSON_DEPTH)
         return checked_content(manifest, images)
     except ProfileError as err:
         problem = str(err)
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+            RecursionError):  # fmt: skip
         pass
     raise ProfileError(f"{what} is damaged ({problem}); reset it or import a good copy.")
+
+
+def read_members(raw: bytes) -> dict[str, bytes]:
+    """The two members of a profile's zip, refusing anything else before decompressing: other
+    members, encryption, compression other than stored or deflate, sizes past the cap."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        infos = archive.infolist()
+        if sorted(info.filename for info in infos) != ["images.npy", "manifest.npy"]:
+            raise ProfileError("it is not a DigitLab profile file")
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise ProfileError(f"its member {info.filename} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ProfileError(f"its member {info.filename} is compressed in an unknown way")
+            # Checked before decompressing anything: a small file must not inflate to gigabytes.
+            if info.file_size > MAX_FILE_BYTES:
+                raise ProfileError(f"its member {info.filename} inflates {TOO_BIG}")
+        members = {}
+        for info in infos:
+            with archive.open(info) as member:
+                members[info.filename] = member.read(MAX_FILE_BYTES + 1)
+            if len(members[info.filename]) > MAX_FILE_BYTES:
+                raise ProfileError(f"its member {info.filename} inflates {TOO_BIG}")
+        return members
+
+
+def npy_array(raw: bytes, dtype: type, most: tuple[int, ...]) -> np.ndarray:
+    """The array of an npy file's bytes, if its header says ``dtype`` (little-endian, C order)
+    and a shape of ``len(most)`` dimensions within ``most``: the header is read and checked
+    first, so a header claiming terabytes allocates nothing."""
+    f = io.BytesIO(raw)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, found = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, found = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ProfileError(f"its arrays are in an unknown npy version {version}")
+    expected = np.dtype(dtype).newbyteorder("<")
+    if found != expected or fortran or len(shape) != len(most):
+        raise ProfileError(f"an array is {found} {shape}, not {np.dtype(dtype).name}")
+    if any(not 0 <= n <= cap for n, cap in zip(shape, most, strict=True)):
+        raise ProfileError(f"an array's shape {shape} is larger than a profile's")
+    data = raw[f.tell() :]
+    if len(data) != int(np.prod(shape)) * expected.itemsize:
+        raise ProfileError("an array's data does not match its header")
+    return np.frombuffer(data, expected).reshape(shape).astype(dtype)
+
+
+def shallow_json(raw: bytes, max_depth: int) -> object:
+    """``json.loads(raw)``, refusing documents nested deeper than ``max_depth`` (before parsing:
+    Python's parser recurses once per level)."""
+    text = raw.decode()
+    if json_depth(text) > max_depth:
+        raise ProfileError(f"its manifest is nested deeper than {max_depth} levels")
+    return json.loads(text)
 
 
 def checked_content(manifest: object, images: np.ndarray) -> ProfileData:
@@ -257,6 +319,7 @@ class Profile:
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.directory / LOCK_NAME, "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel however we exit
+            remove_stale_partials(self.directory)  # left by a writer that was killed
             yield
 
     def _update(self, change, read: bool = True) -> ProfileData:
@@ -268,8 +331,20 @@ class Profile:
             if self.path is None:
                 self._memory = updated
             else:
-                write_atomic(self.path, encode_profile(self.name, updated))
+                self._write(encode_profile(self.name, updated))
         return updated
+
+    def _write(self, raw: bytes) -> None:
+        """Replace the profile file by ``raw`` (all or nothing); a full disk is one sentence."""
+        try:
+            write_atomic(self.path, raw)
+        except OSError as err:  # write_atomic leaves the old file and no temp file behind
+            try:
+                kept = f"it still holds its {len(self)} digits"
+            except ProfileError:
+                kept = "it is unchanged"
+            raise ProfileError(f"Profile {self.name!r} could not be saved "
+                               f"({err.strerror or err}); {kept}.") from None  # fmt: skip
 
     def teach(self, image, digit: int, source: str = "") -> Sample:
         """Teach that ``image`` (a path, bytes, PIL image or array, as ``digitlab.predict``
@@ -333,10 +408,17 @@ class Profile:
     def export_bytes(self) -> bytes:
         return encode_profile(self.name, self.content())
 
-    def export(self, path: str | os.PathLike) -> int:
-        """Write the profile as one portable file (the same checked npz); returns the count."""
+    def export(self, path: str | os.PathLike, overwrite: bool = False) -> int:
+        """Write the profile as one portable file (the same checked npz); returns the count.
+
+        Only a regular file is ever replaced, and only with ``overwrite``: a link, a FIFO, a
+        device or a folder at ``path`` is refused with one sentence (``export_target``)."""
+        path = export_target(Path(path), overwrite)
         raw = self.export_bytes()
-        write_atomic(Path(path), raw)
+        try:
+            write_atomic(path, raw)
+        except OSError as err:
+            raise ProfileError(f"{path} cannot be written ({err.strerror or err}).") from None
         return len(self)
 
     def import_bytes(self, raw: bytes, what: str = "The file") -> int:
@@ -356,6 +438,29 @@ class Profile:
             return content
 
         return len(self._update(replace).samples)
+
+
+def export_target(path: Path, overwrite: bool) -> Path:
+    """``path`` if an export may write there: nothing there yet (in an existing folder), or a
+    regular file and ``overwrite``; else ``ProfileError`` saying why not."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise ProfileError(
+                f"{path} cannot be written: {path.parent} is not a folder."
+            ) from None
+        return path
+    except OSError as err:
+        raise ProfileError(f"{path} cannot be written ({err.strerror or err}).") from None
+    if stat.S_ISDIR(mode):
+        raise ProfileError(f"{path} is a folder; give a file name to export to.")
+    if not stat.S_ISREG(mode):
+        raise ProfileError(f"{path} is not a regular file (a link, device or pipe); "
+                           "export to a file, or to - for standard output.")  # fmt: skip
+    if not overwrite:
+        raise ProfileError(f"{path} already exists; use --force to replace it.")
+    return path
 
 
 def resolve_profile(profile: Profile | str | None) -> Profile | None:
