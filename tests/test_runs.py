@@ -308,3 +308,31 @@ def test_a_knn_run_searches_only_its_training_subset():
     assert model.config["train_subset"] == {"size": 300, "seed": 0}
     # The shipped k-NN still searches the whole training split.
     assert registry.load_model("knn").config.get("train_subset") is None
+
+
+@pytest.mark.slow
+def test_queued_runs_started_from_a_thread_that_ends_all_complete():
+    """A page's script thread ends once the page is drawn; the runs it started (and those
+    queued after them) must live on: children are started by the trainer's own thread."""
+    import threading
+
+    from digitlab.training.jobs import Trainer
+
+    trainer = Trainer()
+    started = []
+    thread = threading.Thread(
+        target=lambda: started.append(
+            trainer.start("first", tiny(), owner="page", then=[("second", tiny(C=0.5))])
+        )
+    )
+    thread.start()
+    thread.join()
+    deadline = time.time() + 600
+    while time.time() < deadline and not (
+        trainer.job.name == "second" and trainer.job.state != "running"
+    ):
+        trainer.heartbeat("page")
+        time.sleep(0.3)
+    assert trainer.job.state == "done", trainer.job.message
+    assert trainer.job.done_before == ["first"]
+    assert runs.run_names() == ["first", "second"]

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -119,6 +120,22 @@ class Trainer:
         self.heartbeat_timeout = heartbeat_timeout
         self._lock = threading.Lock()
         self.job: Job | None = None
+        self._requests: queue.Queue = queue.Queue()
+        threading.Thread(target=self._launcher, daemon=True, name="digitlab-trainer").start()
+
+    def _launcher(self) -> None:
+        """Start each requested child, for as long as the server lives."""
+        while True:
+            job, done = self._requests.get()
+            try:
+                job.process = subprocess.Popen(
+                    command(job.name, job.settings, self.max_seconds),
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL, text=True, preexec_fn=_child_setup,
+                )  # fmt: skip
+            except OSError:
+                job.process = None
+            done.set()
 
     def busy(self) -> bool:
         return self.job is not None and self.job.running
@@ -136,11 +153,13 @@ class Trainer:
             return self._launch(Job(name, settings, owner, queue=list(then)))
 
     def _launch(self, job: Job) -> Job:
-        job.process = subprocess.Popen(
-            command(job.name, job.settings, self.max_seconds),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            text=True, preexec_fn=_child_setup,
-        )  # fmt: skip
+        # Every child is started by the one launcher thread: PR_SET_PDEATHSIG follows the
+        # thread that forked, and a page's script thread (or a run's reader) ends early.
+        done = threading.Event()
+        self._requests.put((job, done))
+        done.wait()
+        if job.process is None:
+            raise TrainerBusy("The trainer could not start a run here; try again.")
         self.job = job
         threading.Thread(target=self._read, args=(job,), daemon=True).start()
         threading.Thread(target=self._watch, args=(job,), daemon=True).start()
