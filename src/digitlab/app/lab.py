@@ -9,7 +9,6 @@ each run's record (``digitlab.models.runs``) and ``digitlab.evaluation.lab.resul
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import altair as alt
 import numpy as np
@@ -31,19 +30,10 @@ def trainer():
     return Trainer()
 
 
-@st.cache_resource(show_spinner=False)
-def _launcher() -> ThreadPoolExecutor:
-    """One thread, as long-lived as the server, that starts every run: the trainer's child is
-    told to die with the *thread* that started it (``PR_SET_PDEATHSIG`` follows the thread),
-    and the script thread of a page run ends as soon as the page is drawn."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="digitlab-launcher")
-
-
 def start_training(name: str, settings, then=()):
-    """``trainer().start`` for this session, from the launcher thread (raises ``TrainerBusy``,
-    ``RunError``)."""
-    me = owner()
-    return _launcher().submit(trainer().start, name, settings, me, then=list(then)).result()
+    """``trainer().start`` for this session (raises ``TrainerBusy``, ``RunError``); the
+    trainer starts its children from its own long-lived thread."""
+    return trainer().start(name, settings, owner(), then=list(then))
 
 
 def owner() -> str:
