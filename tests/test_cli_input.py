@@ -50,3 +50,21 @@ def test_standard_input_is_read_up_to_the_cap_only():
     with open("/dev/zero", "rb") as zeros:  # endless input: only the cap plus one byte is read
         lines = predict("-", stdin=zeros)
     assert lines[0]["digit"] is None and "too large" in lines[0]["error"]
+
+
+def test_file_names_that_are_not_utf8_give_valid_json(tmp_path):
+    name = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.png")  # Latin-1 bytes: a lone surrogate
+    seven_png(os.fsencode(name))
+    (line,) = predict(name)
+    assert line["digit"] == 7 and line["file"].endswith("caf\ufffd.png")
+    line["file"].encode("utf-8")  # a lone surrogate would raise: strict JSON readers refuse it
+
+
+def test_plain_output_escapes_control_characters_in_file_names(tmp_path):
+    forged = tmp_path / "x\x1b]0;pwned\x07\x1b[2J\nfake: 7 (confidence 99%).png"
+    seven_png(forged)
+    done = subprocess.run([sys.executable, "-m", "digitlab.cli", "predict", str(forged),
+                           "--model", "logreg"], capture_output=True, timeout=120)  # fmt: skip
+    out = done.stdout.decode()
+    assert len(out.splitlines()) == 1 and "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\nfake: 7 (confidence 99%).png: 7" in out

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import time
 
 import numpy as np
 import pytest
@@ -142,3 +145,92 @@ def test_evaluate_takes_a_profile(tmp_path, capsys):
     assert code == 0 and json.loads(out)["accuracy"] > 0.9
     code, _, err = run(capsys, ["evaluate", "--model", "logreg", "--profile", "nobody"])
     assert code == 2 and "There is no profile 'nobody'" in err
+
+
+# -- hostile profiles, sources, export targets, limits (issue 21) ----------------------------
+
+
+def test_a_damaged_profile_is_listed_as_damaged_and_reset_mends_it(tmp_path, capsys):
+    from test_profiles import hostile_profiles
+
+    made = paper_pngs(tmp_path, 1)
+    run(capsys, ["teach", str(tmp_path / made[0][0]), "--digit", "3", "--profile", "good"])
+    bad = Profile.open("bad")
+    bad.directory.mkdir(parents=True)
+    bad.path.write_bytes(hostile_profiles()["deep-manifest"])
+    code, out, err = run(capsys, ["profile", "list"])
+    assert code == 0 and not err
+    assert out.splitlines()[0].startswith("bad: Profile 'bad' is damaged (")
+    assert out.splitlines()[1] == "good: 1 digits"
+    teach = ["teach", str(tmp_path / made[0][0]), "--digit", "3", "--profile", "bad"]
+    for argv in (["profile", "show", "bad"], teach):
+        code, out, err = run(capsys, argv)
+        assert code == 2 and err.startswith("digitlab: error: Profile 'bad' is damaged (")
+        assert err.count("\n") == 1
+    code, out, _ = run(capsys, ["profile", "reset", "bad"])
+    assert code == 0 and out == "profile 'bad' reset: 0 digits forgotten\n"
+    assert run(capsys, ["profile", "list"])[1] == "bad: 0 digits\ngood: 1 digits\n"
+
+
+def test_profile_show_prints_a_hostile_source_as_inert_text(capsys):
+    images, labels = load_mnist("train")
+    forged = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\nprofile 'me': 0 digits\u202e"
+    Profile.open("me").teach_preprocessed([images[0] / 255], [5], [forged])
+    code, out, _ = run(capsys, ["profile", "show", "me"])
+    assert code == 0 and len(out.splitlines()) == 2
+    assert not any(c in out for c in "\x1b\x07\u202e")
+    assert "\\x1b]0;pwned\\x07" in out.splitlines()[1]
+
+
+def test_teach_names_a_hostile_file_name_on_one_line(tmp_path, capsys):
+    path = tmp_path / "a\x1b[2Jb\nfake: taught.png"
+    path.write_bytes(b"not an image")
+    code, _, err = run(capsys, ["teach", str(path), "--digit", "3", "--profile", "me"])
+    assert code == 1 and len(err.splitlines()) == 1 and "\x1b" not in err
+
+
+def test_export_never_replaces_what_is_not_a_regular_file(tmp_path, capsys):
+    (name, label), *_ = paper_pngs(tmp_path, 1)
+    run(capsys, ["teach", str(tmp_path / name), "--digit", str(label), "--profile", "me"])
+    fifo, link, folder = tmp_path / "fifo", tmp_path / "link.npz", tmp_path / "dir"
+    os.mkfifo(fifo)
+    (tmp_path / "target").write_bytes(b"keep me")
+    link.symlink_to(tmp_path / "target")
+    folder.mkdir()
+    cases = {str(fifo): "is not a regular file", str(link): "is not a regular file",
+             "/dev/null": "is not a regular file", str(folder): "is a folder",
+             str(tmp_path / name / "under.npz"): "cannot be written (Not a directory)",
+             str(tmp_path / name): "already exists; use --force"}  # fmt: skip
+    for target, problem in cases.items():
+        code, out, err = run(capsys, ["profile", "export", "me", target])
+        assert code == 2 and problem in err and err.count("\n") == 1, (target, err)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink()
+    assert (tmp_path / "target").read_bytes() == b"keep me"
+    code, out, _ = run(capsys, ["profile", "export", "me", str(tmp_path / name), "--force"])
+    assert code == 0 and Profile.open("x").import_bytes((tmp_path / name).read_bytes()) == 1
+
+
+def test_export_to_standard_output(tmp_path, capsysbinary):
+    (name, label), *_ = paper_pngs(tmp_path, 1)
+    main(["teach", str(tmp_path / name), "--digit", str(label), "--profile", "me"])
+    capsysbinary.readouterr()
+    assert main(["profile", "export", "me", "-"]) == 0
+    captured = capsysbinary.readouterr()
+    assert captured.err == b"wrote 1 digits to standard output\n"
+    assert Profile.open("copy").import_bytes(captured.out) == 1
+
+
+def test_teach_from_csv_checks_its_limits_before_reading_any_image(tmp_path, capsys):
+    rows = "".join(f"missing{i}.png,3\n" for i in range(1001))
+    (tmp_path / "many.csv").write_text("file,label\n" + rows)
+    start = time.perf_counter()
+    code, out, err = run(capsys, ["teach", "--from-csv", str(tmp_path / "many.csv"),
+                                  "--profile", "me"])  # fmt: skip
+    assert time.perf_counter() - start < 5 and code == 2 and not out
+    assert err == (f"digitlab: error: {tmp_path / 'many.csv'} lists 1,001 images; profile 'me' "
+                   "has room for 1,000 more digits, so split it.\n")  # fmt: skip
+    rows = "".join(f"m{i}.png,3\n" for i in range(100_005))
+    (tmp_path / "huge.csv").write_text("file,label\n" + rows)
+    code, _, err = run(capsys, ["teach", "--from-csv", str(tmp_path / "huge.csv"),
+                                "--profile", "me"])  # fmt: skip
+    assert code == 2 and "lists 100,005 images" in err

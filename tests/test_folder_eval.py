@@ -291,3 +291,24 @@ def test_accuracy_counts_refusals_as_wrong():
     assert accuracy(np.array([1, 2]), np.array([1, 2])) == 1.0
     with pytest.raises(ValueError):
         accuracy([1], [1, 2])
+
+
+def test_duplicate_file_or_label_columns_are_refused(tmp_path):
+    (tmp_path / "labels.csv").write_text("file,label,File,label\na.png,1,b.png,2\n")
+    with pytest.raises(DigitLabError, match="has the column file and label more than once"):
+        load_labelled_folder(tmp_path)
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-8", "utf-8-sig"])
+def test_a_latin1_csv_keeps_its_accented_names(tmp_path, encoding):
+    (tmp_path / "café.png").write_bytes(b"x")
+    (tmp_path / "labels.csv").write_bytes("file,label\ncafé.png,3\n".encode(encoding))
+    (item,) = load_labelled_folder(tmp_path)
+    assert item.file == "café.png" and item.path.exists()
+
+
+def test_rows_past_the_limit_are_counted_not_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr(folder_eval, "MAX_IMAGES", 2)
+    (tmp_path / "labels.csv").write_text("file,label\n" + "a.png,1\n" * 7)
+    with pytest.raises(DigitLabError, match="lists 7 images; the limit is 2, so split it"):
+        load_labelled_folder(tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 from digitlab.answers.inference import predict
 from digitlab.answers.number import read_number
 from digitlab.cli import lab
-from digitlab.cli.common import UNEXPECTED, read_input
+from digitlab.cli.common import UNEXPECTED, json_text, read_input, terminal_text
 from digitlab.cli.profiles import PROFILE_HELP, add_profile_commands
 from digitlab.contract import NO_DIGIT
 from digitlab.data.mnist import RESOURCES, SPLIT_SIZES, cache_dir, load_mnist
@@ -152,26 +152,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model, profile=args.profile)
     failed = 0
     for path in args.files:
+        name = json_text(path)
         try:
             raw = read_input(path)
             if args.number:
-                record = number_record(path, read_number(raw, model=model))
+                record = number_record(name, read_number(raw, model=model))
             else:
-                record = prediction_record(path, predict(raw, model=model))
+                record = prediction_record(name, predict(raw, model=model))
         except DigitLabError as err:
-            record = error_record(path, str(err), args.number)
+            record = error_record(name, json_text(str(err)), args.number)
         except Exception:  # a bug must not cost the other files their answers
-            record = error_record(path, UNEXPECTED, args.number)
+            record = error_record(name, UNEXPECTED, args.number)
         failed += record["error"] is not None
         print(json.dumps(record, allow_nan=False) if args.json else human_line(record), flush=True)
     return 1 if failed else 0
 
 
 def human_line(record: dict) -> str:
+    """One file's answer on one terminal line (a file name's control characters escaped)."""
     if record["error"]:
-        return f"{record['file']}: error: {record['error']}"
+        return terminal_text(f"{record['file']}: error: {record['error']}")
     answer = record.get("number", record.get("digit"))
-    return f"{record['file']}: {answer} (confidence {record['confidence']:.1%})"
+    return terminal_text(f"{record['file']}: {answer} (confidence {record['confidence']:.1%})")
 
 
 def app_command(args: argparse.Namespace) -> list[str]:
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DigitLabError as err:
-        print(f"digitlab: error: {err}", file=sys.stderr)
+        print(f"digitlab: error: {terminal_text(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("digitlab: interrupted", file=sys.stderr)

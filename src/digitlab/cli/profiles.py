@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from digitlab.cli.common import UNEXPECTED, read_input
+from digitlab.cli.common import UNEXPECTED, read_input, terminal_text
 from digitlab.errors import DigitLabError
 from digitlab.evaluation.folder import read_labels_csv
 from digitlab.imaging.pipeline import preprocess
-from digitlab.profiles.store import Profile, profile_names, read_capped
+from digitlab.profiles.store import MAX_SAMPLES, Profile, profile_names, read_capped
 
 PROFILE_HELP = "a personal profile's name: answer through its taught digits (digitlab teach)"
 
@@ -25,33 +25,37 @@ def read_taught(path: str) -> object:
     return preprocess(read_input(path))
 
 
-def files_to_teach(args: argparse.Namespace) -> list[tuple[str, object, int]]:
-    """(name shown, path, digit) of each image to teach, from FILE... --digit D or a CSV."""
+def files_to_teach(args: argparse.Namespace, room: int) -> list[tuple[str, object, int]]:
+    """(name shown, path, digit) of each image to teach, from FILE... --digit D or a CSV;
+    more than ``room`` (what the profile can still take) is refused before any is read."""
+    over = f"profile {args.profile!r} has room for {room:,} more digits, so split it"
     if args.from_csv:
         if args.files or args.digit is not None:
             raise DigitLabError("Give either FILE... --digit D or --from-csv FILE.csv, not both.")
-        items = read_labels_csv(Path(args.from_csv), anywhere=True)
+        items = read_labels_csv(Path(args.from_csv), anywhere=True, limit=room, over_limit=over)
         return [(item.file, str(item.path), item.label) for item in items]
     if not args.files or args.digit is None:
         raise DigitLabError("Give the image files and --digit D, or --from-csv FILE.csv.")
+    if len(args.files) > room:
+        raise DigitLabError(f"{len(args.files):,} files were given; {over}.")
     return [(path, path, args.digit) for path in args.files]
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
     """Teach every readable image; one sentence per file that cannot be taught."""
     profile = Profile.open(args.profile)
-    todo = files_to_teach(args)
+    todo = files_to_teach(args, MAX_SAMPLES - len(profile))
     images, digits, sources, failed = [], [], [], 0
     for shown, path, digit in todo:
         try:
             images.append(read_taught(path))
         except DigitLabError as err:
             failed += 1
-            print(f"{shown}: not taught: {err}", file=sys.stderr)
+            print(terminal_text(f"{shown}: not taught: {err}"), file=sys.stderr)
             continue
         except Exception:  # a bug must not cost the other files their teaching
             failed += 1
-            print(f"{shown}: not taught: {UNEXPECTED}", file=sys.stderr)
+            print(terminal_text(f"{shown}: not taught: {UNEXPECTED}"), file=sys.stderr)
             continue
         digits.append(digit)
         sources.append(Path(shown).name)
@@ -70,8 +74,8 @@ def cmd_profile_list(args: argparse.Namespace) -> int:
     for name in profile_names():
         try:
             print(f"{name}: {len(Profile.open(name))} digits")
-        except DigitLabError as err:
-            print(f"{name}: {err}")
+        except DigitLabError as err:  # one damaged profile must not hide the others
+            print(terminal_text(f"{name}: {err}"))
     return 0
 
 
@@ -83,8 +87,8 @@ def cmd_profile_show(args: argparse.Namespace) -> int:
                           "samples": [vars(s) for s in samples]}))  # fmt: skip
         return 0
     print(f"profile {profile.name!r}: {len(samples)} digits ({counts_text(profile)})")
-    for s in samples:
-        print(f"  #{s.id}: {s.digit}  {s.source or '-'}  {s.taught_at}")
+    for s in samples:  # a source is any text an imported file says: shown, never obeyed
+        print(terminal_text(f"  #{s.id}: {s.digit}  {s.source or '-'}  {s.taught_at}"))
     return 0
 
 
@@ -105,13 +109,21 @@ def cmd_profile_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_export(args: argparse.Namespace) -> int:
-    count = Profile.open(args.name, create=False).export(args.file)
-    print(f"wrote {args.file} ({count} digits)")
+    """Write the profile to FILE (a new file, or an existing one with --force) or to stdout."""
+    profile = Profile.open(args.name, create=False)
+    if args.file == "-":
+        raw = profile.export_bytes()
+        sys.stdout.flush()
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        print(f"wrote {len(profile)} digits to standard output", file=sys.stderr)
+        return 0
+    count = profile.export(args.file, overwrite=args.force)
+    print(terminal_text(f"wrote {args.file} ({count} digits)"))
     return 0
 
 
 def cmd_profile_import(args: argparse.Namespace) -> int:
-
     try:
         raw = read_capped(Path(args.file))
     except OSError as err:
@@ -149,7 +161,8 @@ def add_profile_commands(sub) -> None:
     a.set_defaults(func=cmd_profile_reset)
     a = actions.add_parser("export", help="write a profile as one portable file")
     a.add_argument("name")
-    a.add_argument("file", metavar="FILE.npz")
+    a.add_argument("file", metavar="FILE.npz", help="where to write it ('-': standard output)")
+    a.add_argument("--force", action="store_true", help="replace FILE.npz if it exists")
     a.set_defaults(func=cmd_profile_export)
     a = actions.add_parser("import", help="make a profile from an exported file")
     a.add_argument("file", metavar="FILE.npz")

@@ -89,29 +89,57 @@ def load_labelled_folder(path: str | os.PathLike) -> list[LabelledImage]:
     return items
 
 
-def read_labels_csv(csv_path: Path, anywhere: bool = False) -> list[LabelledImage]:
+def read_labels_csv(
+    csv_path: Path, anywhere: bool = False, limit: int | None = None,
+    over_limit: str = "the limit is {limit:,}, so split it",
+) -> list[LabelledImage]:  # fmt: skip
     """Rows of a ``file,label[,kind]`` CSV; files are relative to the CSV's folder.
 
     With ``anywhere`` (a person's own list of files to teach, not a folder to measure), a file
     may also be an absolute path, or relative to the working directory when it is not found
-    beside the CSV."""
+    beside the CSV. More than ``limit`` rows is one sentence counting them all, ending with
+    ``over_limit``: no row is ever dropped without a word (``limit``: ``MAX_IMAGES``)."""
+    limit = MAX_IMAGES if limit is None else limit
     try:
-        text = read_image_file(csv_path, MAX_LABELS_BYTES).decode("utf-8-sig", errors="replace")
+        text = csv_text(read_image_file(csv_path, MAX_LABELS_BYTES))
     except ImageError as err:
         raise DigitLabError(f"{csv_path}: {err}") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        return labelled_rows(reader, csv_path, anywhere)
+        items = labelled_rows(reader, csv_path, anywhere, limit)
+        if len(items) > limit:
+            rows = len(items) + sum(1 for _ in reader)
+            raise DigitLabError(
+                f"{csv_path} lists {rows:,} images; {over_limit.format(limit=limit)}."
+            )
+        return items
     except csv.Error as err:
         raise DigitLabError(
             f"{csv_path}, near line {reader.line_num + 1}: not valid CSV ({err})."
         ) from None
 
 
+def csv_text(raw: bytes) -> str:
+    """A CSV's text: UTF-8 (with or without a BOM) when it is valid UTF-8, else Windows-1252
+    or Latin-1, as spreadsheets on Windows save it, so names keep their accents."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")  # every byte is a character: never fails
+
+
 def labelled_rows(
-    reader: csv.DictReader, csv_path: Path, anywhere: bool = False
+    reader: csv.DictReader, csv_path: Path, anywhere: bool, limit: int
 ) -> list[LabelledImage]:
-    """The ``LabelledImage`` of each row, checking the header, labels and paths."""
+    """The ``LabelledImage`` of each row (at most ``limit`` + 1: the caller says how many is
+    too many), checking the header, labels and paths."""
+    names = [(name or "").strip().lower() for name in reader.fieldnames or []]
+    twice = sorted({n for n in names if n in ("file", "label", "kind") and names.count(n) > 1})
+    if twice:
+        raise DigitLabError(f"{csv_path} has the column {' and '.join(twice)} more than once; "
+                            "keep one.")  # fmt: skip
     columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
     if "file" not in columns or "label" not in columns:
         raise DigitLabError(f"{csv_path} needs a header with the columns file and label.")
@@ -125,8 +153,8 @@ def labelled_rows(
         kind = (row.get(columns.get("kind", ""), "") or "").strip() or DEFAULT_KIND
         path = located(csv_path.parent, file) if anywhere else inside(csv_path.parent, file, where)
         items.append(LabelledImage(file, path, label, kind))
-        if len(items) > MAX_IMAGES:
-            break  # load_labelled_folder says how many is too many
+        if len(items) > limit:
+            break  # read_labels_csv counts the rest and says how many is too many
     return items
 
 
