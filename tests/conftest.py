@@ -9,12 +9,23 @@ whole session, so the servers and commands that tests start use the copy too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 from digitlab.data import mnist as data
+
+# One thread per maths library, here and in the commands, servers and trainers tests start:
+# the suite runs on small shared machines, where two threads of one process spin-waiting for
+# each other made the quick CNN train about eight times slower under load (5 s -> 40 s).
+# Set before torch is imported (it reads them once); numpy's BLAS is already loaded, so it is
+# limited directly. A value the caller set is kept.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def copy_verified_mnist(source: Path, target: Path) -> None:
