@@ -165,10 +165,11 @@ def load_model(model_id: str, weights: str | Path | None = None) -> DigitModel:
     return _load_cached(check_model_id(model_id), str(folder), version)
 
 
-# Quick-run settings: enough to learn something from 2,000 images in a few seconds.
-_SMALL_EXTRA = {"styled": 60, "negative": 60}
-_SMALL_PROBE = {"rendered": 100, "coarse": 50, "styled": 100, "negative": 200}
-_SMALL_POOL = {"pipeline": 40, "coarse": 40, **_SMALL_EXTRA}
+# Quick-run settings: enough to learn something from 2,000 images in a few seconds (the
+# tests' ``quick_models`` train all four once per session, so every second here is paid there).
+_SMALL_EXTRA = {"styled": 30, "negative": 30}
+_SMALL_PROBE = {"rendered": 50, "coarse": 25, "styled": 50, "negative": 100}
+_SMALL_POOL = {"pipeline": 20, "coarse": 20, **_SMALL_EXTRA}
 
 # Blends: the distance scale of a taught digit's influence in the model's ``embed`` space, its
 # bound in units of the distance to MNIST's nearest digit of another class, and the prior
@@ -183,7 +184,7 @@ _SMALL_POOL = {"pipeline": 40, "coarse": 40, **_SMALL_EXTRA}
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
                    blend={"radius": 2.716, "guard": 0.35, "prior": 0.03},
-                   quick={"c_choices": (0.1,), "extra": _SMALL_EXTRA,
+                   quick={"c_choices": (0.1,), "max_iter": 50, "extra": _SMALL_EXTRA,
                           "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                    why=("neighbours",), bar=0.984,
@@ -199,5 +200,5 @@ register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", 
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
                    why=("occlusion",), bar=0.995,
                    blend={"radius": 5.434, "guard": 0.5, "prior": 0.03},
-                   quick={"epochs": 3, "width": 8, "hidden": 32, "patience": 3,
+                   quick={"epochs": 2, "width": 8, "hidden": 32, "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
