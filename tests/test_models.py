@@ -18,6 +18,10 @@ from digitlab.models.registry import display_name, load_model, model_class, mode
 from digitlab.synth.augment import AugmentConfig, augment_batch
 from digitlab.training.data import training_data
 
+# The quick k-NN searches the whole training split: its first answer builds a 55,000-digit
+# index of its own (about 10 s), so the checks that ask it run with the slow tests.
+ASKING_QUICK = [pytest.param(m, marks=pytest.mark.slow) if m == "knn" else m for m in model_ids()]
+
 
 @pytest.fixture(scope="module")
 def small_data():
@@ -49,7 +53,7 @@ def test_every_model_honours_the_interface(model_id):
     assert model_spec(model_id).describe({}).strip()
 
 
-@pytest.mark.parametrize("model_id", model_ids())
+@pytest.mark.parametrize("model_id", ASKING_QUICK)
 def test_predict_proba_contract(trained, small_data, model_id):
     model, _ = trained[model_id]
     x = small_data.val_x[:50]
@@ -69,7 +73,7 @@ def test_predict_proba_contract(trained, small_data, model_id):
     assert model.config["val_digits_refused"] <= 0.01
 
 
-@pytest.mark.parametrize("model_id", model_ids())
+@pytest.mark.parametrize("model_id", ASKING_QUICK)
 def test_save_load_round_trip(trained, small_data, model_id):
     model, weights_dir = trained[model_id]
     loaded = model_class(model_id).load(weights_dir)
@@ -101,6 +105,7 @@ def test_no_pickle_in_artifacts(trained):
                 assert all(npz[k].dtype != object for k in npz.files)
 
 
+@pytest.mark.slow  # builds the quick k-NN's own index (see ASKING_QUICK)
 def test_knn_neighbours_index_the_training_set(trained):
     from digitlab.data.mnist import load_mnist
 
