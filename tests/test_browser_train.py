@@ -113,8 +113,8 @@ def test_a_tiny_cnn_trains_live_blocks_other_sessions_and_stops(
     wait_until_idle(tab)
     type_into(tab, "Training digits", "500")
     type_into(tab, "Epochs", "3")
-    type_into(tab, "width", "4")
-    type_into(tab, "batch", "16")  # more, smaller steps: time to look before it ends
+    type_into(tab, "Width (first-layer filters)", "4")
+    type_into(tab, "Batch size", "16")  # more, smaller steps: time to look before it ends
     type_into(tab, "Run name", RUN)
     started = time.monotonic()
     tab.get_by_role("button", name="Train", exact=True).click()

@@ -34,6 +34,16 @@ PRESET_LABELS = {"quick": "Quick, about 30 s", "full": "Full (the shipped recipe
 ENDED = {"done": st.success, "stopped": st.info, "failed": st.error}
 ss = st.session_state
 
+# The knobs as a student reads them (the CLI's flags are the short names).
+KNOB_LABELS = {
+    "C": "C (inverse regularisation)",
+    "k": "k (neighbours that vote)",
+    "hidden": "Hidden neurons",
+    "width": "Width (first-layer filters)",
+    "lr": "Learning rate",
+    "batch": "Batch size",
+}
+
 
 def widget_key(what: str) -> str:
     """Keys of the settings that depend on family and preset: each pair starts from its preset."""
@@ -186,12 +196,13 @@ def settings_form(trainer_busy: str | None) -> None:
 
     knobs = KNOBS[family]
     for column, (knob, (kind, low, high, what)) in zip(st.columns(3), knobs.items(), strict=False):
+        label = KNOB_LABELS.get(knob, knob)
         if kind is int:
-            column.number_input(knob, low, high, int(base[knob]), 1, help=f"{what.capitalize()}"
+            column.number_input(label, low, high, int(base[knob]), 1, help=f"{what.capitalize()}"
                                 f" ({low} to {high}).", key=widget_key(knob))  # fmt: skip
         else:
             column.number_input(
-                knob, float(low), float(high), float(base[knob]), number_step(base[knob]),
+                label, float(low), float(high), float(base[knob]), number_step(base[knob]),
                 format="%g", help=f"{what.capitalize()} ({low:g} to {high:g}).",
                 key=widget_key(knob),
             )  # fmt: skip
