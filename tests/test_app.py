@@ -84,7 +84,10 @@ def test_recognise_page_starts_with_the_uploader_and_the_model_selector(app):
     assert [p.label for p in app.get("button_group")] == ["Or try an example"]
 
 
-@pytest.mark.parametrize("model_id", model_ids())
+# The default model's answer stays fast; the others' (the k-NN's builds its index) are slow.
+@pytest.mark.parametrize(
+    "model_id", [m if m == "cnn" else pytest.param(m, marks=pytest.mark.slow) for m in model_ids()]
+)
 def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id):
     require(model_id)
     images, labels = mnist_test
@@ -102,6 +105,7 @@ def test_an_uploaded_digit_is_recognised_and_explained(app, mnist_test, model_id
     assert any(c.startswith(f"Blue: against {labels[0]}") for c in captions) == has_heat_maps
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF", "TIFF"])
 def test_every_upload_format_is_read(app, mnist_test, fmt):
     model_id = "cnn"
@@ -131,6 +135,7 @@ def test_compare_all_shows_each_answer_and_all_ten_probabilities_as_text(app, mn
     assert "strokes" in cnn.caption[-1].value and "occlusion" in cnn.caption[-1].value
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_low_confidence_is_flagged(app, monkeypatch, mnist_test):
     require("cnn")
     model = load_model("cnn")
@@ -155,6 +160,7 @@ def star_png() -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_not_a_digit_is_said_plainly(app):
     require("cnn")
     upload(choose(app, "cnn"), "star.png", star_png())
@@ -162,6 +168,7 @@ def test_not_a_digit_is_said_plainly(app):
     assert any("doesn't look like a single digit" in w.value for w in app.warning)
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_compare_all_is_never_green_on_refused_or_unsure_answers(app, monkeypatch, mnist_test):
     for model_id in model_ids():
         require(model_id)
@@ -174,6 +181,7 @@ def test_compare_all_is_never_green_on_refused_or_unsure_answers(app, monkeypatc
     assert any("unsure" in w.value for w in app.warning)
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
     app, monkeypatch, mnist_test
 ):
@@ -189,6 +197,7 @@ def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
     assert list(answers["Sure?"]) == ["unsure", "unsure", "unsure", "sure"]
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_the_answer_is_announced_to_screen_readers(app, mnist_test):
     images, labels = mnist_test
     upload(app, "digit.png", paper([images[0]]))
@@ -196,6 +205,7 @@ def test_the_answer_is_announced_to_screen_readers(app, mnist_test):
     assert f"CNN reads {labels[0]} (" in live and 'role="status"' in live
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_the_presentation_view_shows_the_answer_in_large_type(app, mnist_test):
     images, labels = mnist_test
     app.toggle(key="present").set_value(True)
@@ -204,6 +214,7 @@ def test_the_presentation_view_shows_the_answer_in_large_type(app, mnist_test):
     assert f">{labels[0]}</div>" in big and "dl-present-digit" in big
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_row_of_digits_without_read_a_number_suggests_it(app, mnist_test):
     images, _ = mnist_test
     upload(app, "digit.png", paper([images[0]]))
@@ -212,6 +223,7 @@ def test_a_row_of_digits_without_read_a_number_suggests_it(app, mnist_test):
     assert any("Read a number" in i.value for i in app.info)
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_blank_image_says_no_digit_was_found(app):
     blank = io.BytesIO()
     Image.new("RGB", (200, 200), "white").save(blank, format="PNG")
@@ -226,6 +238,7 @@ def png_bytes(size: tuple[int, int] = (64, 64)) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 @pytest.mark.parametrize(
     ("name", "data", "words"),
     [
@@ -250,6 +263,7 @@ def test_a_bad_upload_gives_one_sentence_and_the_app_keeps_working(
     assert predicted(app) == str(labels[3])
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_too_large_upload_is_refused(app, monkeypatch):
     monkeypatch.setattr("digitlab.imaging.decode.MAX_FILE_BYTES", 1000)
     upload(app, "big.png", png_bytes((400, 400)) + b"\0" * 2000)
@@ -257,6 +271,7 @@ def test_a_too_large_upload_is_refused(app, monkeypatch):
     assert "large" in error.value or "big" in error.value
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_model_that_cannot_load_gives_a_clear_error(app, monkeypatch, mnist_test):
     def missing(model_id):
         raise ModelError(f"Model file {model_id}.json is missing; run `digitlab train`.")
@@ -268,6 +283,7 @@ def test_a_model_that_cannot_load_gives_a_clear_error(app, monkeypatch, mnist_te
     assert not app.metric
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_several_files_chosen_at_once_give_one_row_per_file_and_a_column_per_model(app, mnist_test):
     images, labels = mnist_test
     files = [(f"d{i}.png", paper([images[i]]), "image/png") for i in range(3)]
@@ -289,6 +305,7 @@ def test_several_files_chosen_at_once_give_one_row_per_file_and_a_column_per_mod
     assert not app.error
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_new_upload_replaces_the_last_and_clear_all_empties_the_page(app, mnist_test):
     images, labels = mnist_test
     upload(app, "first.png", paper([images[0]]))
@@ -302,6 +319,7 @@ def test_a_new_upload_replaces_the_last_and_clear_all_empties_the_page(app, mnis
     assert "upload an image" in app.info[0].value
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_each_input_mode_keeps_its_input(app, mnist_test):
     images, labels = mnist_test
     upload(app, "digit.png", paper([images[0]]))
@@ -319,6 +337,7 @@ def test_each_input_mode_keeps_its_input(app, mnist_test):
     assert predicted(app) == str(labels[4])  # and so is the photo
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 @pytest.mark.parametrize("name", ["Photo", "Scan", "Chalkboard", "Drawing"])
 def test_an_example_is_one_click_away(app, name):
     from digitlab.synth.examples import example
@@ -329,6 +348,7 @@ def test_an_example_is_one_click_away(app, name):
     assert not app.error
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_the_row_of_digits_example_is_read_as_a_number(app):
     app.get("button_group")[0].set_value("Row of digits")
     run(app)
@@ -341,6 +361,7 @@ def test_the_row_of_digits_example_is_read_as_a_number(app):
     assert ">2026</div>" in big and "Read by CNN." in big
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_camera_mode_says_what_to_do_without_a_camera_and_upload_gives_photo_tips(app):
     tips = next(e for e in app.expander if e.label == "Tips for a good photo")
     assert "Fill the frame" in tips.markdown[0].value
@@ -350,6 +371,7 @@ def test_camera_mode_says_what_to_do_without_a_camera_and_upload_gives_photo_tip
     assert any("No camera" in c.value and "Upload" in c.value for c in app.caption)
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_the_draw_mode_shows_the_canvas_with_one_way_to_clear(app):
     app.radio(key="source").set_value("Draw")
     run(app)
@@ -360,6 +382,7 @@ def test_the_draw_mode_shows_the_canvas_with_one_way_to_clear(app):
     assert "Undo" in script.proto.body and "dc-toolbar" in script.proto.body
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_drawing_is_recognised_and_not_shown_twice(app, mnist_test):
     """The canvas's RGBA (white ink on black) goes through the same views as an upload."""
     require("cnn")
@@ -380,6 +403,7 @@ def test_a_drawing_is_recognised_and_not_shown_twice(app, mnist_test):
     assert predicted(app) == str(labels[5])  # still there after a visit to Upload
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_a_camera_photo_is_recognised(app, mnist_test):
     require("cnn")
     images, labels = mnist_test
@@ -390,6 +414,7 @@ def test_a_camera_photo_is_recognised(app, mnist_test):
     assert predicted(app) == str(labels[4])
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_read_a_number(app, mnist_test):
     model_id = "cnn"
     images, labels = mnist_test
@@ -400,6 +425,7 @@ def test_read_a_number(app, mnist_test):
     assert metric.value == "".join(map(str, labels[:3]))
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_read_a_number_with_compare_all_says_which_model_reads_it(app, monkeypatch, mnist_test):
     images, labels = mnist_test
     app.toggle(key="number").set_value(True)
@@ -446,6 +472,7 @@ def test_evaluate_page_shows_the_readme_figures_in_one_format_each(app):
     assert table.loc["CNN", "Latency (1 image)"] == f"{cnn['latency_ms']:.2f} ms"
 
 
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
 def test_the_gallery_starts_with_the_cnn_and_speaks_plainly(app):
     from digitlab.app.pages.evaluate import gallery_caption
     from digitlab.evaluation.mnist import stored_metrics

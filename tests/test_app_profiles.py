@@ -72,6 +72,7 @@ def test_wrong_its_a_teaches_in_one_click_and_says_what_changed():
     assert not profiles_dir().exists()  # demo mode: nothing on disk
 
 
+@pytest.mark.slow  # AppTest runs of 2-13 s; one-click teaching and the drawn sheet stay fast
 def test_your_handwriting_page_teaches_a_sheet_then_removes_and_resets():
     at = run(home().switch_page("pages/handwriting.py"))
     assert at.title[0].value == "Your handwriting"
@@ -94,6 +95,7 @@ def test_your_handwriting_page_teaches_a_sheet_then_removes_and_resets():
     assert not profiles_dir().exists()
 
 
+@pytest.mark.slow  # AppTest runs of 2-13 s; one-click teaching and the drawn sheet stay fast
 def test_disk_profiles_are_picked_in_the_sidebar_and_a_bad_upload_is_one_sentence(monkeypatch):
     monkeypatch.setenv("DIGITLAB_PROFILES", "1")
     digits = first_of_each_digit()
