@@ -28,6 +28,11 @@ from digitlab.training.data import training_data
 SRC = Path(digitlab.__file__).resolve().parents[1]
 
 
+# Each model's profile checks: the logistic regression's stay fast; the others' embed their
+# reference set first (the CNN's takes seconds, the k-NN's builds its index), so they are slow.
+LOGREG_FAST = [m if m == "logreg" else pytest.param(m, marks=pytest.mark.slow) for m in model_ids()]
+
+
 @pytest.fixture
 def data_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
@@ -201,6 +206,7 @@ for i in range(int(sys.argv[1])):
 """
 
 
+@pytest.mark.slow  # two processes, about 10 s
 def test_two_processes_teaching_at_once_keep_every_digit(data_home):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     teachers = [subprocess.Popen([sys.executable, "-c", TEACHER, "25", str(d)], env=env)
@@ -214,7 +220,7 @@ def test_two_processes_teaching_at_once_keep_every_digit(data_home):
 # -- the models adapting -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model_id", model_ids())
+@pytest.mark.parametrize("model_id", LOGREG_FAST)
 def test_an_empty_profile_gives_the_base_answers_bit_for_bit(model_id):
     images, _ = mnist_digits(300)
     base = load_model(model_id)
@@ -225,7 +231,7 @@ def test_an_empty_profile_gives_the_base_answers_bit_for_bit(model_id):
 
 
 @pytest.mark.parametrize("start", [0, 30_000], ids=["in-the-reference-set", "beyond-it"])
-@pytest.mark.parametrize("model_id", model_ids())
+@pytest.mark.parametrize("model_id", LOGREG_FAST)
 def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id, start):
     images, labels = mnist_digits(20, start)
     wrong_labels = (labels + 1) % 10  # what the base model would never answer
@@ -235,7 +241,7 @@ def test_a_taught_image_comes_back_as_taught_even_against_the_model(model_id, st
     assert [p.digit for p in answers] == wrong_labels.tolist()
 
 
-@pytest.mark.parametrize("model_id", model_ids())
+@pytest.mark.parametrize("model_id", LOGREG_FAST)
 def test_beyond_the_cutoff_the_answer_is_the_base_one_bit_for_bit(model_id):
     # Digits past the reference set (the first 200 of each class), which bounds the radii.
     images, labels = mnist_digits(400, start=30_000)
@@ -262,6 +268,7 @@ def writer_and_probe():
     return writer, data.val_x[order[1000:2000]], data.val_y[order[1000:2000]]
 
 
+@pytest.mark.slow  # simulated writers on MNIST, 2-12 s a model
 @pytest.mark.parametrize("model_id", model_ids())
 def test_a_writers_profile_helps_them_and_costs_mnist_little(model_id, writer_and_probe):
     writer, probe_x, probe_y = writer_and_probe
