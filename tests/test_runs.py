@@ -130,6 +130,7 @@ def test_a_taken_name_is_refused_unless_replacing():
     assert registry.load_model("run:same").config["C"] == 0.5
 
 
+@pytest.mark.slow  # a training run of 2-6 s; the tiny end-to-end run stays fast
 def test_a_stopped_run_leaves_nothing_behind():
     progress = Progress(tiny("cnn"))
     progress.stop()
@@ -139,6 +140,7 @@ def test_a_stopped_run_leaves_nothing_behind():
     assert list(runs.runs_dir().iterdir()) == []
 
 
+@pytest.mark.slow  # a training run of 2-6 s; the tiny end-to-end run stays fast
 def test_a_run_that_would_be_too_big_is_refused_and_leaves_nothing(monkeypatch):
     monkeypatch.setattr(training_runs, "MAX_RUN_BYTES", 1000)
     with pytest.raises(RunSettingsError, match="choose a smaller model"):
@@ -146,6 +148,7 @@ def test_a_run_that_would_be_too_big_is_refused_and_leaves_nothing(monkeypatch):
     assert list(runs.runs_dir().iterdir()) == []
 
 
+@pytest.mark.slow  # a training run of 2-6 s; the tiny end-to-end run stays fast
 def test_an_iterative_run_keeps_its_curves_and_first_layer_snapshots():
     epochs = []
     record = train_run("tiny-ann", tiny("ann", epochs=2), Progress(tiny("ann"), epochs.append))
