@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image, ImageDraw
 
 
@@ -25,6 +26,7 @@ def predict(*args: str, stdin=subprocess.DEVNULL, timeout: float = 120) -> list[
     return [json.loads(line) for line in done.stdout.decode().splitlines()]
 
 
+@pytest.mark.slow  # subprocess runs of about 4 s; the file-name tests start the command fast
 def test_pipes_devices_and_odd_files_are_refused_and_the_rest_answered(tmp_path):
     good = tmp_path / "seven.png"
     seven_png(good)
@@ -46,6 +48,7 @@ def test_pipes_devices_and_odd_files_are_refused_and_the_rest_answered(tmp_path)
     assert lines[5]["error"] is None and lines[5]["digit"] == 7
 
 
+@pytest.mark.slow  # subprocess runs of about 4 s; the file-name tests start the command fast
 def test_standard_input_is_read_up_to_the_cap_only():
     with open("/dev/zero", "rb") as zeros:  # endless input: only the cap plus one byte is read
         lines = predict("-", stdin=zeros)

@@ -39,6 +39,7 @@ def run(capsys, argv: list[str]) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow  # about 5 s; the other profile commands stay fast
 def test_teach_files_then_predict_through_the_profile(tmp_path, capsys):
     (name, label), *_ = paper_pngs(tmp_path, 1)
     path = str(tmp_path / name)
@@ -138,6 +139,7 @@ def test_evaluate_folder_through_a_profile(tmp_path, capsys):
     assert json.loads(out)["accuracy"] == 0.0
 
 
+@pytest.mark.slow  # the whole MNIST test set through a profile
 def test_evaluate_takes_a_profile(tmp_path, capsys):
     images, labels = load_mnist("train")
     Profile.open("me").teach_preprocessed(images[:5].astype(np.float32) / 255, labels[:5])

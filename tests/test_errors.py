@@ -9,6 +9,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import digitlab
 from digitlab.errors import DigitLabError
 
@@ -38,6 +40,7 @@ def test_every_exception_type_of_ours_derives_from_digitlab_error():
     assert not strays, f"not derived from DigitLabError: {strays}"
 
 
+@pytest.mark.slow  # a subprocess trying a dead mirror, about 4 s
 def test_data_offline_is_one_sentence_and_no_traceback(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "empty-cache"),
            "DIGITLAB_MIRRORS": "http://127.0.0.1:1/", "DIGITLAB_NO_WHEEL": "1"}  # fmt: skip
