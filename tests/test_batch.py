@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -22,7 +25,7 @@ def test_marked_true_digits_give_an_accuracy_summary_in_the_csv():
         {"Model": "k-NN", "Marked": 2, "Right": 1, "Accuracy": "50%"},
     ]
     csv = batch_csv(frame, summary).decode()
-    answers, totals = csv.split("\n\n")
+    answers, totals = csv.split("\r\n\r\n")
     assert answers.splitlines()[0] == "File,CNN,k-NN,Note,True digit"
     assert totals.splitlines() == ["Model,Marked,Right,Accuracy", "CNN,2,2,100%", "k-NN,2,1,50%"]
 
@@ -45,3 +48,21 @@ def test_answer_cells_show_the_typed_answer():
         "7 (unsure)",
         "none",
     ]
+
+
+def test_the_csv_never_holds_a_live_formula():
+    names = ["+cmd|' -C calc'!A0.png", "-2+3.png", "@SUM(1,1).png", "\t=1+1.png", "=1+1.png",
+             "\r=2.png", "plain.png"]  # fmt: skip
+    n = len(names)
+    frame = pd.DataFrame({"Image": [None] * n, "Seen as": [None] * n, "File": names,
+                          "CNN": ["7"] * n, "Note": ["=HYPERLINK(\"x\")"] + [""] * (n - 1),
+                          "True digit": pd.array([7] * n, dtype="Int64")})  # fmt: skip
+    summary = accuracy_summary({"CNN": [7] * n}, list(frame["True digit"]))
+    text = batch_csv(frame, summary).decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert [row[0] for row in rows[1 : n + 1]] == ["'" + name for name in names[:-1]] + [
+        "plain.png"
+    ]
+    assert rows[1][2] == '\'=HYPERLINK("x")' and rows[1][3] == "7"

@@ -14,6 +14,7 @@ from digitlab.answers.inference import Prediction
 
 TRUE_DIGIT = "True digit"
 NOT_READ = "-"  # the cell of a model that never read the file
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def answer_cell(prediction: Prediction) -> str:
@@ -41,7 +42,27 @@ def accuracy_summary(
     return pd.DataFrame(rows)
 
 
+def spreadsheet_cell(value: object) -> object:
+    """A cell a spreadsheet shows as text, never runs: text starting like a formula (``= + - @``,
+    tab or CR, as a file name may) gets a leading quote, as spreadsheet-safe exporters do."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell and header neutralised by ``spreadsheet_cell``."""
+    safe = frame.map(spreadsheet_cell)
+    safe.columns = [spreadsheet_cell(c) for c in frame.columns]
+    return safe
+
+
 def batch_csv(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
-    """The answers (without pictures), a blank line, then the accuracy summary."""
-    answers = frame.drop(columns=["Image", "Seen as"]).to_csv(index=False)
-    return f"{answers}\n{summary.to_csv(index=False)}".encode()
+    """The answers (without pictures), a blank line, then the accuracy summary; no cell can
+    become a live formula in a spreadsheet (``spreadsheet_safe``). Lines end in CRLF (RFC 4180),
+    so a cell holding a CR or LF is quoted and can never start a forged row."""
+    tables = (frame.drop(columns=["Image", "Seen as"]), summary)
+    answers, totals = (
+        spreadsheet_safe(t).to_csv(index=False, lineterminator="\r\n") for t in tables
+    )
+    return f"{answers}\r\n{totals}".encode()
