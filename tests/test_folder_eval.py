@@ -226,6 +226,7 @@ def test_human_report_and_readme_table(logreg_result):
     assert len(table) == 4 and "| naive " in table[3] and "| 50.0% " in table[3]
 
 
+@pytest.mark.slow  # draws the gallery, about 3 s
 def test_gallery_draws_misses_and_an_empty_note(logreg_result, csv_folder, tmp_path):
     items = load_labelled_folder(csv_folder)
     drawn = folder_eval.draw_gallery(logreg_result, items, tmp_path / "misses.png")

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import digitlab
 
 PACKAGE = Path(digitlab.__file__).parent
@@ -204,6 +206,7 @@ def test_import_digitlab_stays_light():
     assert [m for m in loaded if m.startswith("digitlab.")] == []
 
 
+@pytest.mark.slow  # a fresh interpreter answering an image, about 4 s
 def test_answering_an_image_needs_no_training_or_synthesis():
     code = (
         "import numpy as np\n"

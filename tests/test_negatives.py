@@ -56,6 +56,7 @@ def test_split_not_digit_renormalises_the_digits():
     assert split_not_digit(ten)[1][0] == 0
 
 
+@pytest.mark.slow  # makes two sets of extra examples, about 4 s
 def test_fewer_extra_examples_are_the_first_of_more(digits):
     from digitlab.training.data import TrainingData
 

@@ -39,6 +39,7 @@ def test_mnist_digit_comes_back_nearly_unchanged(mnist_digits):
     assert np.median(errors) < 0.05
 
 
+@pytest.mark.slow  # about 3 s; the other pipeline tests stay fast
 def test_photo_of_mnist_digit_comes_back_close_to_original():
     digits, _ = mnist_test_digits()
     rng = np.random.default_rng(3)

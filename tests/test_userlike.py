@@ -33,6 +33,7 @@ def test_desk_photos_are_big_photos_of_a_sheet():
         assert grey.min() < 0.45 < 0.65 < grey.max()  # a darker desk and a bright sheet
 
 
+@pytest.mark.slow  # generates every kind twice, about 3 s
 def test_generation_is_deterministic():
     first = [i.data for i in generate("photo", 2, seed=11)]
     again = [i.data for i in generate("photo", 2, seed=11)]
