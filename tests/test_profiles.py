@@ -268,8 +268,7 @@ def writer_and_probe():
     return writer, data.val_x[order[1000:2000]], data.val_y[order[1000:2000]]
 
 
-@pytest.mark.slow  # simulated writers on MNIST, 2-12 s a model
-@pytest.mark.parametrize("model_id", model_ids())
+@pytest.mark.parametrize("model_id", LOGREG_FAST)
 def test_a_writers_profile_helps_them_and_costs_mnist_little(model_id, writer_and_probe):
     writer, probe_x, probe_y = writer_and_probe
     taught = first_k_of_each(writer.labels, 5)
