@@ -509,3 +509,46 @@ def test_how_it_works_page_describes_each_model_with_measurements(app):
         result = stored_metrics(model_id)
         if result is not None:
             assert f"{result['accuracy']:.2%}" in text
+
+
+# --- issue 18: what the models agree on, refusals shown the same everywhere ----------------------
+
+
+def refuse_everything(monkeypatch, model_id: str) -> None:
+    """Make ``model_id`` refuse every image as not a digit (a threshold below any share)."""
+    monkeypatch.setitem(load_model(model_id).config, "not_digit_threshold", -1.0)
+
+
+@pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast
+def test_compare_all_headlines_what_most_models_say_never_a_minority_answer(
+    app, monkeypatch, mnist_test
+):
+    """Issue 18, bug 3: three of four models refuse; the one that reads a digit is outvoted."""
+    for model_id in ("knn", "ann", "cnn"):
+        refuse_everything(monkeypatch, model_id)
+    app.toggle(key="present").set_value(True)
+    upload(choose(app, None), "digit.png", paper([mnist_test[0][0]]))
+    assert predicted(app) == "not a digit"
+    [big] = [h.proto.body for h in app.get("html") if "dl-present-digit" in h.proto.body]
+    assert ">not a digit</div>" in big and "3 of 4 models say" in big
+    assert any("3 of 4 models say" in w.value for w in app.warning)
+
+
+def test_a_refusal_shows_no_confidence_and_the_same_probabilities_as_its_chart():
+    """Issue 18, bug 8: no "94.2%" beside "not a digit", no made-up flat 10% column."""
+    from digitlab.answers.inference import Prediction
+    from digitlab.app.views import answers_frame, probabilities_frame
+
+    spread = np.array([0.942, 0.05, 0.008, 0, 0, 0, 0, 0, 0, 0], np.float32)
+    predictions = {
+        "cnn": Prediction("cnn", None, 0.942, spread, False, None, "not a digit"),
+        "knn": Prediction("knn", None, 0.1, np.full(10, 0.1, np.float32), False, None, "x"),
+        "ann": Prediction("ann", 0, 0.942, spread, False, None),
+    }
+    answers = answers_frame(predictions).set_index("Model")
+    assert answers.loc["CNN", "Confidence"] == "–" and answers.loc["CNN", "Sure?"] == "not a digit"
+    assert answers.loc["ANN (multilayer perceptron)", "Confidence"] == "94.2%"
+    table = probabilities_frame(predictions).set_index("Digit")
+    assert table.loc["0", "CNN"] == "(94.2%)"  # what it would say, marked as such
+    assert set(table["k-NN"]) == {"–"}  # nothing to say: no even 10% spread
+    assert table.loc["0", "ANN"] == "94.2%"

@@ -25,3 +25,16 @@ def loaded_models(
 def predictions_for(image28: np.ndarray, models: dict[str, DigitModel]) -> dict[str, Prediction]:
     """Each model's answer for one preprocessed 28x28 image, in the order of ``models``."""
     return {m: predict_preprocessed(image28, model) for m, model in models.items()}
+
+
+def shown_probabilities(prediction: Prediction) -> np.ndarray | None:
+    """The ten probabilities to show for a model's answer, the same in every view.
+
+    A refusing model's probabilities are what it would say if it had to pick a digit; None
+    when it has nothing to say at all: all its evidence was for "not a digit" (a k-NN whose
+    neighbours are all non-digits), and an even 10% per digit would only be a made-up spread.
+    """
+    values = np.asarray(prediction.probabilities, np.float64)
+    if prediction.digit is None and (values.sum() == 0 or np.ptp(values) < 1e-6):
+        return None
+    return prediction.probabilities

@@ -15,7 +15,7 @@ import streamlit as st
 
 from digitlab.answers import explain
 from digitlab.answers.agreement import agreement, names, verb
-from digitlab.answers.compare import loaded_models, predictions_for
+from digitlab.answers.compare import loaded_models, predictions_for, shown_probabilities
 from digitlab.answers.inference import Prediction
 from digitlab.answers.number import read_number
 from digitlab.app import images
@@ -37,6 +37,12 @@ NO_DIGIT_ADVICE = f"{NO_DIGIT.rstrip('.')}: {NO_DIGIT_TIP[0].lower()}{NO_DIGIT_T
 SEVERAL_DIGITS = "It looks like several digits: switch on *Read a number* to read them all."
 UNEXPECTED = "Something went wrong while reading this image; please try another one."
 DIGITS = [str(d) for d in range(10)]
+NO_VALUE = "–"  # a table cell with nothing honest to show
+NO_DIGIT_EVIDENCE = (
+    "No chart: all of this model's evidence is for “not a digit”, so it has no digit to "
+    "lean towards."
+)
+REFUSED_IN_BRACKETS = "In brackets: what a model that refuses would say if it had to pick a digit."
 INPUT_WIDTH = 240  # px on the page for the input, next to the 28x28 at 7x (196 px)
 SMALL_INPUT_WIDTH = 140  # beside two tables
 STEP_WIDTH = 150
@@ -119,10 +125,12 @@ def show_answers(predictions: dict[str, Prediction], ms: float, present: bool) -
             show_presentation(prediction.digit, sentence)
         show_answer(model_id, prediction, ms)
     else:
-        best, _, message, _ = agreement(predictions)
-        sentence = f"{message} " + " ".join(answer_sentence(m, p) for m, p in predictions.items())
+        agreed = agreement(predictions)
+        sentence = f"{agreed.message} " + " ".join(
+            answer_sentence(m, p) for m, p in predictions.items()
+        )
         if present:
-            show_presentation(best, message)
+            show_presentation(agreed.headline, agreed.message)
         show_agreement(predictions, ms)
     announce(sentence)
 
@@ -152,6 +160,8 @@ def show_pictures(
         st.image(images.pixels(image28, 5), caption="What the models see (28x28)")
     answers.table(answers_frame(predictions).set_index("Model"))
     probabilities.table(probabilities_frame(predictions).set_index("Digit"))
+    if any(p.digit is None for p in predictions.values()):
+        probabilities.caption(REFUSED_IN_BRACKETS)
 
 
 def looks_like_a_row(source: bytes | np.ndarray) -> bool:
@@ -207,10 +217,11 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
 
 def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
     """The answer most models give, how far they agree, and which ones are unsure."""
-    best, level, message, unsure = agreement(predictions)
+    _, level, message, unsure, headline = agreement(predictions)
     with st.container(horizontal=True, vertical_alignment="center"):  # wraps on a phone
-        st.metric("Predicted digit", "none" if best is None else best, width="content",
-                  help="The answer most models give.")  # fmt: skip
+        st.metric("Predicted digit", headline, width="content",
+                  help="What more than half of the models say; a split or an unsure "
+                  "answer ends with ?")  # fmt: skip
         with st.container():
             getattr(st, level)(message)
             if unsure:
@@ -219,7 +230,11 @@ def show_agreement(predictions: dict[str, Prediction], ms: float) -> None:
 
 
 def show_probabilities(prediction: Prediction) -> None:
-    frame = pd.DataFrame({"Digit": DIGITS, "Probability": prediction.probabilities})
+    probabilities = shown_probabilities(prediction)
+    if probabilities is None:
+        st.caption(NO_DIGIT_EVIDENCE)
+        return
+    frame = pd.DataFrame({"Digit": DIGITS, "Probability": probabilities})
     frame["Answer"] = frame["Digit"] == str(prediction.digit)
     chart = (
         alt.Chart(frame, height=220)
@@ -240,12 +255,13 @@ def percent(value: float) -> str:
 
 
 def answers_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
-    """One row per model: its answer, confidence and whether it is sure."""
+    """One row per model: its answer, confidence and whether it is sure. A refusal claims no
+    confidence in a digit: its cell is a dash, never a percentage beside "not a digit"."""
     return pd.DataFrame(
         [
             {"Model": display_name(m),
              "Answer": "none" if p.digit is None else str(p.digit),
-             "Confidence": percent(p.confidence),
+             "Confidence": NO_VALUE if p.digit is None else percent(p.confidence),
              "Sure?": "not a digit" if p.digit is None else
                       "unsure" if p.low_confidence else "sure"}
             for m, p in predictions.items()
@@ -255,10 +271,19 @@ def answers_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
 
 def probabilities_frame(predictions: dict[str, Prediction]) -> pd.DataFrame:
     """The ten probabilities, a row per digit and a column per model: narrow enough for a
-    phone, all ten visible at once."""
+    phone, all ten visible at once. A refusing model's column holds what it would say if it
+    had to pick, in brackets, the same numbers as its chart; a dash where it has nothing to
+    say (``shown_probabilities``)."""
     frame = pd.DataFrame({"Digit": DIGITS})
     for model_id, p in predictions.items():
-        frame[model_spec(model_id).short] = [percent(float(v)) for v in p.probabilities]
+        shown = shown_probabilities(p)
+        if shown is None:
+            cells = [NO_VALUE] * len(DIGITS)
+        elif p.digit is None:
+            cells = [f"({percent(float(v))})" for v in shown]
+        else:
+            cells = [percent(float(v)) for v in shown]
+        frame[model_spec(model_id).short] = cells
     return frame
 
 
