@@ -35,8 +35,11 @@ NAME = "Nearest centroid (a fifth model)"
 
 class Model(NpzModel):
     id = "centroid"
-    # probe: the sizes of calibration's validation probe (None: the full one, as shipped).
-    HPARAMS = {"sharpness": 0.5, "probe": None}
+    # probe: the sizes of calibration's validation probe. Small: with no "not a digit" class
+    # its thresholds come out the same with any probe (only the plain validation digits set
+    # them), and the full one takes ~20 s to make.
+    SMALL_PROBE = {"rendered": 20, "coarse": 10, "styled": 20, "negative": 20}
+    HPARAMS = {"sharpness": 0.5, "probe": SMALL_PROBE}
     ARRAYS = ("centroids",)
 
     def __init__(self, centroids: np.ndarray, config: dict):
@@ -70,10 +73,7 @@ def fifth(tmp_path_factory):
     from digitlab.training.data import training_data
 
     weights_dir = tmp_path_factory.mktemp("centroid")
-    # A small probe: with no "not a digit" class its thresholds come out the same with any
-    # probe (only the plain validation digits set them), and the full one takes ~20 s to make.
-    small_probe = {"rendered": 20, "coarse": 10, "styled": 20, "negative": 20}
-    model = Model.train(training_data(limit=3000), probe=small_probe)
+    model = Model.train(training_data(limit=3000))
     model.save(weights_dir)  # records its files in the folder's manifest itself
     registry.register(
         registry.ModelSpec("centroid", NAME, __name__, bar=0.75, weights_dir=weights_dir)
@@ -107,6 +107,16 @@ def test_digitlab_predict_and_evaluate_know_it(fifth, tmp_path, capsys):
     assert main(["evaluate", "--model", "centroid", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert result["model"] == "centroid" and result["accuracy"] >= 0.75
+
+
+def test_train_model_trains_saves_and_measures_it(fifth, tmp_path):
+    from digitlab.training.data import training_data
+    from digitlab.training.train import train_model
+
+    result = train_model("centroid", training_data(limit=1000), weights_dir=tmp_path)
+    assert result["model"] == "centroid" and result["accuracy"] >= 0.75
+    assert result["train_images"] == 1000 and result["seed"] == 0
+    assert Model.load(tmp_path).config["train_images"] == 1000
 
 
 def test_compare_all_and_how_it_works_show_it(fifth):
