@@ -14,7 +14,8 @@ from PIL import Image
 from digitlab.cli.main import main
 from digitlab.data.mnist import load_mnist
 
-PREDICT_KEYS = {"file", "digit", "confidence", "probabilities", "error"}
+PREDICT_KEYS = {"file", "model", "digit", "confidence", "low_confidence", "probabilities", "error"}
+NUMBER_KEYS = {"file", "model", "number", "confidence", "low_confidence", "digits", "error"}
 EVALUATE_KEYS = {"model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "per_class",
                  "confusion_matrix"}  # fmt: skip
 
@@ -162,6 +163,8 @@ def test_predict_number_json(capsys, tmp_path):
     assert line["number"] == "2026" and line["error"] is None
     assert [d["digit"] for d in line["digits"]] == [2, 0, 2, 6]
     assert all(len(d["box"]) == 4 for d in line["digits"])
+    assert set(line) == NUMBER_KEYS and line["low_confidence"] is False
+    assert all(d["refusal"] is None for d in line["digits"])
 
 
 # --- `digitlab app`: the command line it runs, read the way `streamlit run` reads it ----------
@@ -243,3 +246,72 @@ def test_predict_never_prints_a_non_finite_answer(capsys, tmp_path, number):
         registry.unregister("broken")
     assert code == 1 and "not a number" in line["error"]
     assert line["confidence"] == 0.0  # and the line was written with allow_nan=False
+
+
+# --- issue 18: predict --model all, unsure answers, refused numbers, help that shows defaults ----
+
+
+def test_predict_model_all_gives_one_line_per_file_per_model(capsys, tmp_path):
+    from digitlab.models.registry import model_ids
+
+    files = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    labels = [paper_png(i, f) for i, f in enumerate(files)]
+    code, lines = run_json(capsys, ["predict", *files, "--model", "all", "--json"])
+    ids = list(model_ids())
+    assert code == 0 and len(lines) == 2 * len(ids)
+    assert [(line["file"], line["model"]) for line in lines] == [(f, m) for f in files for m in ids]
+    assert all(set(line) == PREDICT_KEYS for line in lines)
+    assert [line["digit"] for line in lines if line["model"] == "cnn"] == labels
+    assert main(["predict", files[0], "--model", "all"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in plain] == [f"{files[0]} [{m}]" for m in ids]
+
+
+def test_an_unsure_answer_is_flagged_in_json_and_marked_in_plain_output(
+    capsys, tmp_path, monkeypatch
+):
+    from digitlab.models.registry import load_model
+
+    path = tmp_path / "seven.png"
+    paper_png(0, path)
+    code, [line] = run_json(capsys, ["predict", str(path), "--model", "logreg", "--json"])
+    assert line["low_confidence"] is False
+    main(["predict", str(path), "--model", "logreg"])
+    assert "unsure" not in capsys.readouterr().out
+    monkeypatch.setitem(load_model("logreg").config, "low_confidence_threshold", 1.01)
+    code, [line] = run_json(capsys, ["predict", str(path), "--model", "logreg", "--json"])
+    assert line["low_confidence"] is True and line["error"] is None
+    main(["predict", str(path), "--model", "logreg"])
+    assert capsys.readouterr().out.rstrip().endswith(", unsure)")
+
+
+def letters_png(path, text: str = "AB") -> None:
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("L", (320, 200), 255)
+    font = ImageFont.load_default(size=150)
+    ImageDraw.Draw(image).text((160, 100), text, fill=0, font=font, anchor="mm")
+    image.save(path)
+
+
+def test_predict_number_refuses_letters_and_says_so_per_digit(capsys, tmp_path):
+    """Issue 18, bug 4: letters are not read as a number; each piece carries its refusal."""
+    path = tmp_path / "letters.png"
+    letters_png(path)
+    code, [line] = run_json(capsys, ["predict", str(path), "--number", "--json"])
+    assert code == 1 and set(line) == NUMBER_KEYS
+    assert line["number"] is None and line["error"].startswith("This doesn't look like a row")
+    assert set(line["digits"][0]) == {"box", "digit", "confidence", "low_confidence", "refusal"}
+    refused = [d for d in line["digits"] if d["refusal"]]
+    assert refused and all(d["digit"] is None and not d["low_confidence"] for d in refused)
+    main(["predict", str(path), "--number"])
+    assert "error: This doesn't look like a row of digits" in capsys.readouterr().out
+
+
+def test_model_help_shows_the_default_and_app_port_has_help(capsys):
+    for argv in (["predict", "--help"], ["app", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "or all: one line per file per model (default: cnn)" in out
+    assert "--port PORT port to listen on (default 8501)" in out

@@ -12,6 +12,7 @@ from digitlab.answers.number import (
     reads_as_row,
     segment_digits,
 )
+from digitlab.contract import NOT_A_DIGIT, NOT_DIGITS
 from digitlab.imaging.pipeline import find_ink
 from digitlab.synth.userlike import mnist_test_digits
 
@@ -101,3 +102,83 @@ def test_a_row_is_pieces_of_similar_height_each_read_with_confidence():
     assert not reads_as_row(reading_of([100]))  # one digit
     assert not reads_as_row(reading_of([100, 40]))  # a digit and a short broken-off stroke
     assert not reads_as_row(reading_of([100, 95], unsure=(1,)))  # a piece nobody can read
+
+
+# --- issue 18, bug 4: a row whose pieces are not digits is refused, as a single digit is ---------
+
+
+class RefusingModel:
+    """A stand-in model with a not-a-digit class: answers 7 at 99% for the first piece and
+    refuses every other piece as not a digit (though 7 would still be 99% of its digits)."""
+
+    id = "refusing"
+    config = {"low_confidence_threshold": 0.5, "not_digit_threshold": 0.5}
+
+    def predict_proba_all(self, images):
+        probs = np.zeros((len(images), 11))
+        probs[:, 7] = 0.99
+        probs[:, 1] = 0.01
+        probs[1:] *= 0.1
+        probs[1:, 10] = 0.9  # not a digit
+        return probs
+
+
+def test_a_piece_refused_as_not_a_digit_refuses_the_row_and_says_which():
+    reading = read_number(written_row("2026"), model=RefusingModel())
+    assert reading.found and reading.refused
+    assert reading.text == "" and reading.refusal == NOT_DIGITS
+    assert [d.refused for d in reading.digits] == [False, True, True, True]
+    assert [d.refusal for d in reading.digits] == [None, NOT_A_DIGIT, NOT_A_DIGIT, NOT_A_DIGIT]
+    # Refused is not "unsure": a 99% piece is never called low confidence.
+    assert not any(d.low_confidence for d in reading.digits)
+    assert reading.digits[1].confidence == pytest.approx(0.99)
+    assert not reads_as_row(reading)
+
+
+def test_a_row_of_sure_digits_is_not_refused():
+    reading = read_number(written_row("2026"), model=RecordingModel())
+    assert not reading.refused and reading.refusal is None and reading.text == "7777"
+    assert not reading.low_confidence
+
+
+def drawn_text(text: str, size: tuple[int, int] = (320, 200)) -> np.ndarray:
+    """``text`` in a large PIL font, dark on light: letters, not digits."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", size, 255)
+    font = ImageFont.load_default(size=150)
+    ImageDraw.Draw(image).text((size[0] // 2, size[1] // 2), text, fill=0, font=font, anchor="mm")
+    return np.asarray(image)
+
+
+def smiley() -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (200, 200), 255)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 180, 180), outline=0, width=8)
+    draw.ellipse((65, 65, 85, 85), fill=0)
+    draw.ellipse((115, 65, 135, 85), fill=0)
+    draw.arc((55, 70, 145, 150), 20, 160, fill=0, width=8)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize(
+    "image", [drawn_text("A", (200, 200)), drawn_text("AB"), smiley()], ids=["A", "AB", "smiley"]
+)
+def test_letters_and_a_smiley_are_refused_by_the_cnn(image):
+    """The issue saw a letter A read as "4" and a smiley as "0" at 99.3%."""
+    reading = read_number(image, model=trained("cnn"))
+    assert reading.found and reading.refused and reading.text == ""
+    assert any(d.refused for d in reading.digits)
+
+
+def test_a_random_texture_has_no_digits():
+    texture = (np.random.default_rng(0).random((200, 300)) * 255).astype(np.uint8)
+    reading = read_number(texture, model=trained("cnn"))
+    assert not reading.found and not reading.refused
+
+
+def test_printed_digits_are_still_read_by_the_cnn():
+    reading = read_number(drawn_text("47"), model=trained("cnn"))
+    assert reading.text == "47" and not reading.refused

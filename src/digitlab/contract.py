@@ -19,6 +19,7 @@ NO_DIGIT = "No digit found in this image."
 NO_DIGIT_TIP = "Try darker ink, a plain background or a closer crop."
 NO_DIGITS = "No digits found in this image."
 NOT_A_DIGIT = "This doesn't look like a single digit."
+NOT_DIGITS = "This doesn't look like a row of digits: a model reads part of it as not a digit."
 
 # A model's config without these thresholds never refuses and is never unsure.
 NEVER_REFUSE = 1.0

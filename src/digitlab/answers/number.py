@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitlab.answers.inference import predict_preprocessed_batch, resolve_model
+from digitlab.contract import NOT_A_DIGIT, NOT_DIGITS
 from digitlab.imaging.components import (
     Box,
     Component,
@@ -40,25 +41,51 @@ ROW_MIN_HEIGHT = 0.6  # in a row, every digit is at least this share of the tall
 
 @dataclass(frozen=True)
 class DigitReading:
-    """One digit of a number: its box in the input's pixels, the answer and what the model saw."""
+    """One piece of a number: its box in the input's pixels, the answer and what the model saw.
+
+    ``digit`` is the likeliest digit and ``confidence`` its probability; ``refused`` is the
+    model's refusal rule (``contract.decide``) on this piece alone, as for a single digit, and
+    ``low_confidence`` flags an answered piece under the model's low-confidence threshold (a
+    refused piece is refused, not unsure).
+    """
 
     box: Box
     digit: int
     confidence: float
     image: np.ndarray
     low_confidence: bool
+    refused: bool = False
+
+    @property
+    def refusal(self) -> str | None:
+        return NOT_A_DIGIT if self.refused else None
 
 
 @dataclass(frozen=True)
 class NumberReading:
-    """A row of digits read left to right; ``found`` is False when there is no digit at all."""
+    """A row of digits read left to right.
+
+    ``found`` is False when there is no ink to read at all. A row with a piece the model
+    refuses as not a digit is refused as a whole, as a single digit would be: ``text`` is then
+    empty and ``refusal`` says why, while ``digits`` still holds every piece as read.
+    """
 
     text: str
     digits: list[DigitReading] = field(default_factory=list)
+    refusal: str | None = None
 
     @property
     def found(self) -> bool:
         return bool(self.digits)
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
+
+    @property
+    def low_confidence(self) -> bool:
+        """Whether any answered digit is unsure."""
+        return any(d.low_confidence for d in self.digits)
 
 
 def read_number(image: ImageSource, model: object = DEFAULT_MODEL, profile=None) -> NumberReading:
@@ -77,13 +104,15 @@ def read_number_from_ink(ink: InkMap, model: object) -> NumberReading:
     if not masks:
         return NumberReading("")
     rendered = [render_digit(ink.foreground, mask, coarse=ink.coarse)[0] for mask in masks]
-    # A piece the model refuses as "not a digit" is still read as its likeliest digit, flagged
-    # as unsure: in a row of digits, the row itself says what the pieces are.
+    # Each piece goes through the model's refusal rule, as a single digit does: a letter, a
+    # smiley or a circuit board cut into pieces is refused, not read as the likeliest digits.
     digits = [
         DigitReading(scale_box(mask_box(mask), ink.to_input), int(p.probabilities.argmax()),
-                     p.confidence, p.image, p.low_confidence or p.digit is None)
+                     p.confidence, p.image, p.low_confidence, p.digit is None)
         for mask, p in zip(masks, predict_preprocessed_batch(rendered, model), strict=True)
     ]  # fmt: skip
+    if any(d.refused for d in digits):
+        return NumberReading("", digits, NOT_DIGITS)
     return NumberReading("".join(str(d.digit) for d in digits), digits)
 
 
@@ -190,4 +219,4 @@ def reads_as_row(reading: NumberReading) -> bool:
         return False
     heights = [d.box[3] - d.box[1] for d in reading.digits]
     tall = all(h >= ROW_MIN_HEIGHT * max(heights) for h in heights)
-    return tall and not any(d.low_confidence for d in reading.digits)
+    return tall and not any(d.low_confidence or d.refused for d in reading.digits)

@@ -122,58 +122,91 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     return 0
 
 
-def prediction_record(path: str, prediction) -> dict:
+def prediction_record(path: str, prediction, model_id: str) -> dict:
+    """One file's answer as a JSON object; a refusal is the ``error``, in one sentence."""
+    record = {"file": path, "model": model_id}
     if not prediction.found:
-        return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None,
-                "error": prediction.refusal or NO_DIGIT}  # fmt: skip
-    return {"file": path, "digit": prediction.digit, "confidence": round(prediction.confidence, 6),
-            "probabilities": [round(float(p), 6) for p in prediction.probabilities],
-            "error": None}  # fmt: skip
+        error = prediction.refusal or NO_DIGIT
+        return record | {"digit": None, "confidence": 0.0, "low_confidence": False,
+                         "probabilities": None, "error": error}  # fmt: skip
+    return record | {"digit": prediction.digit, "confidence": round(prediction.confidence, 6),
+                     "low_confidence": prediction.low_confidence,
+                     "probabilities": [round(float(p), 6) for p in prediction.probabilities],
+                     "error": None}  # fmt: skip
 
 
-def number_record(path: str, reading) -> dict:
+def number_record(path: str, reading, model_id: str) -> dict:
+    """One file's number as a JSON object: each digit with its own confidence, unsure flag
+    and refusal; a row with a piece refused as not a digit is refused as a whole (``error``)."""
     digits = [
-        {"box": list(map(int, d.box)), "digit": d.digit, "confidence": round(d.confidence, 6)}
+        {"box": list(map(int, d.box)), "digit": None if d.refused else d.digit,
+         "confidence": round(d.confidence, 6), "low_confidence": d.low_confidence,
+         "refusal": d.refusal}
         for d in reading.digits
-    ]
-    confidence = min((d.confidence for d in reading.digits), default=0.0)
-    return {"file": path, "number": reading.text if reading.found else None,
-            "confidence": round(confidence, 6), "digits": digits,
-            "error": None if reading.found else NO_DIGIT}  # fmt: skip
+    ]  # fmt: skip
+    answered = [d.confidence for d in reading.digits if not d.refused]
+    error = reading.refusal or (None if reading.found else NO_DIGIT)
+    return {"file": path, "model": model_id, "number": reading.text if error is None else None,
+            "confidence": round(min(answered, default=0.0), 6) if error is None else 0.0,
+            "low_confidence": reading.low_confidence, "digits": digits,
+            "error": error}  # fmt: skip
 
 
-def error_record(path: str, message: str, number: bool) -> dict:
+def error_record(path: str, message: str, number: bool, model_id: str) -> dict:
+    record = {"file": path, "model": model_id}
     if number:
-        return {"file": path, "number": None, "confidence": 0.0, "digits": [], "error": message}
-    return {"file": path, "digit": None, "confidence": 0.0, "probabilities": None, "error": message}
+        return record | {"number": None, "confidence": 0.0, "low_confidence": False,
+                         "digits": [], "error": message}  # fmt: skip
+    return record | {"digit": None, "confidence": 0.0, "low_confidence": False,
+                     "probabilities": None, "error": message}  # fmt: skip
+
+
+def answer_record(name: str, raw: bytes, model_id: str, model, number: bool) -> dict:
+    """One file's bytes read by one model, as a record; never raises (a bug costs one record)."""
+    try:
+        if number:
+            return number_record(name, read_number(raw, model=model), model_id)
+        return prediction_record(name, predict(raw, model=model), model_id)
+    except DigitLabError as err:
+        return error_record(name, json_text(str(err)), number, model_id)
+    except Exception:  # a bug must not cost the other files their answers
+        return error_record(name, UNEXPECTED, number, model_id)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    model = load_model(args.model, profile=args.profile)
+    """Each file with each model of ``--model``; ``all``: every shipped model, one line per
+    file per model, a file's lines together, in the registry's order."""
+    ids = list(model_ids()) if args.model == "all" else [args.model]
+    models = {m: load_model(m, profile=args.profile) for m in ids}
     failed = 0
     for path in args.files:
         name = json_text(path)
         try:
-            raw = read_input(path)
-            if args.number:
-                record = number_record(name, read_number(raw, model=model))
-            else:
-                record = prediction_record(name, predict(raw, model=model))
+            raw, why = read_input(path), None  # once: standard input can be read only once
         except DigitLabError as err:
-            record = error_record(name, json_text(str(err)), args.number)
-        except Exception:  # a bug must not cost the other files their answers
-            record = error_record(name, UNEXPECTED, args.number)
-        failed += record["error"] is not None
-        print(json.dumps(record, allow_nan=False) if args.json else human_line(record), flush=True)
+            raw, why = None, json_text(str(err))
+        except Exception:
+            raw, why = None, UNEXPECTED
+        for model_id, model in models.items():
+            if raw is None:
+                record = error_record(name, why, args.number, model_id)
+            else:
+                record = answer_record(name, raw, model_id, model, args.number)
+            failed += record["error"] is not None
+            line = human_line(record, named=len(models) > 1)
+            print(json.dumps(record, allow_nan=False) if args.json else line, flush=True)
     return 1 if failed else 0
 
 
-def human_line(record: dict) -> str:
-    """One file's answer on one terminal line (a file name's control characters escaped)."""
+def human_line(record: dict, named: bool = False) -> str:
+    """One file's answer on one terminal line (a file name's control characters escaped);
+    ``named``: with the model's id, for ``--model all``. An unsure answer is marked."""
+    where = f"{record['file']} [{record['model']}]" if named else record["file"]
     if record["error"]:
-        return terminal_text(f"{record['file']}: error: {record['error']}")
+        return terminal_text(f"{where}: error: {record['error']}")
     answer = record.get("number", record.get("digit"))
-    return terminal_text(f"{record['file']}: {answer} (confidence {record['confidence']:.1%})")
+    unsure = ", unsure" if record["low_confidence"] else ""
+    return terminal_text(f"{where}: {answer} (confidence {record['confidence']:.1%}{unsure})")
 
 
 def app_command(args: argparse.Namespace) -> list[str]:
@@ -230,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics on the official MNIST test set")
-    p.add_argument("--model", type=model_or_all, default="all", help=MODEL_HELP)
+    p.add_argument("--model", type=model_or_all, default="all",
+                   help=f"{MODEL_HELP}, or all (default: %(default)s)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON line per model")
     p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_evaluate)
@@ -246,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate-folder", help="accuracy on your own labelled images")
     p.add_argument("dir", metavar="DIR", help="a folder with labels.csv or 0/ ... 9/ subfolders")
-    p.add_argument("--model", type=model_or_all, default="all", help=MODEL_HELP)
+    p.add_argument("--model", type=model_or_all, default="all",
+                   help=f"{MODEL_HELP}, or all (default: %(default)s)")  # fmt: skip
     p.add_argument("--pipeline", choices=("ours", "naive", "both"), default="ours",
                    help="ours, naive (resize to 28x28 as tutorials do) or both")  # fmt: skip
     p.add_argument("--gallery", metavar="FILE.png", help="write a picture of the misses")
@@ -258,8 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="recognise the digit in image files")
     p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
-    p.add_argument("--model", type=lab.model_id_arg, default=DEFAULT_MODEL, help=MODEL_HELP)
-    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--model", type=model_or_all, default=DEFAULT_MODEL,
+                   help=f"{MODEL_HELP}, or all: one line per file per model "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--json", action="store_true",
+                   help="one JSON line per file (per file and model with --model all)")  # fmt: skip
     p.add_argument("--number", action="store_true", help="read a row of digits (a number)")
     p.add_argument("--profile", help=PROFILE_HELP)
     p.set_defaults(func=cmd_predict)
@@ -268,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_runs_command(sub)
 
     p = sub.add_parser("app", help="start the web app (Streamlit, headless)")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=int, default=8501,
+                   help="port to listen on (default %(default)s); the app is then at "
+                   "http://HOST:PORT")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 opens it to the network)")  # fmt: skip
