@@ -13,6 +13,7 @@ from PIL import Image
 
 from digitlab.cli.main import main
 from digitlab.data.mnist import load_mnist
+from digitlab.evaluation.mnist import stored_metrics
 
 PREDICT_KEYS = {"file", "model", "digit", "confidence", "low_confidence", "probabilities", "error"}
 NUMBER_KEYS = {"file", "model", "number", "confidence", "low_confidence", "digits", "error"}
@@ -145,7 +146,8 @@ def test_train_quick_run_writes_artifacts_and_metrics(tmp_path, capsys):
     assert metrics["train_seconds"] > 0 and 0.8 < metrics["accuracy"] < 1
     assert len(metrics["confusion_matrix"]) == 10
     manifest = json.loads((out / "manifest.json").read_text())["sha256"]
-    assert set(manifest) >= {"logreg.npz", "logreg.json"}
+    assert set(manifest) >= {"logreg.npz", "logreg.json", "logreg.metrics.json"}
+    assert stored_metrics("logreg", out) == metrics  # recorded, so checked on every read
 
 
 def test_predict_number_json(capsys, tmp_path):

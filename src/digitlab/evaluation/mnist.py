@@ -7,7 +7,6 @@ figures, which the app reads without recomputing them.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -16,12 +15,14 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from digitlab.data.mnist import load_mnist
+from digitlab.errors import ModelError
 from digitlab.evaluation.metrics import accuracy
 from digitlab.evaluation.tables import markdown_table, percent
-from digitlab.models import registry
+from digitlab.models import artifacts, registry
 from digitlab.models.registry import display_name, load_model, model_ids
 
 LATENCY_RUNS = 50
+MAX_METRICS_BYTES = 4 << 20  # the figures and every test-set mistake: tens of KB
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -98,9 +99,19 @@ def metrics_path(model_id: str, weights_dir: Path | None = None) -> Path:
 
 
 def stored_metrics(model_id: str, weights_dir: Path | None = None) -> dict | None:
-    """The figures training stored for a model (None if it was never trained)."""
+    """The figures training stored for a model (None if it was never trained).
+
+    They are checked like the weights: the file's SHA-256 must match the one training recorded
+    in the manifest, and it must be a JSON object. An edited, damaged or unrecorded file is a
+    ModelError (one sentence), never figures shown as measured."""
     path = metrics_path(model_id, weights_dir)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    raw = artifacts.verified_bytes(path.parent, path.name, MAX_METRICS_BYTES)
+    metrics = artifacts.load_shallow_json(raw, f"The metrics file {path}")
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("accuracy"), (int, float)):
+        raise ModelError(f"The metrics file {path} holds no accuracy; {artifacts.RESTORE}")
+    return metrics
 
 
 def evaluate_model(model_id: str, weights_dir: Path | None = None, model=None) -> dict:
@@ -112,7 +123,10 @@ def evaluate_model(model_id: str, weights_dir: Path | None = None, model=None) -
     result |= classification_metrics(labels, probabilities)
     result["latency_ms"] = round(median_latency_ms(model, images[0]), 3)
     result["artifact_bytes"] = artifact_bytes(model_id, weights_dir)
-    stored = stored_metrics(model_id, weights_dir) or {}
+    try:
+        stored = stored_metrics(model_id, weights_dir) or {}
+    except ModelError:  # training is about to replace it; evaluating needs only its time
+        stored = {}
     result["train_seconds"] = stored.get("train_seconds")
     result["misclassified"] = misclassified(labels, probabilities)
     return result

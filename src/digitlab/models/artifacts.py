@@ -11,6 +11,8 @@ import json
 import os
 import re
 import stat
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -149,15 +151,36 @@ def verified_bytes(directory: Path, name: str, max_bytes: int, restore: str = RE
 
 
 def load_json(weights_dir: Path, name: str) -> dict:
-    return json.loads(verified_path(weights_dir, name).read_text())
+    path = verified_path(weights_dir, name)
+    return load_shallow_json(path.read_bytes(), f"Model file {name}")
 
 
 def load_npz(weights_dir: Path, name: str) -> dict[str, np.ndarray]:
-    with np.load(verified_path(weights_dir, name), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    """The arrays of a verified npz; one that holds objects (pickles: never loaded) or is not a
+    readable npz is a ModelError, even when its hash was updated to match it."""
+    path = verified_path(weights_dir, name)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ModelError(f"Model file {name} cannot be loaded safely ({unsafe_why(err)}); "
+                         f"{RESTORE}") from None  # fmt: skip
 
 
 def load_tensors(weights_dir: Path, name: str) -> dict:
+    """The tensors of a verified safetensors file; a bad header is a ModelError."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    return load_file(verified_path(weights_dir, name))
+    path = verified_path(weights_dir, name)
+    try:
+        return load_file(path)
+    except (SafetensorError, ValueError, OSError) as err:
+        raise ModelError(f"Model file {name} cannot be loaded ({unsafe_why(err)}); "
+                         f"{RESTORE}") from None  # fmt: skip
+
+
+def unsafe_why(err: Exception) -> str:
+    """The first line of a loader's complaint, short enough for one sentence."""
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    return lines[0].rstrip(".")[:120]

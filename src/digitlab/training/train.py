@@ -36,7 +36,9 @@ def train_model(model_id: str, data, weights_dir: Path = WEIGHTS_DIR, seed: int 
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
     }
-    artifacts.save_json(metrics_path(model_id, weights_dir), result)
+    metrics = metrics_path(model_id, weights_dir)
+    artifacts.save_json(metrics, result)
+    artifacts.record_in_manifest(weights_dir, [metrics.name])  # checked by stored_metrics
     tqdm.write(
         f"{model_id}: test accuracy {result['accuracy']:.2%}, trained in {train_seconds:.0f} s"
     )

@@ -13,6 +13,7 @@ import streamlit as st
 
 from digitlab.app import images
 from digitlab.app.loaders import mnist
+from digitlab.errors import DigitLabError
 from digitlab.evaluation.mnist import comparison_rows, per_class_rows, stored_metrics
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_ids
 
@@ -103,8 +104,14 @@ def show_gallery(results: list[dict]) -> None:
 
 st.title("Evaluate")
 st.caption("The models on MNIST's 10,000 official test digits, as measured after training.")
-results = [r for r in map(stored_metrics, model_ids()) if r is not None]
-missing = [display_name(m) for m in model_ids() if stored_metrics(m) is None]
+stored = {}
+for model_id in model_ids():
+    try:
+        stored[model_id] = stored_metrics(model_id)
+    except DigitLabError as err:  # edited or damaged figures: say so, show the others
+        st.error(str(err))
+results = [r for r in stored.values() if r is not None]
+missing = [display_name(m) for m, r in stored.items() if r is None]
 if missing:
     st.info(f"No stored results yet for {', '.join(missing)}: run `digitlab train` to make them.")
 if results:

@@ -4,13 +4,17 @@ import streamlit as st
 
 from digitlab.app.loaders import available_model
 from digitlab.data.splits import VALIDATION_SIZE
+from digitlab.errors import DigitLabError
 from digitlab.evaluation.mnist import ratio, stored_metrics
 from digitlab.imaging.pipeline import describe_pipeline
 from digitlab.models.registry import display_name, model_ids, model_spec
 
 
 def measured(model_id: str) -> str:
-    r = stored_metrics(model_id)
+    try:
+        r = stored_metrics(model_id)
+    except DigitLabError as err:  # edited or damaged figures are never shown as measured
+        return str(err)
     if r is None:
         return "Not trained yet, so nothing measured."
     return (
