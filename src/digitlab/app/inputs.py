@@ -5,16 +5,25 @@ Camera would throw the input away; and a multi-file uploader adds each new pick 
 Here each mode keeps its own input in ``st.session_state``: a new pick of files *replaces* what
 was shown (several files chosen at once stay together), an example is one click, and each
 mode's input is still there after a visit to another mode.
+
+Uploads are bounded: at most ``MAX_FILES_PER_PICK`` files at once and ``MAX_SESSION_BYTES``
+held per browser session. Once copied here, a pick is dropped from Streamlit's own upload
+store, so the bytes live in one place and go with what they replace (or with the session).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from digitlab.synth.examples import example
 
 MODES = ("Upload", "Draw", "Camera")
+MAX_FILES_PER_PICK = 30  # a class's worth of photos in one table
+MAX_SESSION_BYTES = 100 * 1024 * 1024  # every mode's input together, per browser session
 Input = tuple[str, bytes | np.ndarray]  # (a name to show, file bytes or the canvas's RGBA)
 
 
@@ -31,18 +40,63 @@ def keep(mode: str, inputs: list[Input]) -> None:
     _kept()[mode] = inputs
 
 
+def digest(source: bytes | np.ndarray) -> str:
+    """A short fingerprint of an input (file bytes or a drawing), to key what belongs to it."""
+    raw = source if isinstance(source, bytes) else np.ascontiguousarray(source).tobytes()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def held_bytes(except_mode: str | None = None) -> int:
+    """The bytes of input this session holds (all modes, but ``except_mode``'s)."""
+    return sum(len(data) if isinstance(data, bytes) else data.nbytes
+               for mode, inputs in _kept().items() if mode != except_mode
+               for _, data in inputs)  # fmt: skip
+
+
+def pick_refusal(sizes: list[int]) -> str | None:
+    """Why a pick of files of these sizes is refused (one sentence), or None to take it."""
+    if len(sizes) > MAX_FILES_PER_PICK:
+        return (f"That is {len(sizes)} files: choose at most {MAX_FILES_PER_PICK} at once "
+                "(a table of more would not fit a screen anyway).")  # fmt: skip
+    total = sum(sizes) + held_bytes(except_mode="Upload")
+    if total > MAX_SESSION_BYTES:
+        return (f"Those files hold {total / 2**20:.0f} MB with your other inputs; at most "
+                f"{MAX_SESSION_BYTES // 2**20} MB can be open at once: choose fewer or "
+                "smaller files.")  # fmt: skip
+    return None
+
+
 def uploader_key() -> str:
     """A key per round: a fresh, empty uploader after each pick, so picks never pile up."""
     return f"upload-{st.session_state.setdefault('upload_round', 0)}"
 
 
+def release(files) -> None:
+    """Drop uploaded files from Streamlit's upload store (which keeps every file of a session
+    until the session ends): once copied into the session, they are held once."""
+    ctx = get_script_run_ctx()
+    if ctx is None or ctx.uploaded_file_mgr is None:
+        return
+    for f in files:
+        ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=f.file_id)
+
+
 def take_uploads() -> None:
-    """The uploader's callback: the files just chosen replace what was shown."""
+    """The uploader's callback: the files just chosen replace what was shown (the last input
+    and its message go, even when this pick is refused)."""
     files = st.session_state.get(uploader_key()) or []
     if files:
-        keep("Upload", [(f.name, f.getvalue()) for f in files])
+        refusal = pick_refusal([f.size for f in files])
+        keep("Upload", [] if refusal else [(f.name, f.getvalue()) for f in files])
+        st.session_state.upload_refusal = refusal
         st.session_state.example = None
+        release(files)
     st.session_state.upload_round += 1
+
+
+def upload_refusal() -> str | None:
+    """The sentence refusing the last pick, or None."""
+    return st.session_state.get("upload_refusal")
 
 
 def take_example() -> None:
@@ -52,6 +106,7 @@ def take_example() -> None:
         return
     chosen = example(name)
     keep("Upload", [(chosen.name, chosen.data)])
+    st.session_state.upload_refusal = None
     st.session_state.number = chosen.is_number
 
 
@@ -63,24 +118,11 @@ def take_photo() -> None:
 
 def clear_uploads() -> None:
     keep("Upload", [])
+    st.session_state.upload_refusal = None
     st.session_state.example = None
 
 
-def keep_drawing(json_data: dict | None, image: np.ndarray | None) -> None:
-    """Remember the canvas's strokes (to redraw them later) and its picture (the input)."""
-    st.session_state.drawing_json = json_data
+def keep_drawing(image: np.ndarray | None) -> None:
+    """Remember the canvas's picture (the Draw mode's input); blank: no input."""
     blank = image is None or image[..., :3].max() < 32  # nothing drawn on the black background
     keep("Draw", [] if blank else [("Your drawing", image)])
-
-
-def restore_drawing() -> None:
-    """The mode switch's callback: a canvas shown again starts with the last drawing's strokes.
-
-    Taken once per switch, not on every rerun: a canvas whose starting drawing changes is
-    redrawn from it and loses its undo history.
-    """
-    st.session_state.canvas_start = st.session_state.get("drawing_json")
-
-
-def canvas_start() -> dict | None:
-    return st.session_state.get("canvas_start")

@@ -1,15 +1,30 @@
-"""'Wrong? It's a [digit]': teach the active profile from an answer, in one click."""
+"""'Wrong? It's a [digit]': teach the active profile from an answer, in one click.
+
+Teaching itself takes milliseconds (``Profile.teach_preprocessed``); what made it slow in the
+app was around it: the click ran the whole page once before teaching and once after, and the
+first digit a model was taught embedded MNIST's 2,000 reference digits (``guarded_radii``)
+while the teacher waited. Here the button teaches in its callback, before the one rerun that
+shows the new answers, and those reference digits are embedded in the background as soon as an
+answer offers a correction.
+"""
 
 from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
 
 import numpy as np
 import streamlit as st
 
 from digitlab.answers.compare import loaded_models, predictions_for
-from digitlab.app.loaders import available_model, prepare
+from digitlab.app.inputs import digest
+from digitlab.app.loaders import available_model, get_model, prepare
 from digitlab.app.profile_state import active_profile
-from digitlab.errors import DigitLabError
-from digitlab.models.registry import display_name
+from digitlab.errors import DigitLabError, ModelError
+from digitlab.models.registry import display_name, model_ids
+
+logger = logging.getLogger("digitlab.app")
 
 
 def answers(image28: np.ndarray, model_ids: list[str]) -> dict[str, int | None]:
@@ -33,8 +48,68 @@ def teach(name: str, image28: np.ndarray, digit: int, model_ids: list[str]) -> s
     before = answers(image28, model_ids)
     profile.teach_preprocessed([image28], [digit], [name])
     after = answers(image28, model_ids)
-    return (f"Taught as {digit} to profile '{profile.name}' ({len(profile)} digits). "
+    return (f"Taught as {digit} to profile '{profile.name}' ({digits_taught(len(profile))}). "
             + what_changed(before, after, digit))  # fmt: skip
+
+
+def teach_many(names: Sequence[str], images28: Sequence[np.ndarray], digits: Sequence[int]) -> str:
+    """Teach several images at once (a batch's marked rows); what was taught, in words."""
+    profile = active_profile()
+    profile.teach_preprocessed(list(images28), [int(d) for d in digits], list(names))
+    return (f"Taught {digits_taught(len(digits))} ({''.join(map(str, digits))}) to profile "
+            f"'{profile.name}', which now holds {len(profile)}.")  # fmt: skip
+
+
+def digits_taught(count: int) -> str:
+    return f"{count} digit" if count == 1 else f"{count} digits"
+
+
+def _embed_references() -> None:
+    # Imported here to buy start-up time: profiles pull in torch.
+    from digitlab.profiles.adapt import reference_embeddings
+
+    for model_id in model_ids():
+        try:
+            reference_embeddings(get_model(model_id))
+        except ModelError:
+            pass  # not trained: the page says so when the model is chosen
+        except Exception:
+            logger.exception("embedding the reference digits for %s failed", model_id)
+
+
+@st.cache_resource(show_spinner=False)
+def ready_to_teach() -> threading.Thread:
+    """Embed the reference digits that bound a taught digit's reach, for every shipped model,
+    once per server and in the background, so that the first "Teach it" is as quick as the
+    next."""
+    thread = threading.Thread(target=_embed_references, name="digitlab-teach-ready", daemon=True)
+    thread.start()
+    return thread
+
+
+SELECTOR = "teach_digit"
+
+
+def fresh_selector_for(source: bytes | np.ndarray) -> None:
+    """Empty the digit selector when the input is a new one: a choice made for the last input
+    must never stand for this one (nor default to a digit other than the answer)."""
+    shown = digest(source)
+    if st.session_state.get("teach_input") != shown:
+        st.session_state.teach_input = shown
+        st.session_state[SELECTOR] = None
+
+
+def teach_chosen(name: str, image28: np.ndarray, model_ids: list[str]) -> None:
+    """The Teach button's callback: teach the chosen digit before the page runs again, once.
+    The selector is emptied, so a second click (or the next input) cannot teach it again."""
+    digit = st.session_state.get(SELECTOR)
+    if digit is None:
+        return
+    st.session_state[SELECTOR] = None
+    try:
+        st.session_state.taught_message = teach(name, image28, digit, model_ids)
+    except DigitLabError as err:
+        st.session_state.teach_error = str(err)
 
 
 def offer_correction(name: str, source, model_ids: list[str]) -> None:
@@ -46,16 +121,16 @@ def offer_correction(name: str, source, model_ids: list[str]) -> None:
         image28 = prepare(source).image
     except DigitLabError:
         return  # nothing to teach: the answer above already says why
+    ready_to_teach()
     message = st.session_state.pop("taught_message", None)
     if message:
         st.success(message)
+    error = st.session_state.pop("teach_error", None)
+    if error:
+        st.error(error)
+    fresh_selector_for(source)
     left, right = st.columns([1, 3], vertical_alignment="bottom")
     digit = left.selectbox("Wrong? It's a", list(range(10)), index=None, placeholder="digit",
-                           key="teach_digit")  # fmt: skip
-    if right.button("Teach it", disabled=digit is None, key="teach_button"):
-        try:
-            st.session_state.taught_message = teach(name, image28, digit, model_ids)
-        except DigitLabError as err:
-            st.error(str(err))
-            return
-        st.rerun()
+                           key=SELECTOR)  # fmt: skip
+    right.button("Teach it", disabled=digit is None, key="teach_button", on_click=teach_chosen,
+                 args=(name, image28, model_ids))  # fmt: skip

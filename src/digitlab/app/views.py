@@ -22,13 +22,6 @@ from digitlab.app import images
 from digitlab.app.loaders import available_model, picture, prepare, reads_as_row
 from digitlab.contract import NO_DIGIT, NO_DIGIT_TIP, NO_DIGITS, NOT_A_DIGIT
 from digitlab.errors import ImageError, ModelError, NoDigitError
-from digitlab.evaluation.batch import (
-    NOT_READ,
-    TRUE_DIGIT,
-    accuracy_summary,
-    answer_cell,
-    batch_csv,
-)
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
 
 logger = logging.getLogger("digitlab.app")
@@ -348,90 +341,6 @@ def show_colour_scale(digit: int) -> None:
     st.image(images.colour_scale(), width=WHY_WIDTH,
              caption=f"Blue: against {digit} · black: no effect · red: for {digit} "
              "(each map scaled to its strongest pixel)")  # fmt: skip
-
-
-# --- several images -------------------------------------------------------------------------
-
-
-BATCH_ROW_HEIGHT, BATCH_HEADER_HEIGHT = 64, 35  # px: rows tall enough for a thumbnail
-
-
-def batch_row(name: str, data: bytes, model_ids: list[str]) -> tuple[dict, dict[str, int | None]]:
-    """One row per file (thumbnail, what the models see, each model's answer, a note), and
-    each model's digit (by display name; None: refused or not read) for the accuracy."""
-    digits = {display_name(m): None for m in model_ids}
-    row = {"Image": None, "Seen as": None, "File": name}
-    row |= {display_name(m): NOT_READ for m in model_ids}
-    row |= {"Note": "", TRUE_DIGIT: None}
-    try:
-        prepared = prepare(data)
-    except ImageError as err:
-        return row | {"Note": str(err)}, digits
-    except NoDigitError:
-        thumbnail = images.data_uri(picture(data, images.THUMBNAIL_SIDE)[0])
-        return row | {"Image": thumbnail, "Note": NO_DIGIT_ADVICE}, digits
-    row |= {"Image": images.data_uri(picture(data, images.THUMBNAIL_SIDE)[0]),
-            "Seen as": images.data_uri(images.pixels(prepared.image, 2))}  # fmt: skip
-    models, missing = loaded_models(model_ids, available_model)
-    notes = [why for why in missing.values()]
-    for model_id, p in predictions_for(prepared.image, models).items():
-        row[display_name(model_id)] = answer_cell(p)
-        digits[display_name(model_id)] = p.digit
-    if looks_like_a_row(data):
-        notes.append("several digits: try Read a number")
-    return row | {"Note": "; ".join(notes)}, digits
-
-
-def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
-    rows, digits = [], []
-    progress = st.progress(0.0, text=f"Reading {len(files)} images...")
-    for i, (name, data) in enumerate(files):
-        try:
-            row, answered = batch_row(name, data, model_ids)
-        except Exception:
-            logger.exception("unexpected error on %s", name)
-            row, answered = {"File": name, "Note": UNEXPECTED}, {}
-        rows.append(row)
-        digits.append(answered)
-        progress.progress((i + 1) / len(files), text=f"Read {i + 1} of {len(files)} images")
-    progress.empty()
-    model_names = [display_name(m) for m in model_ids]
-    frame = pd.DataFrame(rows, columns=["Image", "Seen as", "File", *model_names, "Note",
-                                        TRUE_DIGIT])  # fmt: skip
-    frame[model_names] = frame[model_names].fillna(NOT_READ)
-    frame["Note"] = frame["Note"].fillna("")
-    frame[TRUE_DIGIT] = frame[TRUE_DIGIT].astype("Int64")
-    st.caption("One row per file, a column per model. Type the true digits in the last column "
-               "to see how many each model got right.")  # fmt: skip
-    edited = st.data_editor(
-        frame,
-        hide_index=True,
-        row_height=BATCH_ROW_HEIGHT,
-        height=BATCH_HEADER_HEIGHT + BATCH_ROW_HEIGHT * len(frame) + 2,  # every row, no inner box
-        width="stretch",
-        key=f"batch-{hash(tuple(name for name, _ in files))}",
-        disabled=[c for c in frame.columns if c != TRUE_DIGIT],
-        column_config={
-            "Image": st.column_config.ImageColumn("Image", width="small"),
-            "Seen as": st.column_config.ImageColumn(
-                "Seen as", width="small", help="The 28x28 image the models see"
-            ),
-            **{
-                display_name(m): st.column_config.TextColumn(
-                    model_spec(m).short, help=display_name(m)
-                )
-                for m in model_ids
-            },  # short headers: the full names do not fit
-            TRUE_DIGIT: st.column_config.NumberColumn(
-                TRUE_DIGIT, min_value=0, max_value=9, step=1, help="Type the digit shown"
-            ),
-        },
-    )
-    answers = {name: [answered.get(name) for answered in digits] for name in model_names}
-    summary = accuracy_summary(answers, list(edited[TRUE_DIGIT]))
-    st.table(summary.set_index("Model"))
-    st.download_button("Download CSV", batch_csv(edited, summary), "digitlab-predictions.csv",
-                       "text/csv", help="The answers and the accuracy summary")  # fmt: skip
 
 
 # --- a number -------------------------------------------------------------------------------

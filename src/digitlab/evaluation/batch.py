@@ -57,12 +57,35 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
-def batch_csv(frame: pd.DataFrame, summary: pd.DataFrame) -> bytes:
-    """The answers (without pictures), a blank line, then the accuracy summary; no cell can
-    become a live formula in a spreadsheet (``spreadsheet_safe``). Lines end in CRLF (RFC 4180),
-    so a cell holding a CR or LF is quoted and can never start a forged row."""
-    tables = (frame.drop(columns=["Image", "Seen as"]), summary)
-    answers, totals = (
-        spreadsheet_safe(t).to_csv(index=False, lineterminator="\r\n") for t in tables
-    )
-    return f"{answers}\r\n{totals}".encode()
+def answers_table(
+    files: Sequence[str],
+    predictions: Sequence[Mapping[str, Prediction]],
+    notes: Sequence[str],
+    true_digits: Sequence[object],
+) -> pd.DataFrame:
+    """One tidy row per file: its name, its true digit (when marked), then per model (by id)
+    its digit (empty when refused or not read), confidence, whether it is unsure and its ten
+    probabilities, then the note. Numbers stay numbers, so it loads straight into pandas."""
+    model_ids = list(dict.fromkeys(m for answered in predictions for m in answered))
+    rows = []
+    for name, answered, note, truth in zip(files, predictions, notes, true_digits, strict=True):
+        marked = int(truth) if is_marked(truth) else None
+        row: dict[str, object] = {"file": name, "true_digit": marked}
+        for m in model_ids:
+            p = answered.get(m)
+            row[f"{m}_digit"] = None if p is None else p.digit
+            row[f"{m}_confidence"] = None if p is None else round(float(p.confidence), 6)
+            row[f"{m}_unsure"] = None if p is None or p.digit is None else p.low_confidence
+            for d in range(10):
+                row[f"{m}_p{d}"] = None if p is None else round(float(p.probabilities[d]), 6)
+        rows.append(row | {"note": note})
+    table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["file", "true_digit", "note"])
+    digit_columns = ["true_digit", *(f"{m}_digit" for m in model_ids)]
+    table[digit_columns] = table[digit_columns].astype("Int64")
+    return table
+
+
+def safe_csv(frame: pd.DataFrame) -> bytes:
+    """``frame`` as CSV that no spreadsheet runs (``spreadsheet_safe``). Lines end in CRLF
+    (RFC 4180), so a cell holding a CR or LF is quoted and can never start a forged row."""
+    return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\r\n").encode()

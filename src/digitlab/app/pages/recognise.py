@@ -54,28 +54,36 @@ def upload_input() -> list[inputs.Input]:
     shown = inputs.kept("Upload")
     if shown:
         examples.button("Clear all", on_click=inputs.clear_uploads, help="Remove every image")
+    if inputs.upload_refusal():
+        st.error(inputs.upload_refusal())
     return shown
 
 
-def drawn_input() -> list[inputs.Input]:
+def drawn_input(shown: bool) -> list[inputs.Input]:
+    """The canvas, drawn in every mode (hidden but in the others), so that it is never rebuilt:
+    a rebuilt canvas would start from the last drawing, and its bin and undo could not go back
+    past it."""
     # Imported here: importing the component outside a running Streamlit raises an error.
     from streamlit_drawable_canvas import st_canvas
 
-    st.space("small")  # room for the canvas's toolbar, which sits above its top-right corner
-    result = st_canvas(
-        stroke_width=PEN_WIDTH,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=CANVAS_SIDE,
-        width=CANVAS_SIDE,
-        drawing_mode="freedraw",
-        initial_drawing=inputs.canvas_start(),
-        return_image_data=True,
-        key="canvas",
-    )
-    if result.image_data is not None:  # None until the canvas sends its first drawing
-        inputs.keep_drawing(result.json_data, result.image_data)
-    st.caption("One digit, large and centred. Undo: Ctrl+Z or the arrow above the canvas.")
+    with st.container(key="draw_area"):
+        # Always one element here, so that the canvas keeps its place (a moved one is rebuilt).
+        st.html(f"<style>{'' if shown else '.st-key-draw_area{display:none}'}</style>")
+        st.space("small")  # room for the canvas's toolbar, which sits above its top-right corner
+        result = st_canvas(
+            stroke_width=PEN_WIDTH,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=CANVAS_SIDE,
+            width=CANVAS_SIDE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="canvas",
+        )
+        if result.image_data is not None:  # None until the canvas sends its first drawing
+            inputs.keep_drawing(result.image_data)
+        if shown:
+            st.caption("One digit, large and centred. Undo: Ctrl+Z or the arrow above the canvas.")
     return inputs.kept("Draw")
 
 
@@ -89,7 +97,7 @@ def camera_input() -> list[inputs.Input]:
 
 def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -> None:
     # Imported here: the views pull in torch, and the widgets above should appear at once.
-    from digitlab.app import teaching, views
+    from digitlab.app import batch, teaching, views
 
     if st.session_state.number:
         for name, data in shown:
@@ -101,7 +109,7 @@ def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -
                           present=st.session_state.present)  # fmt: skip
         teaching.offer_correction(name, data, model_ids)
     else:
-        views.show_batch(shown, model_ids)
+        batch.show_batch(shown, model_ids)
 
 
 st.title("Recognise a digit")
@@ -111,7 +119,6 @@ source = source_column.radio(
     inputs.MODES,
     horizontal=True,
     key="source",
-    on_change=inputs.restore_drawing,
     label_visibility="collapsed",  # still its name for screen readers; a line less on a phone
 )
 choices = model_choices()
@@ -124,7 +131,8 @@ with mode_column.container(horizontal=True):  # one line, on a phone too
 chosen = chosen_model_ids(choice)
 sidebar_picker()
 
-shown = {"Upload": upload_input, "Draw": drawn_input, "Camera": camera_input}[source]()
+drawn = drawn_input(shown=source == "Draw")  # first, at the same place in every mode
+shown = {"Upload": upload_input, "Draw": lambda: drawn, "Camera": camera_input}[source]()
 if shown:
     show_results(shown, chosen, source)
 else:
