@@ -66,7 +66,7 @@ def test_wrong_its_a_teaches_in_one_click_and_says_what_changed():
     at.button(key="teach_button").click()
     run(at)
     [message] = [s.value for s in at.success]
-    assert message == ("Taught as 5 to profile 'this-session' (1 digit). "
+    assert message == ("Taught as 5 to profile 'this-session' (1 digits). "
                        "k-Nearest Neighbours now says 5 (was 3).")  # fmt: skip
     assert predicted(at) == "5"
     assert not profiles_dir().exists()  # demo mode: nothing on disk
@@ -117,13 +117,13 @@ def test_disk_profiles_are_picked_in_the_sidebar_and_a_bad_upload_is_one_sentenc
     run(at)
     at.button(key="load_profile").click()
     run(at)
-    assert at.success[0].value == "Loaded 4 digits from me.npz."
+    assert at.success[0].value == r"Loaded 4 digits from me\.npz."
     assert len(Profile.open("copy", create=False)) == 4
     at.file_uploader(key="profile_upload").set_value(("bad.npz", b"nonsense", "application/zip"))
     run(at)
     at.button(key="load_profile").click()
     run(at)
-    assert at.error[0].value.startswith("bad.npz is damaged (")
+    assert at.error[0].value.startswith(r"bad\.npz is damaged \(")
 
 
 def test_the_sheet_can_be_drawn_instead_of_photographed():
@@ -133,3 +133,22 @@ def test_the_sheet_can_be_drawn_instead_of_photographed():
     assert any("Draw 0 1 2 3 4 5 6 7 8 9 in a row" in c.value for c in at.caption)
     assert not [u for u in at.get("file_uploader") if getattr(u, "key", None) == "sheet"]
     assert not at.warning and not at.error  # an empty canvas: nothing read, nothing said
+
+
+HOSTILE_SOURCE = "![x](http://127.0.0.1:8999/track.png) **bold** :red[colour] [link](http://x)"
+
+
+def test_a_profiles_sources_are_shown_as_plain_text_never_markdown(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_PROFILES", "1")
+    digits = first_of_each_digit()
+    Profile.open("me").teach_preprocessed([digits[3] / 255], [3], [HOSTILE_SOURCE])
+    at = run(home().switch_page("pages/handwriting.py"))
+    at.sidebar.selectbox(key="profile_choice").set_value("me")
+    run(at)
+    assert at.metric[0].value == "1"
+    assert [t.value for t in at.text] == [HOSTILE_SOURCE[:24]]  # st.text: never parsed
+    captions = [c for image in at.get("image") for c in image.captions]
+    markdown = [e.value for kind in ("markdown", "caption", "success", "error", "info", "warning")
+                for e in getattr(at, kind)] + captions  # fmt: skip
+    assert captions == ["#1"]
+    assert not [m for m in markdown if "![" in m or "](" in m or "**bold" in m]

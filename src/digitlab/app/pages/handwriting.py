@@ -1,9 +1,10 @@
 """Your handwriting: the profile's taught digits, teaching from a sheet, download and upload."""
 
+import re
+
 import numpy as np
 import streamlit as st
 
-from digitlab.app.inputs import digest
 from digitlab.app.loaders import available_model
 from digitlab.app.profile_state import active_profile, disk_profiles_enabled, sidebar_picker
 from digitlab.errors import DigitLabError
@@ -12,6 +13,14 @@ from digitlab.models.registry import DEFAULT_MODEL
 SHEET = "0123456789"
 PER_ROW = 10
 SHEET_CANVAS = (120, 640)  # px (height, width): room for ten digits side by side
+SOURCE_SHOWN = 24  # characters of a taught digit's source under its picture
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def plain(text: str) -> str:
+    """``text`` (a file name, a sentence naming one) as Markdown that shows it literally:
+    no image fetched, no link, no colour or bold, whatever an uploaded file's name says."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def show_taught(profile) -> None:
@@ -25,7 +34,9 @@ def show_taught(profile) -> None:
         columns = st.columns(PER_ROW)
         for i, (sample, image) in enumerate(mine[:PER_ROW]):
             column = columns[i % PER_ROW]
-            column.image(np.clip(image, 0, 1), width=56, caption=sample.source or f"#{sample.id}")
+            column.image(np.clip(image, 0, 1), width=56, caption=f"#{sample.id}")
+            if sample.source:  # any text an imported profile says: shown as plain text only
+                column.text(sample.source[:SOURCE_SHOWN])
             if column.button("Remove", key=f"forget-{sample.id}"):
                 profile.forget(sample.id)
                 st.rerun()
@@ -82,23 +93,11 @@ def teach_from_sheet(profile) -> None:
         choice = column.selectbox("digit", list(range(10)), index=int(SHEET[i]),
                                   key=f"sheet-digit-{i}", label_visibility="collapsed")  # fmt: skip
         labels.append(choice)
-    sheet = digest(source)
-    taught = st.session_state.get("sheet_taught") == sheet
-    if taught:
-        st.caption("These ten digits are taught: write a new row to teach more.")
-    st.button("Teach these ten digits", key="sheet_confirm", disabled=taught,
-              on_click=teach_sheet, args=(profile, sheet, name, reading, labels))  # fmt: skip
-
-
-def teach_sheet(profile, sheet: str, name: str, reading, labels: list[int]) -> None:
-    """The confirm button's callback: teach the row once. A second click (a double-click, or
-    one that came in while the page ran) finds it taught and does nothing."""
-    if st.session_state.get("sheet_taught") == sheet:
-        return
-    sources = [f"{name} #{i + 1}" for i in range(len(SHEET))]
-    profile.teach_preprocessed([d.image for d in reading.digits], labels, sources)
-    st.session_state.sheet_taught = sheet
-    st.session_state.sheet_message = f"Taught 10 digits ({''.join(map(str, labels))})."
+    if st.button("Teach these ten digits", key="sheet_confirm"):
+        sources = [f"{name} #{i + 1}" for i in range(len(SHEET))]
+        profile.teach_preprocessed([d.image for d in reading.digits], labels, sources)
+        st.session_state.sheet_message = f"Taught 10 digits ({''.join(map(str, labels))})."
+        st.rerun()
 
 
 def download_and_upload(profile) -> None:
@@ -111,9 +110,9 @@ def download_and_upload(profile) -> None:
         try:
             count = profile.import_bytes(upload.getvalue(), upload.name)
         except DigitLabError as err:
-            right.error(str(err))
+            right.error(plain(str(err)))
             return
-        st.session_state.sheet_message = f"Loaded {count} digits from {upload.name}."
+        st.session_state.sheet_message = f"Loaded {count} digits from {plain(upload.name)}."
         st.rerun()
 
 
