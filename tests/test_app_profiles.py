@@ -66,7 +66,7 @@ def test_wrong_its_a_teaches_in_one_click_and_says_what_changed():
     at.button(key="teach_button").click()
     run(at)
     [message] = [s.value for s in at.success]
-    assert message == ("Taught as 5 to profile 'this-session' (1 digits). "
+    assert message == ("Taught as 5 to profile 'this-session' (1 digit). "
                        "k-Nearest Neighbours now says 5 (was 3).")  # fmt: skip
     assert predicted(at) == "5"
     assert not profiles_dir().exists()  # demo mode: nothing on disk

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import streamlit as st
 
+from digitlab.app.inputs import digest
 from digitlab.app.loaders import available_model
 from digitlab.app.profile_state import active_profile, disk_profiles_enabled, sidebar_picker
 from digitlab.errors import DigitLabError
@@ -93,11 +94,23 @@ def teach_from_sheet(profile) -> None:
         choice = column.selectbox("digit", list(range(10)), index=int(SHEET[i]),
                                   key=f"sheet-digit-{i}", label_visibility="collapsed")  # fmt: skip
         labels.append(choice)
-    if st.button("Teach these ten digits", key="sheet_confirm"):
-        sources = [f"{name} #{i + 1}" for i in range(len(SHEET))]
-        profile.teach_preprocessed([d.image for d in reading.digits], labels, sources)
-        st.session_state.sheet_message = f"Taught 10 digits ({''.join(map(str, labels))})."
-        st.rerun()
+    sheet = digest(source)
+    taught = st.session_state.get("sheet_taught") == sheet
+    if taught:
+        st.caption("These ten digits are taught: write a new row to teach more.")
+    st.button("Teach these ten digits", key="sheet_confirm", disabled=taught,
+              on_click=teach_sheet, args=(profile, sheet, name, reading, labels))  # fmt: skip
+
+
+def teach_sheet(profile, sheet: str, name: str, reading, labels: list[int]) -> None:
+    """The confirm button's callback: teach the row once. A second click (a double-click, or
+    one that came in while the page ran) finds it taught and does nothing."""
+    if st.session_state.get("sheet_taught") == sheet:
+        return
+    sources = [f"{name} #{i + 1}" for i in range(len(SHEET))]
+    profile.teach_preprocessed([d.image for d in reading.digits], labels, sources)
+    st.session_state.sheet_taught = sheet
+    st.session_state.sheet_message = f"Taught 10 digits ({''.join(map(str, labels))})."
 
 
 def download_and_upload(profile) -> None:
