@@ -106,3 +106,42 @@ def test_images_decode_from_pil_objects_of_every_mode():
             assert preprocess(image).shape == (28, 28)
         except (ImageError, NoDigitError) as err:  # only a sentence of ours, never a crash
             pytest.fail(f"mode {mode}: {err}")
+
+
+def valid_profiles() -> list[bytes]:
+    """Small real profile files, deflated (as written) and stored (as another tool might)."""
+    from digitlab.profiles.store import Profile
+
+    profile = Profile.in_memory()
+    rng = np.random.default_rng(1)
+    profile.teach_preprocessed(
+        list(rng.random((3, 28, 28), np.float32)), [1, 2, 3], ["a", "b", "c"]
+    )
+    deflated = profile.export_bytes()
+    with np.load(io.BytesIO(deflated)) as npz:
+        buffer = io.BytesIO()
+        np.savez(buffer, images=npz["images"], manifest=npz["manifest"])
+    return [deflated, buffer.getvalue()]
+
+
+@pytest.mark.slow
+def test_two_thousand_hostile_profile_files_give_one_sentence_in_bounded_time():
+    from digitlab.profiles.store import ProfileError, decode_profile
+    from test_profiles import hostile_profiles
+
+    rng = np.random.default_rng(0)
+    valid = valid_profiles()
+    inputs = [*hostile_profiles().values(), *valid]
+    inputs += [mutated(valid[i % 2], rng) for i in range(2000)]
+    slowest, outcomes = 0.0, {"decoded": 0, "ProfileError": 0}
+    for data in inputs:
+        start = time.perf_counter()
+        try:
+            decode_profile(data, "fuzz.npz")
+            outcomes["decoded"] += 1
+        except ProfileError as err:
+            outcomes["ProfileError"] += 1
+            assert str(err).endswith(".") and "\n" not in str(err)
+        slowest = max(slowest, time.perf_counter() - start)
+    print(f"outcomes {outcomes}, slowest profile {slowest:.3f} s")
+    assert slowest < MAX_SECONDS and min(outcomes.values()) >= 2
