@@ -14,6 +14,7 @@ The server is tied to the test process (see ``appserver.py``): a killed run leav
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -449,10 +450,14 @@ def test_several_files_chosen_at_once_give_a_table_to_mark_and_download(page, sc
         wait_until_idle(page)
     screenshot(page, screenshots / "batch.png")
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download CSV").click()
+        page.get_by_role("button", name="Download answers (CSV)").click()
     csv = Path(download.value.path()).read_text()
-    assert f"{chosen[0].name},{chosen[0].text},,{chosen[0].text}" in csv
-    assert csv.endswith("Model,Marked,Right,Accuracy\nCNN,2,1,50%\n"), csv
+    assert csv.startswith("file,true_digit,cnn_digit,cnn_confidence,cnn_unsure,cnn_p0,")
+    assert f"\n{chosen[0].name},{chosen[0].text},{chosen[0].text}," in csv
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download accuracy (CSV)").click()
+    accuracy = Path(download.value.path()).read_text()
+    assert accuracy.endswith("Model,Marked,Right,Accuracy\nCNN,2,1,50%\n"), accuracy
 
 
 @pytest.mark.parametrize(
@@ -557,3 +562,100 @@ def listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# --- a live class (issue 18) ------------------------------------------------------------
+
+
+TEACH_BOUND_S = 1.0  # from the click to the updated answer (issue 18)
+TEACH_RESULTS = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "results"
+
+
+def mode(page, name: str) -> None:
+    page.get_by_test_id("stRadio").get_by_text(name, exact=True).click()
+
+
+def test_a_kept_drawing_can_still_be_erased_with_the_bin_and_ctrl_z(page):
+    mode(page, "Draw")
+    draw_stroke(page, (0.5, 0.15), (0.5, 0.85))
+    expect(predicted_digit(page)).to_have_text("1")
+    mode(page, "Upload")
+    expect(predicted_digit(page)).to_have_count(0)
+    mode(page, "Draw")
+    expect(predicted_digit(page)).to_have_text("1")  # kept
+    page.keyboard.press("Control+z")  # its undo history was kept too
+    expect(predicted_digit(page)).to_have_count(0)
+    page.keyboard.press("Control+Shift+z")
+    expect(predicted_digit(page)).to_have_text("1")
+    mode(page, "Camera")
+    mode(page, "Draw")
+    page.get_by_role("button", name="Reset canvas & history").click()  # the bin
+    expect(predicted_digit(page)).to_have_count(0)
+    draw_stroke(page, (0.5, 0.15), (0.5, 0.85))  # a new stroke on an empty canvas
+    expect(predicted_digit(page)).to_have_text("1")
+
+
+def teach_once(page, digit: str) -> float:
+    """Choose ``digit`` under the answer, click Teach it: seconds until the answer says it."""
+    page.get_by_test_id("stSelectbox").filter(has_text="Wrong? It's a").click()
+    page.get_by_role("option", name=digit, exact=True).click()
+    teach = page.get_by_role("button", name="Teach it")
+    expect(teach).to_be_enabled()
+    wait_until_idle(page)
+    started = time.perf_counter()
+    teach.click()
+    expect(predicted_digit(page)).to_have_text(digit, timeout=30_000)
+    expect(page.get_by_text(f"Taught as {digit} ")).to_be_visible(timeout=30_000)
+    return time.perf_counter() - started
+
+
+@pytest.mark.xfail(
+    reason="issue 18's bound is not met yet: 10.3, 6.3 and 3.0 s on the shared 2-core machine "
+    "(results/teach_app.json); the teaching runs in the button's callback now, but the rerun "
+    "still recomputes the Why views before the message, and the first teach waits for the "
+    "reference digits' embedding",
+    strict=False,
+)
+def test_teaching_updates_the_answer_within_a_second(page, tmp_path):
+    seconds = []
+    for index in (0, 1, 2):  # three different MNIST digits, each taught as another digit
+        label = mnist_paper_digit(tmp_path / f"digit{index}.png", index=index)
+        page.locator('input[type="file"]').first.set_input_files(tmp_path / f"digit{index}.png")
+        expect(predicted_digit(page)).to_have_text(str(label))
+        wait_until_idle(page)
+        seconds.append(teach_once(page, str((label + 1) % 10)))
+    TEACH_RESULTS.mkdir(exist_ok=True)
+    record = {"what": "browser: click on 'Teach it' -> the answer shows the taught digit (CNN)",
+              "command": "pytest tests/test_browser.py -k teaching", "seconds": seconds,
+              "bound_s": TEACH_BOUND_S}  # fmt: skip
+    (TEACH_RESULTS / "teach_app.json").write_text(json.dumps(record, indent=2) + "\n")
+    print("teaching took", ", ".join(f"{s:.2f} s" for s in seconds))
+    assert max(seconds) <= TEACH_BOUND_S, seconds
+
+
+def test_typing_down_the_true_digit_column_keeps_every_entry(page):
+    from digitlab.synth.examples import example
+
+    chosen = [example(n) for n in ("Photo", "Scan", "Drawing", "Chalkboard")] * 2
+    files = [{"name": f"{i}-{e.name}", "mimeType": "image/png", "buffer": e.data}
+             for i, e in enumerate(chosen)]  # fmt: skip
+    page.locator('input[type="file"]').first.set_input_files(files=files)
+    expect(page.get_by_text("Type the true digits")).to_be_visible()
+    wait_until_idle(page)
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    x = grid["x"] + grid["width"] - 40
+    typed = [str(i % 10) for i in range(len(files))]
+    for row, digit in enumerate(typed):  # quickly, without waiting for the page
+        page.mouse.dblclick(x, grid["y"] + 35 + 64 * (row + 0.5))
+        page.keyboard.type(digit)
+        page.keyboard.press("Enter")
+    summary = page.get_by_test_id("stTable").locator("tbody tr")
+    expect(summary.first).to_contain_text(re.compile(rf"CNN\s*{len(files)}\s"))
+    wait_until_idle(page)
+    expect(page.get_by_test_id("stProgress")).to_have_count(0)  # never read again
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download answers (CSV)").click()
+    import pandas as pd
+
+    table = pd.read_csv(download.value.path())
+    assert table["true_digit"].astype(str).tolist() == typed

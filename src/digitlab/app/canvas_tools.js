@@ -23,8 +23,13 @@
     }
   };
 
+  // Text fields keep their own Ctrl+Z; a radio or a checkbox (the mode switch just clicked) does not.
+  const TEXT_TYPES = ["text", "search", "number", "email", "password", "tel", "url"];
   const typing = (target) =>
-    target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+    target &&
+    (target.isContentEditable ||
+      ["TEXTAREA", "SELECT"].includes(target.tagName) ||
+      (target.tagName === "INPUT" && TEXT_TYPES.includes(target.type)));
 
   document.addEventListener(
     "keydown",
