@@ -21,8 +21,10 @@ from streamlit.testing.v1 import AppTest
 
 from digitlab.app import lab, loaders
 from digitlab.errors import ModelError
+from digitlab.evaluation import lab as lab_figures
 from digitlab.models import runs
 from digitlab.models.registry import display_name, model_ids
+from digitlab.training import runs as training_runs
 from digitlab.training.runs import (
     KNOBS,
     MAX_EPOCHS,
@@ -38,15 +40,36 @@ TIMEOUT = 180  # s per run: the first loads torch and measures the shipped model
 TINY = {"train_size": 200, "C": 0.05}
 
 
+def small_measures(patch: pytest.MonkeyPatch) -> None:
+    """Calibration and result cards look at few images: the figures are not what is tested."""
+    patch.setattr(lab_figures, "RENDERS_PER_KIND", 2)
+    patch.setattr(training_runs, "RUN_PROBE", {"rendered": 20, "coarse": 10, "styled": 20,
+                                               "negative": 40})  # fmt: skip
+    lab_figures._renders.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def data_home(tmp_path_factory) -> Iterator[Path]:
     """This module's runs: ``tiny-a`` and ``tiny-b``, tiny logistic regressions."""
     base = tmp_path_factory.mktemp("train-page-data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(base))
+        small_measures(patch)
         train_run("tiny-a", run_settings("logreg", "quick", **TINY))
         train_run("tiny-b", run_settings("logreg", "quick", augment=False, **TINY))
         yield base
+    lab_figures._renders.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def empty_home(tmp_path_factory) -> Iterator[Path]:
+    """No runs yet: the page as a student first opens it."""
+    base = tmp_path_factory.mktemp("train-page-empty")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(base))
+        small_measures(patch)
+        yield base
+    lab_figures._renders.cache_clear()
 
 
 def run(at: AppTest) -> AppTest:
@@ -55,10 +78,21 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-@pytest.fixture
-def page(data_home) -> AppTest:
+def open_train_page() -> AppTest:
     at = run(AppTest.from_file(str(HOME), default_timeout=TIMEOUT))
     return run(at.switch_page("pages/train.py"))
+
+
+@pytest.fixture
+def page(data_home) -> AppTest:
+    """The page with two runs trained (slow tests)."""
+    return open_train_page()
+
+
+@pytest.fixture
+def fresh_page(empty_home) -> AppTest:
+    """The page before any run (the fast tests)."""
+    return open_train_page()
 
 
 def button(at: AppTest, label: str):
@@ -81,51 +115,52 @@ def errors(at: AppTest) -> list[str]:
 # --- settings ----------------------------------------------------------------------------------
 
 
-def test_the_page_starts_with_a_quick_cnn_named_my_cnn_1(page):
-    assert page.radio(key="train-family").value == "cnn"
-    assert page.radio(key="train-preset").value == "quick"
-    assert page.number_input(key="train-cnn-quick-width").value == 16
-    assert page.number_input(key="train-cnn-quick-epochs").value == 2
-    assert page.number_input(key="train-cnn-quick-size").value == 10_000
-    assert page.text_input(key="train-name-cnn").value == "my-cnn-1"
-    assert not button(page, "Train").disabled
+def test_the_page_starts_with_a_quick_cnn_named_my_cnn_1(fresh_page):
+    assert fresh_page.radio(key="train-family").value == "cnn"
+    assert fresh_page.radio(key="train-preset").value == "quick"
+    assert fresh_page.number_input(key="train-cnn-quick-width").value == 16
+    assert fresh_page.number_input(key="train-cnn-quick-epochs").value == 2
+    assert fresh_page.number_input(key="train-cnn-quick-size").value == 10_000
+    assert fresh_page.text_input(key="train-name-cnn").value == "my-cnn-1"
+    assert not button(fresh_page, "Train").disabled
 
 
-def test_a_family_shows_its_own_knobs_from_the_preset(page):
-    page.radio(key="train-family").set_value("logreg")
-    run(page)
-    page.radio(key="train-preset").set_value("full")
-    run(page)
-    assert page.number_input(key="train-logreg-full-C").value == 0.05
-    assert page.number_input(key="train-logreg-full-size").value == 55_000
-    assert not [n for n in page.number_input if n.label == "Epochs"]  # fitted in one go
-    assert page.text_input(key="train-name-logreg").value == "my-logreg-1"
+def test_a_family_shows_its_own_knobs_from_the_preset(fresh_page):
+    fresh_page.radio(key="train-family").set_value("logreg")
+    run(fresh_page)
+    fresh_page.radio(key="train-preset").set_value("full")
+    run(fresh_page)
+    assert fresh_page.number_input(key="train-logreg-full-C").value == 0.05
+    assert fresh_page.number_input(key="train-logreg-full-size").value == 55_000
+    assert not [n for n in fresh_page.number_input if n.label == "Epochs"]  # fitted in one go
+    assert fresh_page.text_input(key="train-name-logreg").value == "my-logreg-1"
 
 
-def test_a_bad_name_is_one_sentence_and_nothing_starts(page):
+def test_a_bad_name_is_one_sentence_and_nothing_starts(fresh_page):
     before = lab.trainer().job
-    train_with(page, **{"train-name-cnn": "my run!"})
-    assert errors(page) == [f"A run's name must be {runs.NAME_RULE}."]
+    train_with(fresh_page, **{"train-name-cnn": "my run!"})
+    assert errors(fresh_page) == [f"A run's name must be {runs.NAME_RULE}."]
     assert lab.trainer().job is before
 
 
 @pytest.mark.parametrize("family", ["logreg", "ann", "cnn"])
-def test_every_number_is_bounded_as_the_library_checks_it(page, family):
+def test_every_number_is_bounded_as_the_library_checks_it(fresh_page, family):
     """The inputs refuse what ``run_settings`` would: a student cannot type a value out of range
     (Streamlit keeps the last good one), so only names and replacements need a sentence."""
-    page.radio(key="train-family").set_value(family)
-    run(page)
+    fresh_page.radio(key="train-family").set_value(family)
+    run(fresh_page)
     for knob, (_kind, low, high, what) in KNOBS[family].items():
-        widget = page.number_input(key=f"train-{family}-quick-{knob}")
+        widget = fresh_page.number_input(key=f"train-{family}-quick-{knob}")
         assert (widget.min, widget.max) == (low, high)
         assert widget.value == PRESETS["quick"][family][knob]
         assert what.capitalize() in widget.help
-    size = page.number_input(key=f"train-{family}-quick-size")
+    size = fresh_page.number_input(key=f"train-{family}-quick-size")
     assert (size.min, size.max) == (MIN_TRAIN, MAX_TRAIN)
     if family != "logreg":
-        assert page.number_input(key=f"train-{family}-quick-epochs").max == MAX_EPOCHS
+        assert fresh_page.number_input(key=f"train-{family}-quick-epochs").max == MAX_EPOCHS
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_an_existing_name_asks_before_replacing(page):
     page.radio(key="train-family").set_value("logreg")
     run(page)
@@ -143,6 +178,7 @@ def test_an_existing_name_asks_before_replacing(page):
 # --- results -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_the_result_card_sets_the_run_beside_the_shipped_model(page):
     page.selectbox(key="train-card-run").set_value("tiny-a")
     run(page)
@@ -160,6 +196,7 @@ def test_the_result_card_sets_the_run_beside_the_shipped_model(page):
     assert hint and display_name("run:tiny-a") in hint[0]
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_the_experiments_table_lists_every_run_side_by_side(page):
     [table] = [d.value for d in page.dataframe if "Run" in d.value.columns]
     assert sorted(table["Run"]) == ["tiny-a", "tiny-b"]
@@ -173,6 +210,7 @@ def test_the_experiments_table_lists_every_run_side_by_side(page):
     assert page.multiselect(key="overlay").value == ["tiny-a", "tiny-b"]
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_a_run_is_removed_only_once_confirmed(page, data_home):
     shutil.copytree(runs.run_path("tiny-b"), runs.run_path("doomed"))
     run(page)
@@ -189,6 +227,7 @@ def test_a_run_is_removed_only_once_confirmed(page, data_home):
     assert "doomed" not in set(table["Run"])
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_a_lessons_outcome_shows_once_its_runs_exist(page, data_home):
     titles = " ".join(m.value for m in page.markdown)
     assert "Why preprocessing matters" in titles
@@ -217,6 +256,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
     assert rows[0] == ["Run", "n"]
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_the_experiments_csv_has_a_row_a_run(data_home):
     frame = lab.experiments_frame(runs.list_runs())
     rows = list(csv.DictReader(io.StringIO(lab.csv_bytes(frame).decode())))
@@ -227,6 +267,7 @@ def test_the_experiments_csv_has_a_row_a_run(data_home):
 # --- runs in the model picker --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_runs_join_the_model_picker_after_the_shipped_models(data_home):
     shipped = [display_name(m) for m in model_ids()]
     choices = loaders.model_choices()
@@ -240,6 +281,7 @@ def test_runs_join_the_model_picker_after_the_shipped_models(data_home):
     assert loaders.chosen_model_ids(display_name("run:tiny-b")) == ["run:tiny-b"]
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_a_replaced_or_removed_run_is_never_served_stale(data_home):
     train_run("stale", run_settings("logreg", "quick", **TINY))
     first = loaders.get_model("run:stale")
@@ -265,6 +307,7 @@ def wait_for_end(at: AppTest, limit_s: float = 120) -> None:
         time.sleep(0.5)
 
 
+@pytest.mark.slow  # trains runs and measures their cards
 def test_a_run_started_here_trains_blocks_other_sessions_and_shows_its_card(page, data_home):
     page.radio(key="train-family").set_value("logreg")
     run(page)

@@ -11,6 +11,7 @@ the server runs appears on the next page run.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 
@@ -105,9 +106,32 @@ def prepare(source: bytes | np.ndarray):
     return preprocess_ink(ink_map(source), steps=True)
 
 
+# Background work stops between models when the process exits, and exit waits for it: a
+# thread still inside torch or FAISS while the interpreter shuts down aborts the process.
+STOPPING = threading.Event()
+_BACKGROUND: list[threading.Thread] = []
+
+
+@atexit.register
+def _finish_background_work() -> None:
+    STOPPING.set()
+    for thread in _BACKGROUND:
+        thread.join()
+
+
+def in_background(target, name: str, *args) -> threading.Thread:
+    """Start ``target(*args)`` on a thread that the process's exit waits for."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    _BACKGROUND.append(thread)
+    thread.start()
+    return thread
+
+
 def _warm(model_ids: tuple[str, ...]) -> None:
     blank = np.zeros((1, 28, 28), np.float32)
     for model_id in model_ids:
+        if STOPPING.is_set():
+            return
         try:
             load_model(model_id).predict_proba(blank)  # loads torch, builds the k-NN index
         except ModelError:
@@ -124,9 +148,7 @@ def warm_up() -> threading.Thread:
     ``get_model`` instant once the thread has loaded a model.
     """
     order = (DEFAULT_MODEL, *(m for m in model_ids() if m != DEFAULT_MODEL))
-    thread = threading.Thread(target=_warm, args=(order,), name="digitlab-warm-up", daemon=True)
-    thread.start()
-    return thread
+    return in_background(_warm, "digitlab-warm-up", order)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -19,7 +19,7 @@ import streamlit as st
 
 from digitlab.answers.compare import loaded_models, predictions_for
 from digitlab.app.inputs import digest
-from digitlab.app.loaders import available_model, get_model, prepare
+from digitlab.app.loaders import STOPPING, available_model, get_model, in_background, prepare
 from digitlab.app.profile_state import active_profile
 from digitlab.errors import DigitLabError, ModelError
 from digitlab.models.registry import display_name, model_ids
@@ -69,6 +69,8 @@ def _embed_references() -> None:
     from digitlab.profiles.adapt import reference_embeddings
 
     for model_id in model_ids():
+        if STOPPING.is_set():
+            return
         try:
             reference_embeddings(get_model(model_id))
         except ModelError:
@@ -82,9 +84,7 @@ def ready_to_teach() -> threading.Thread:
     """Embed the reference digits that bound a taught digit's reach, for every shipped model,
     once per server and in the background, so that the first "Teach it" is as quick as the
     next."""
-    thread = threading.Thread(target=_embed_references, name="digitlab-teach-ready", daemon=True)
-    thread.start()
-    return thread
+    return in_background(_embed_references, "digitlab-teach-ready")
 
 
 SELECTOR = "teach_digit"
