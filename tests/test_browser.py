@@ -353,9 +353,83 @@ def test_examples_replace_each_other_and_the_presentation_view_is_large(page, sc
     big = page.locator(".dl-present-digit")
     expect(big).to_have_text("2")
     assert big.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 120
-    screenshot(page, screenshots / "presentation.png")
+    page.get_by_role("button", name="← Back").click()  # the projector view covers the page
     page.get_by_role("button", name="Clear all").click()
     expect(predicted_digit(page)).to_have_count(0)
+
+
+PROJECTOR = {"width": 1280, "height": 720}
+
+
+def nothing_scrolls(tab) -> bool:
+    """Whether neither the document nor Streamlit's scrolling main block has anything to scroll
+    to, across or down (hidden overflow cannot be scrolled to by a person)."""
+    return tab.evaluate(
+        """() => [document.scrollingElement, document.querySelector('[data-testid="stMain"]')]
+            .every(e => { const s = getComputedStyle(e);
+                const fits = (a, b) => a <= b + 1;
+                return (s.overflowY === 'hidden' || fits(e.scrollHeight, e.clientHeight))
+                    && (s.overflowX === 'hidden' || fits(e.scrollWidth, e.clientWidth)); })"""
+    )
+
+
+def check_projector(tab, answer: str) -> None:
+    """The projector view at 1280x720: the input and the answer side by side, both large and
+    whole on the screen, the agreement in words, a way back, nothing else, nothing to scroll."""
+    view = tab.locator(".dl-projector")
+    expect(view).to_be_visible()
+    wait_until_idle(tab)
+    tab.wait_for_function("() => document.querySelector('.dl-projector-input').complete")
+    picture, big = tab.locator(".dl-projector-input"), tab.locator(".dl-present-digit")
+    detail, back = tab.locator(".dl-present-detail"), tab.get_by_role("button", name="← Back")
+    expect(big).to_have_text(answer)
+    expect(detail).to_contain_text(re.compile(r"\w"))
+    for element in (picture, big, detail, back):
+        expect(element).to_be_visible()
+        assert on_screen(tab, element), element.bounding_box()
+    assert nothing_scrolls(tab)
+    tab.mouse.wheel(0, 2000)
+    assert on_screen(tab, big) and on_screen(tab, picture)  # a wheel moves nothing
+    picture_box, big_box = picture.bounding_box(), big.bounding_box()
+    assert picture_box["x"] + picture_box["width"] <= big_box["x"] + 1  # side by side
+    assert picture_box["height"] >= 0.45 * PROJECTOR["height"]  # large
+    assert big.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 150
+    assert detail.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 24
+    expect(tab.get_by_role("heading", name="Recognise a digit")).to_be_hidden()
+    expect(tab.get_by_test_id("stSidebar")).to_be_hidden()
+    expect(tab.get_by_test_id("stSelectbox").filter(has_text="Model")).to_be_hidden()
+
+
+def test_the_projector_view_fills_1280x720_with_the_input_and_the_answer(
+    browser, server, screenshots
+):
+    """Issue 18: a real projector view, for an example photo and for a drawing."""
+    context, tab, offline = open_tab(browser, server, PROJECTOR)
+    expect(tab.get_by_text("Upload digit images")).to_be_visible()
+    tab.get_by_test_id("stRadio").get_by_text("Draw", exact=True).click()
+    expect(tab.locator("canvas.upper-canvas")).to_be_visible()
+    draw_stroke(tab, (0.5, 0.15), (0.5, 0.85))
+    expect(predicted_digit(tab)).to_have_text("1")
+    tab.get_by_text("Presentation", exact=True).click()
+    check_projector(tab, "1")  # the drawing beside its answer, above the fold
+    expect(tab.locator(".dl-present-detail")).to_contain_text("CNN reads 1")
+    tab.get_by_role("button", name="← Back").click()
+    expect(predicted_digit(tab)).to_have_text("1")
+
+    tab.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
+    tab.get_by_role("radio", name="Board").click()
+    expect(predicted_digit(tab)).to_have_text("4")
+    choose_model(tab, "Compare all")  # the first answer of four models: loading can be slow
+    expect(tab.get_by_text("models answered in")).to_be_visible(timeout=4 * SLOW)
+    tab.get_by_text("Presentation", exact=True).click()
+    check_projector(tab, "4")
+    expect(tab.locator(".dl-present-detail")).to_contain_text("models")  # the agreement
+    tab.screenshot(path=str(screenshots / "presentation.png"))
+    tab.get_by_role("button", name="← Back").click()
+    expect(tab.get_by_role("heading", name="Recognise a digit")).to_be_visible()
+    expect(tab.locator(".dl-projector")).to_have_count(0)
+    offline.check()
+    context.close()
 
 
 def test_the_answer_is_announced_and_every_control_has_a_name(page):

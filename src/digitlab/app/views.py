@@ -12,14 +12,14 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from digitlab.answers import explain
-from digitlab.answers.agreement import agreement, names, verb
+from digitlab.answers.agreement import NOT_A_DIGIT_HEADLINE, agreement, names, verb
 from digitlab.answers.compare import loaded_models, predictions_for, shown_probabilities
 from digitlab.answers.inference import Prediction
-from digitlab.answers.number import read_number
 from digitlab.app import images
-from digitlab.app.loaders import available_model, picture, prepare, reads_as_row
+from digitlab.app.loaders import available_model, ink_map, picture, prepare, reads_as_row
 from digitlab.contract import NO_DIGIT, NO_DIGIT_TIP, NO_DIGITS, NOT_A_DIGIT
 from digitlab.errors import ImageError, ModelError, NoDigitError
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
@@ -45,7 +45,32 @@ SR_ONLY = (
     "position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
     "clip:rect(0,0,0,0);white-space:nowrap;border:0"
 )
-PRESENT_STYLE = "text-align:center;padding:1rem 0;border:2px solid #d62728;border-radius:1rem"
+PROJECTOR_SIDE = 900  # px: the input as large as half of a projector's window
+# The projector view covers the window; everything else is hidden (and cannot scroll), so
+# nothing but the input, the answer and the way back is on the screen.
+PROJECTOR_CSS = """
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stHeader"] {display: none !important}
+html, body, [data-testid="stMain"], [data-testid="stAppViewContainer"] {overflow: hidden !important}
+[data-testid="stMain"] {visibility: hidden}
+.dl-projector, .st-key-projector_back {visibility: visible}
+.dl-projector {position: fixed; inset: 0; z-index: 999990; background: #fff; color: #111;
+  display: flex; align-items: center; justify-content: center; gap: 4vw; padding: 5vh 4vw;
+  box-sizing: border-box}
+.dl-projector-input {max-width: 46vw; max-height: 86vh; min-width: 30vw; object-fit: contain;
+  border: 3px solid #999; border-radius: 0.5rem; background: #fff}
+.dl-projector-answer {flex: 1; min-width: 0; text-align: center}
+.dl-present-digit {font-weight: 700; line-height: 1; color: #d62728; overflow-wrap: anywhere}
+.dl-present-detail {font-size: clamp(1.25rem, 4.2vh, 2.6rem); line-height: 1.25;
+  margin-top: 3vh}
+.st-key-projector_back {position: fixed; top: 2vh; left: 2vw; z-index: 999991;
+  width: auto !important}
+.st-key-projector_back button p {font-size: 1.3rem}
+@media (max-aspect-ratio: 1/1) {
+  .dl-projector {flex-direction: column; gap: 3vh}
+  .dl-projector-input {max-width: 90vw; max-height: 42vh; min-width: 0}
+}
+"""
 
 
 @contextmanager
@@ -89,6 +114,9 @@ def show_single(
             prepared = prepare(source)
         except NoDigitError:
             announce(NO_DIGIT_ADVICE)
+            if present:
+                show_presentation(projector_picture(source), "no digit", NO_DIGIT_ADVICE)
+                return
             st.warning(NO_DIGIT_ADVICE)
             if show_input:
                 show_source(source, name)
@@ -99,7 +127,10 @@ def show_single(
             st.error(why_not)
         if not predictions:
             return
-        show_answers(predictions, ms, present)
+        if present:  # the projector view, alone: the details are one click away (Back)
+            present_answers(source, predictions)
+            return
+        show_answers(predictions, ms)
         if looks_like_a_row(source):
             st.info(SEVERAL_DIGITS)
         show_pictures(source, name, prepared.image, predictions, show_input)
@@ -109,23 +140,35 @@ def show_single(
         show_why_tabs(prepared.image, predictions)
 
 
-def show_answers(predictions: dict[str, Prediction], ms: float, present: bool) -> None:
-    """The answer, its warnings and a sentence for screen readers; large when presenting."""
+def show_answers(predictions: dict[str, Prediction], ms: float) -> None:
+    """The answer, its warnings and a sentence for screen readers."""
     if len(predictions) == 1:
         [(model_id, prediction)] = predictions.items()
-        sentence = answer_sentence(model_id, prediction)
-        if present:
-            show_presentation(prediction.digit, sentence)
         show_answer(model_id, prediction, ms)
     else:
-        agreed = agreement(predictions)
-        sentence = f"{agreed.message} " + " ".join(
-            answer_sentence(m, p) for m, p in predictions.items()
-        )
-        if present:
-            show_presentation(agreed.headline, agreed.message)
         show_agreement(predictions, ms)
-    announce(sentence)
+    announce(spoken_answer(predictions))
+
+
+def spoken_answer(predictions: dict[str, Prediction]) -> str:
+    """The answer in words: one model's, or the models' agreement and each one's answer."""
+    if len(predictions) == 1:
+        [(model_id, prediction)] = predictions.items()
+        return answer_sentence(model_id, prediction)
+    sentences = " ".join(answer_sentence(m, p) for m, p in predictions.items())
+    return f"{agreement(predictions).message} {sentences}"
+
+
+def present_answers(source: bytes | np.ndarray, predictions: dict[str, Prediction]) -> None:
+    """The projector view of one input: a model's answer, or what the models agree on."""
+    if len(predictions) == 1:
+        [(model_id, prediction)] = predictions.items()
+        headline, detail = prediction.digit, answer_sentence(model_id, prediction)
+    else:
+        agreed = agreement(predictions)
+        headline, detail = agreed.headline, agreed.message
+    show_presentation(projector_picture(source), headline, detail)
+    announce(spoken_answer(predictions))
 
 
 def show_pictures(
@@ -180,15 +223,35 @@ def announce(sentence: str) -> None:
             f"{html.escape(sentence)}</p>")  # fmt: skip
 
 
-def show_presentation(answer: int | str | None, detail: str) -> None:
-    """The answer (a digit or a number) in type large enough for the back of a classroom."""
-    shown = "?" if answer is None else html.escape(str(answer))
+def show_presentation(shown_input: Image.Image, answer: int | str | None, detail: str) -> None:
+    """The projector view: the input and the answer side by side, filling the window, in type
+    large enough for the back of a classroom; the title, the controls and the sidebar are
+    hidden (nothing to scroll), and one button leads back."""
+    shown = NOT_A_DIGIT_HEADLINE if answer is None else str(answer)
+    # Longer headlines ("not a digit", "3 or 5?") shrink to fit their half of the window.
+    size = "min(62vh,30vw)" if len(shown) <= 2 else f"min(62vh,{46 / (0.62 * len(shown)):.1f}vw)"
     st.html(
-        f'<div aria-hidden="true" style="{PRESENT_STYLE}">'
-        f'<div class="dl-present-digit" style="font-size:min(40vh,16rem);font-weight:700;'
-        f'line-height:1">{shown}</div>'
-        f'<div style="font-size:1.6rem">{html.escape(detail)}</div></div>'
+        f"<style>{PROJECTOR_CSS}</style>"
+        '<div class="dl-projector" role="region" aria-label="Presentation">'
+        f'<img class="dl-projector-input" src="{images.data_uri(shown_input)}" alt="The input">'
+        '<div class="dl-projector-answer">'
+        f'<div class="dl-present-digit" style="font-size:{size}">{html.escape(shown)}</div>'
+        f'<div class="dl-present-detail">{html.escape(detail)}</div></div></div>'
     )
+    with st.container(key="projector_back"):
+        st.button("← Back", on_click=stop_presenting, help="Leave the presentation view")
+
+
+def stop_presenting() -> None:
+    st.session_state.present = False
+
+
+def projector_picture(source: bytes | np.ndarray) -> Image.Image:
+    """The input as the projector shows it: the upload or photo as people see it, or the
+    drawing."""
+    if isinstance(source, bytes):
+        return picture(source, PROJECTOR_SIDE)[0]
+    return Image.fromarray(images.to_uint8(source))
 
 
 def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
@@ -345,12 +408,21 @@ def show_colour_scale(digit: int) -> None:
 
 # --- a number -------------------------------------------------------------------------------
 
+NOT_A_NUMBER = "not a number"  # the headline of a refused row
+
 
 def unsure_digits(reading) -> str:
-    """Which digits of a reading are unsure, e.g. "2nd (55%)", or "none"."""
+    """Which digits of a reading are unsure, e.g. "2nd (55%)", or "none" (a refused piece is
+    refused, not unsure: ``refused_digits`` names those)."""
     unsure = [f"{ordinal(i + 1)} ({d.confidence:.0%})"
               for i, d in enumerate(reading.digits) if d.low_confidence]  # fmt: skip
     return ", ".join(unsure) or "none"
+
+
+def refused_digits(reading) -> str:
+    """Which pieces of a reading the model refuses as not digits, e.g. "1st and 3rd"."""
+    refused = [ordinal(i + 1) for i, d in enumerate(reading.digits) if d.refused]
+    return refused[0] if len(refused) == 1 else f"{', '.join(refused[:-1])} and {refused[-1]}"
 
 
 def ordinal(n: int) -> str:
@@ -362,18 +434,44 @@ def reading_model(model_ids: list[str]) -> str:
     return DEFAULT_MODEL if DEFAULT_MODEL in model_ids else model_ids[0]
 
 
+def number_text(reading) -> str:
+    """The number as a table or a headline shows it: the digits, or "not a number"."""
+    return NOT_A_NUMBER if reading.refused else reading.text
+
+
+def piece_label(digit) -> str:
+    """A piece's label on the picture and under its 28x28: the digit, or "?" when refused."""
+    return "?" if digit.refused else str(digit.digit)
+
+
+def piece_caption(digit) -> str:
+    if digit.refused:
+        return "not a digit"
+    unsure = ", unsure" if digit.low_confidence else ""
+    return f"{digit.digit} ({digit.confidence:.0%}{unsure})"
+
+
+def read_numbers(source: bytes | np.ndarray, model_ids: list[str]) -> dict:
+    """Each available model's reading of ``source`` (the ink found once for all of them); a
+    model that cannot be used says why in an error."""
+    from digitlab.answers.number import read_number_from_ink  # here to buy start-up time
+
+    readings = {}
+    for model_id in model_ids:
+        model, why_not = available_model(model_id)
+        if model is None:
+            st.error(why_not)
+        else:
+            readings[model_id] = read_number_from_ink(ink_map(source), model)
+    return readings
+
+
 def show_number(
     name: str, source: bytes | np.ndarray, model_ids: list[str], present: bool = False
 ) -> None:
     """Read a row of digits with each chosen model; the boxes and digits of one of them, named."""
     with friendly_errors():
-        readings = {}
-        for model_id in model_ids:
-            model, why_not = available_model(model_id)
-            if model is None:
-                st.error(why_not)
-            else:
-                readings[model_id] = read_number(source, model=model)
+        readings = read_numbers(source, model_ids)
         if not readings:
             return
         shown_by = reading_model(list(readings))
@@ -382,46 +480,77 @@ def show_number(
             announce(NO_DIGITS)
             st.warning(NO_DIGITS)
             return
-        show_number_answer(readings, shown_by, present)
         if isinstance(source, bytes):
             shown, scale = picture(source)
         else:
             shown, scale = images.Image.fromarray(images.to_uint8(source)), 1.0
         boxes = [tuple(d.box) for d in reading.digits]
-        labels = [str(d.digit) for d in reading.digits]
+        labels = [piece_label(d) for d in reading.digits]
         boxed = images.draw_boxes(shown, boxes, labels, scale)
+        if present:  # the projector view, alone
+            show_presentation(boxed, number_text(reading), number_detail(readings, shown_by))
+            announce(number_sentence(readings, shown_by))
+            return
+        show_number_answer(readings, shown_by)
         st.image(boxed, caption=f"{name}: the digits as {display_name(shown_by)} reads them")
         columns = st.columns(max(len(reading.digits), 1))
         for column, d in zip(columns, reading.digits, strict=False):
-            unsure = ", unsure" if d.low_confidence else ""
-            column.image(
-                images.pixels(d.image, 3), caption=f"{d.digit} ({d.confidence:.0%}{unsure})"
-            )
+            column.image(images.pixels(d.image, 3), caption=piece_caption(d))
         st.caption(f"Each digit as {display_name(shown_by)} sees it, with its confidence.")
 
 
-def show_number_answer(readings: dict, shown_by: str, present: bool) -> None:
-    """The number, who read it, a warning on each unsure digit, and the others' readings."""
+def number_detail(readings: dict, shown_by: str) -> str:
+    """Under the projector's number: who read it, and what to doubt."""
+    reading, name = readings[shown_by], display_name(shown_by)
+    detail = f"Read by {name}."
+    if reading.refused:
+        detail += f" The {refused_digits(reading)} piece is not a digit."
+    if any(d.low_confidence for d in reading.digits):
+        detail += f" Unsure about the {unsure_digits(reading)} digit."
+    if len({number_text(r) for r in readings.values()}) > 1:
+        detail += " The models read different numbers."
+    return detail
+
+
+def number_sentence(readings: dict, shown_by: str) -> str:
+    """The reading in words: who read what, which digits are unsure or not digits at all."""
+    reading, name = readings[shown_by], display_name(shown_by)
+    if reading.refused:
+        sentence = f"{name}: {reading.refusal} Not a digit: the {refused_digits(reading)} piece."
+    else:
+        sentence = f"{name} reads the number {reading.text}."
+    unsure = unsure_digits(reading)
+    if unsure != "none":
+        sentence += f" Unsure about the {unsure} digit."
+    if len({number_text(r) for r in readings.values()}) > 1:
+        sentence += " The models read different numbers."
+    return sentence
+
+
+def show_number_answer(readings: dict, shown_by: str) -> None:
+    """The number, who read it, a warning on a refused row or on each unsure digit, and the
+    others' readings."""
     reading = readings[shown_by]
     name = display_name(shown_by)
-    if present:
-        show_presentation(reading.text, f"Read by {name}.")
-    st.metric("Number read", reading.text, help=f"As read by {name}")
+    st.metric("Number read", "none" if reading.refused else reading.text,
+              help=f"As read by {name}")  # fmt: skip
     st.caption(f"Read by {name}.")
+    if reading.refused:
+        st.warning(f"{reading.refusal} {name} reads the {refused_digits(reading)} piece as "
+                   "not a digit (marked ? on the picture).")  # fmt: skip
     unsure = unsure_digits(reading)
-    sentence = f"{name} reads the number {reading.text}."
     if unsure != "none":
         st.warning(f"Low confidence on the {unsure} digit (counting from the left): "
                    f"{name} is unsure, check it.")  # fmt: skip
-        sentence += f" Unsure about the {unsure} digit."
     if len(readings) > 1:
-        texts = {r.text for r in readings.values()}
+        texts = {number_text(r) for r in readings.values()}
         if len(texts) > 1:
             st.warning("The models read different numbers: see the table.")
         st.table(
             pd.DataFrame(
-                [{"Model": display_name(m), "Number": r.text, "Unsure digits": unsure_digits(r)}
+                [{"Model": display_name(m), "Number": number_text(r),
+                  "Unsure digits": unsure_digits(r)}
                  for m, r in readings.items()]
             ).set_index("Model")
         )  # fmt: skip
-    announce(sentence)
+    announce(number_sentence(readings, shown_by))
