@@ -609,3 +609,23 @@ def test_new_numbers_uploaded_one_after_another_are_each_read_quickly(app, mnist
         [metric] = [m for m in app.metric if m.label == "Number read"]
         assert metric.value == "".join(str(labels[10 + 3 * i + k]) for k in range(3))
     assert max(seconds) < 8, seconds
+
+
+def test_one_taught_digit_is_singular_and_an_empty_profile_chart_counts_in_whole_numbers(app):
+    """Issue 18: "1 digits taught", and an empty profile's chart axis read "0.000000"."""
+    import json
+
+    from digitlab.profiles.store import Profile
+
+    at = run(app.switch_page("pages/handwriting.py"))
+    [chart] = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    axis = spec["encoding"]["y"]["axis"]
+    assert axis["format"] == "d" and axis["tickMinStep"] == 1
+    assert spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    profile = Profile.in_memory("this-session")
+    profile.teach_preprocessed([np.zeros((28, 28), np.float32)], [1])
+    at.session_state["demo_profile"] = profile
+    run(at)
+    sidebar = [c.value for c in at.sidebar.caption]
+    assert any("1 digit taught in this session" in c for c in sidebar), sidebar

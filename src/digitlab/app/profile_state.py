@@ -57,7 +57,8 @@ def sidebar_picker() -> None:
     with st.sidebar:
         if not disk_profiles_enabled():
             profile = active_profile()
-            st.caption(f"Your handwriting: {len(profile)} digits taught in this session "
+            taught = f"{len(profile)} digit" + ("" if len(profile) == 1 else "s")
+            st.caption(f"Your handwriting: {taught} taught in this session "
                        "(demo: nothing is saved).")  # fmt: skip
             return
         names = profile_names()

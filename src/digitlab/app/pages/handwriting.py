@@ -2,7 +2,9 @@
 
 import re
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from digitlab.app.inputs import digest
@@ -22,6 +24,28 @@ def plain(text: str) -> str:
     """``text`` (a file name, a sentence naming one) as Markdown that shows it literally:
     no image fetched, no link, no colour or bold, whatever an uploaded file's name says."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def digits(count: int) -> str:
+    return f"{count} digit" if count == 1 else f"{count} digits"
+
+
+def taught_chart(counts) -> alt.Chart:
+    """How many of each digit are taught: whole numbers on the axis, 0 to at least 1, so an
+    empty profile's axis reads 0 and 1, not "0.000000"."""
+    frame = pd.DataFrame({"Digit": [str(d) for d in range(10)],
+                          "Taught": [int(counts[d]) for d in range(10)]})  # fmt: skip
+    top = max(1, int(frame["Taught"].max()))
+    return (
+        alt.Chart(frame, height=160)
+        .mark_bar()
+        .encode(
+            x=alt.X("Digit:N", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("Taught:Q", scale=alt.Scale(domain=[0, top]),
+                    axis=alt.Axis(format="d", tickMinStep=1)),
+            tooltip=["Digit", "Taught"],
+        )
+    )  # fmt: skip
 
 
 def show_taught(profile) -> None:
@@ -125,7 +149,7 @@ def download_and_upload(profile) -> None:
         except DigitLabError as err:
             right.error(plain(str(err)))
             return
-        st.session_state.sheet_message = f"Loaded {count} digits from {plain(upload.name)}."
+        st.session_state.sheet_message = f"Loaded {digits(count)} from {plain(upload.name)}."
         st.rerun()
 
 
@@ -154,7 +178,8 @@ message = st.session_state.pop("sheet_message", None)
 if message:
     st.success(message)
 st.metric("Digits taught", len(profile))
-st.bar_chart({"taught": [counts[d] for d in range(10)]}, x_label="digit", height=160)
+st.altair_chart(taught_chart(counts), width="stretch",
+                alt="How many of each digit are taught, as a bar chart.")  # fmt: skip
 show_taught(profile)
 if len(profile) and st.button("Reset: forget every digit", key="reset"):
     profile.reset()
