@@ -313,3 +313,41 @@ def test_rows_past_the_limit_are_counted_not_dropped(tmp_path, monkeypatch):
     (tmp_path / "labels.csv").write_text("file,label\n" + "a.png,1\n" * 7)
     with pytest.raises(DigitLabError, match="lists 7 images; the limit is 2, so split it"):
         load_labelled_folder(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Uploaded images (the app's Evaluate page): in memory, never read from disk
+
+
+def test_uploaded_images_score_like_the_same_folder(csv_folder, logreg_result):
+    items = load_labelled_folder(csv_folder)
+    uploads = [(i.file, i.path.read_bytes(), i.label, i.kind) for i in items if i.path.exists()]
+    result = folder_eval.evaluate_uploaded(uploads, ["logreg"])["logreg"]
+    assert set(result) == RESULT_KEYS
+    assert result["n"] == len(uploads) == logreg_result["n"] - 1  # the missing file is not here
+    assert result["correct"] == logreg_result["correct"]
+    assert result["per_kind"]["drawn"]["n"] == logreg_result["per_kind"]["drawn"]["n"] - 1
+    assert [m["file"] for m in result["misses"]] == [m["file"] for m in logreg_result["misses"]]
+
+
+def test_a_labels_csv_labels_uploads_and_never_reads_the_disk(csv_folder):
+    images = {p.name: p.read_bytes() for p in (csv_folder / "scans").glob("*.png")}
+    images["extra.png"] = images["d1.png"]
+    labels = (csv_folder / "labels.csv").read_bytes()  # lists scans/d0.png, blank.png, ...
+    items, unlisted = folder_eval.labelled_by_csv(labels, images)
+    assert unlisted == ["extra.png"]
+    by_file = {i.file: i for i in items}
+    assert by_file["scans/d3.png"].data == images["d3.png"] and by_file["scans/d3.png"].kind
+    assert by_file["missing.png"].data is None and by_file["missing.png"].path is None
+    read = folder_eval.read_image(by_file["missing.png"])
+    assert read.image28 is None and "was not uploaded" in read.reason
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "message"),
+    [("name,digit\na.png,1\n", "header"), ("file,label\na.png,x\n", "not a digit"),
+     ("file,label\n", "lists no images")],
+)  # fmt: skip
+def test_a_bad_uploaded_csv_is_one_sentence(csv_text, message):
+    with pytest.raises(DigitLabError, match=message):
+        folder_eval.labelled_by_csv(csv_text.encode(), {"a.png": b"x"})

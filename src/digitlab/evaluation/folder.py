@@ -18,7 +18,7 @@ import io
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +42,16 @@ LISTED_IN_TEXT = 20  # misses and refusals listed in the human report (--json li
 
 @dataclass(frozen=True)
 class LabelledImage:
-    """One image of the folder: ``file`` as listed (relative), its full ``path``, truth, kind."""
+    """One image of the folder: ``file`` as listed (relative), its full ``path``, truth, kind.
+
+    An uploaded image carries its bytes in ``data`` and is never read from disk; ``path`` is
+    then None (and ``data`` None too when a labels CSV lists a file that was not uploaded)."""
 
     file: str
-    path: Path
+    path: Path | None
     label: int
     kind: str = DEFAULT_KIND
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,56 @@ def read_image_folder(root: Path) -> list[LabelledImage]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Uploaded images (the app): bytes in memory, never a path on the server's disk
+
+
+def uploaded_items(uploads: list[tuple[str, bytes, int, str]]) -> list[LabelledImage]:
+    """``(name, bytes, label, kind)`` uploads -> labelled images that carry their bytes."""
+    if len(uploads) > MAX_IMAGES:
+        raise DigitLabError(f"That is {len(uploads):,} images; the limit is {MAX_IMAGES:,}.")
+    return [LabelledImage(name, None, label, kind or DEFAULT_KIND, data)
+            for name, data, label, kind in uploads]  # fmt: skip
+
+
+def evaluate_uploaded(
+    uploads: list[tuple[str, bytes, int, str]], model_ids: list[str] | tuple[str, ...],
+    pipeline: str = "ours", profile=None,
+) -> dict[str, dict]:  # fmt: skip
+    """``evaluate_folder`` on ``(name, bytes, label, kind)`` uploads held in memory."""
+    return evaluate_folder(uploaded_items(uploads), model_ids, pipeline, profile)
+
+
+def labelled_by_csv(
+    labels_csv: bytes, images: dict[str, bytes], csv_name: str = "labels.csv"
+) -> tuple[list[LabelledImage], list[str]]:
+    """Uploaded ``images`` (name -> bytes) labelled by an uploaded ``file,label[,kind]`` CSV.
+
+    A row's file matches an image by its name, or by its last part (``scans/a.png`` is the
+    upload ``a.png``); a listed file not uploaded is refused later, and counted. Returns the
+    items and the names of uploaded images the CSV does not list (not evaluated)."""
+    if len(labels_csv) > MAX_LABELS_BYTES:
+        raise DigitLabError(f"{csv_name} is too large (over {MAX_LABELS_BYTES // 2**20} MB).")
+    reader = csv.DictReader(io.StringIO(csv_text(labels_csv), newline=""))
+    try:
+        rows = labelled_rows(reader, Path(csv_name), False, MAX_IMAGES)
+    except csv.Error as err:
+        raise DigitLabError(
+            f"{csv_name}, near line {reader.line_num + 1}: not valid CSV ({err})."
+        ) from None
+    if not rows:
+        raise DigitLabError(f"{csv_name} lists no images.")
+    if len(rows) > MAX_IMAGES:
+        raise DigitLabError(f"{csv_name} lists over {MAX_IMAGES:,} images, the limit.")
+    items, used = [], set()
+    for row in rows:
+        name = row.file if row.file in images else Path(row.file.replace("\\", "/")).name
+        data = images.get(name)
+        used.add(name)
+        items.append(LabelledImage(row.file, None, row.label, row.kind, data))
+    return items, [name for name in images if name not in used]
+
+
+# ---------------------------------------------------------------------------------------------
 # Preprocessing once, predicting per model
 
 
@@ -216,10 +270,19 @@ def pipeline_function(pipeline: str) -> Callable:
     return preprocess if pipeline == "ours" else naive_preprocess
 
 
+def image_bytes(item: LabelledImage) -> bytes:
+    """An item's bytes: uploaded ones as they are, else read from its path (bounded)."""
+    if item.data is not None:
+        return item.data
+    if item.path is None:
+        raise ImageError(f"{item.file} is listed in the labels CSV but was not uploaded.")
+    return read_image_file(item.path)
+
+
 def read_image(item: LabelledImage, pipeline: str = "ours") -> ReadImage:
     """Read and preprocess one image; an unusable or blank image says why instead."""
     try:
-        return ReadImage(pipeline_function(pipeline)(read_image_file(item.path)))
+        return ReadImage(pipeline_function(pipeline)(image_bytes(item)))
     except NoDigitError as err:
         return ReadImage(None, str(err), "blank")
     except DigitLabError as err:
@@ -400,7 +463,7 @@ def miss_images(item: LabelledImage, pipeline: str) -> tuple[np.ndarray, np.ndar
     """The input (grey, at most 128 px) and the 28x28 of a missed image, read again."""
     from digitlab.imaging.decode import decode_image
 
-    data = read_image_file(item.path)
+    data = image_bytes(item)
     source = decode_image(data, max_side=128).grey
     return source, np.asarray(pipeline_function(pipeline)(data), dtype=np.float32)
 
