@@ -225,11 +225,23 @@ def app_command(args: argparse.Namespace) -> list[str]:
             "--server.fileWatcherType", "none"]  # fmt: skip
 
 
+DEFAULT_HOST = "127.0.0.1"  # this machine only, unless --host opens it on purpose
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     cmd = app_command(args)
     if args.profiles:  # read by digitlab.app.profile_state; the server inherits it
         os.environ["DIGITLAB_PROFILES"] = "1"
+    # Students join from their phones only when --host opened the app on purpose.
+    from digitlab.app.join import JOIN_ENV, join_url_for
+
+    os.environ.pop(JOIN_ENV, None)  # never inherited from a shell: the app says what it is
+    join = join_url_for(args.host, args.port) if args.host != DEFAULT_HOST else None
+    if join:
+        os.environ[JOIN_ENV] = join
     print(f"DigitLab app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    if join:
+        print(f"Students join at {join}", file=sys.stderr, flush=True)
     # Become the Streamlit server (no child left behind when we are stopped).
     os.execv(sys.executable, cmd)
     return 0  # not reached
@@ -309,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501,
                    help="port to listen on (default %(default)s); the app is then at "
                    "http://HOST:PORT")  # fmt: skip
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default=DEFAULT_HOST,
                    help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 opens it to the network)")  # fmt: skip
     p.add_argument("--profiles", action="store_true",
