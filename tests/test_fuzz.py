@@ -1,8 +1,9 @@
 """10,000 hostile inputs: only our two error classes come out, each decided in bounded time.
 
 Deterministic (seeded): random bytes behind each format's signature, valid images of every
-format with bytes flipped, cut, repeated or inserted, and the crafted pathological files of
-``test_filestructure``. Run by default, marked slow (about a minute).
+format (run-length BMPs, TIFFs in strips and padded JPEGs among them) with bytes flipped, cut,
+repeated or inserted, and the crafted pathological files of ``test_filestructure``. Run by
+default, marked slow (about a minute).
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ import pytest
 from digitlab.errors import ImageError, NoDigitError
 from digitlab.imaging.pipeline import preprocess
 from test_filestructure import (
+    bmp_rle8,
+    bmp_rle8_one_pixel_rows,
     gif_with_comments,
     gif_with_frames,
     jpeg_with_empty_markers,
     jpeg_with_extra_scans,
+    jpeg_with_padding,
     png_with_text_chunks,
     seven,
+    tiff_with_strips,
+    tiff_with_tags,
     truncated_jpeg_with_end_marker,
 )
 
@@ -41,6 +47,9 @@ def valid_images() -> list[bytes]:
         buffer = io.BytesIO()
         seven(48).convert(mode).save(buffer, fmt, **save)
         made.append(buffer.getvalue())
+    # structures Pillow walks in Python: run-length BMP, TIFF strip lists, JPEG padding
+    made += [bmp_rle8(seven(48)), tiff_with_strips(48, side=48), jpeg_with_padding(300),
+             jpeg_with_padding(300, b"\xff\xd0")]  # fmt: skip
     return made
 
 
@@ -67,7 +76,9 @@ def hostile_inputs(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     crafted = [jpeg_with_empty_markers(1000), jpeg_with_extra_scans(200),
                png_with_text_chunks(1000), gif_with_comments(1000), gif_with_frames(5000),
-               truncated_jpeg_with_end_marker()]  # fmt: skip
+               truncated_jpeg_with_end_marker(), jpeg_with_padding(10_000_000),
+               jpeg_with_padding(1_000_000, b"\xff\xd0"), tiff_with_strips(1_000_000),
+               tiff_with_tags(2000), bmp_rle8_one_pixel_rows(6300)]  # fmt: skip
     yield from crafted
     valid = valid_images()
     for i in range(n - len(crafted)):
