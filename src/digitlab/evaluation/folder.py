@@ -391,6 +391,33 @@ def format_result(result: dict) -> str:
     return "\n".join(lines).rstrip()
 
 
+def report_rows(result: dict) -> dict[str, list[dict]]:
+    """``format_result``'s tables as rows for a table widget (the app): per kind, per digit,
+    the most frequent confusions, the misses and the refusals (file names stay plain text)."""
+    return {
+        "per_kind": [{"Kind": k, "Images": g["n"], "Accuracy": percent(g["accuracy"])}
+                     for k, g in result["per_kind"].items()],
+        "per_digit": [{"Digit": d, "Images": g["n"], "Accuracy": percent(g["accuracy"])}
+                      for d, g in result["per_digit"].items()],
+        "confusions": [{"True digit": t, "Read as": a, "Count": c}
+                       for t, a, c in result["confusions"][:TOP_CONFUSIONS]],
+        "misses": [{"File": m["file"], "True digit": m["truth"], "Read as": m["answer"],
+                    "Confidence": percent(m["confidence"])} for m in result["misses"]],
+        "refused": [{"File": r["file"], "Why": r["reason"]} for r in result["refused"]],
+    }  # fmt: skip
+
+
+def summary_rows(results: list[dict]) -> list[dict]:
+    """One row per model: overall accuracy (refusals count as wrong), then per kind."""
+    kinds = list(dict.fromkeys(k for r in results for k in r["per_kind"]))
+    return [{"Model": display_name(r["model"]), "Accuracy": percent(r["accuracy"]),
+             "Correct": f"{r['correct']}/{r['n']}", "Refused": len(r["refused"]),
+             **({} if kinds == [DEFAULT_KIND] else
+                {k: percent(r["per_kind"][k]["accuracy"]) if k in r["per_kind"] else "-"
+                 for k in kinds})}
+            for r in results]  # fmt: skip
+
+
 def listing(title: str, records: list[dict], line: Callable[[dict], str]) -> list[str]:
     """A titled bullet list of at most ``LISTED_IN_TEXT`` records."""
     if not records:

@@ -27,6 +27,8 @@ MAX_MEMBER_BYTES = 10 * 1024 * 1024  # one digit image, uncompressed
 MAX_TOTAL_BYTES = 200 * 1024 * 1024  # every member together, uncompressed
 MAX_RATIO = 200  # uncompressed / compressed: photos and PNGs barely shrink, bombs shrink 1000x
 MAX_ZIP_BYTES = MAX_FILE_BYTES * 4
+MAX_UPLOADED_FILES = 1_000  # images plus their CSV, in one pick
+MAX_UPLOADED_BYTES = 200 * 1024 * 1024
 COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 SKIPPED_FOLDERS = ("__MACOSX",)
 
@@ -139,6 +141,12 @@ def labelled_uploads(files: list[tuple[str, bytes]]) -> tuple[list[LabelledImage
     others = [n for n, _ in files if n not in images and not n.lower().endswith((".zip", ".csv"))]
     if not files:
         raise DigitLabError("Upload a zip of digit folders 0-9, or images with a labels CSV.")
+    if len(files) > MAX_UPLOADED_FILES:
+        raise DigitLabError(f"That is {len(files):,} files; upload at most "
+                            f"{MAX_UPLOADED_FILES:,} at once, or one zip.")  # fmt: skip
+    if sum(len(d) for _, d in files) > MAX_UPLOADED_BYTES:
+        raise DigitLabError(f"These files are over {MAX_UPLOADED_BYTES // 2**20} MB together; "
+                            "upload fewer.")  # fmt: skip
     if zips:
         if len(files) > 1:
             raise DigitLabError("Upload the zip on its own (its folders 0-9 give the labels).")
