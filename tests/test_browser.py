@@ -570,6 +570,21 @@ def test_a_confusion_matrix_cell_filters_the_gallery(browser, server):
     context.close()
 
 
+def test_a_confusion_matrix_click_logs_no_streamlit_warning(browser, server, server_log):
+    """Issue 18: the gallery's model selector had a default and a Session State value, which
+    Streamlit logs on the server at the first cell click."""
+    context, tab, offline = open_tab(browser, server, SCREEN, "evaluate")
+    expect(tab.get_by_text(re.compile(r"^\d+ mistakes match"))).to_be_visible()
+    cell = tab.locator('path[aria-label^="Predicted digit: 4; True digit: 9;"]').first
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    expect(tab.get_by_role("combobox", name="True digit")).to_have_value("9")
+    wait_until_idle(tab)
+    assert "created with a default value" not in server_log.read_text()
+    offline.check()
+    context.close()
+
+
 def test_the_server_listens_on_this_machine_only(server, server_log):
     log = server_log.read_text()
     assert "Network URL" not in log and "External URL" not in log, log

@@ -84,9 +84,13 @@ def gallery_caption(count: int, model: str, true: object, predicted: object) -> 
 def show_gallery(results: list[dict]) -> None:
     st.subheader("Misclassified test digits")
     by_name = {r["display_name"]: r for r in results}
-    default = next((i for i, r in enumerate(results) if r["model"] == DEFAULT_MODEL), 0)
+    default = next((r for r in results if r["model"] == DEFAULT_MODEL), results[0])
+    # The start comes from Session State, not ``index``: a matrix cell's click sets the same
+    # keys, and a widget given both logs a Streamlit warning.
+    if st.session_state.get("gallery_model") not in by_name:
+        st.session_state.gallery_model = default["display_name"]
     a, b, c = st.columns(3)
-    name = a.selectbox("Model", list(by_name), index=default, key="gallery_model")
+    name = a.selectbox("Model", list(by_name), key="gallery_model")
     true = b.selectbox("True digit", [ANY, *range(10)], key="gallery_true")
     predicted = c.selectbox("Predicted digit", [ANY, *range(10)], key="gallery_predicted")
     mistakes = [
