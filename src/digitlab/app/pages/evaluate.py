@@ -1,7 +1,10 @@
-"""Evaluate: the stored test-set results of the four models (read from disk, nothing retrained).
+"""Evaluate: the stored test-set results of the four models (read from disk, nothing retrained),
+and the same models on a student's own labelled digits.
 
 Every figure comes from ``weights/<model>.metrics.json`` through the same functions that render
-the README's table (``evaluate.comparison_rows``), so the page and the README always agree.
+the README's table (``evaluate.comparison_rows``), so the page and the README always agree. Own
+digits (images plus a labels CSV, or a zip of ``0/``...``9/`` folders) get the report of
+``digitlab evaluate-folder``, from ``evaluation.folder`` and ``evaluation.uploads``.
 """
 
 from functools import partial
@@ -14,10 +17,22 @@ import streamlit as st
 from digitlab.app import images
 from digitlab.app.loaders import mnist
 from digitlab.errors import DigitLabError
+from digitlab.evaluation.folder import (
+    GALLERY_MAX,
+    evaluate_folder,
+    miss_images,
+    report_rows,
+    summary_rows,
+)
 from digitlab.evaluation.mnist import comparison_rows, per_class_rows, stored_metrics
+from digitlab.evaluation.tables import percent
+from digitlab.evaluation.uploads import labelled_uploads
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_ids
 
 GALLERY_SIZE = 48
+GALLERY_COLUMNS = 6
+GALLERY_HEIGHT = 430  # px: beside the matrix (380 px high), scrolled inside, never below it
+OWN_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "csv", "zip"]
 ANY = "Any"
 
 
@@ -82,7 +97,7 @@ def gallery_caption(count: int, model: str, true: object, predicted: object) -> 
 
 
 def show_gallery(results: list[dict]) -> None:
-    st.subheader("Misclassified test digits")
+    st.markdown("**Misclassified test digits**")
     by_name = {r["display_name"]: r for r in results}
     default = next((r for r in results if r["model"] == DEFAULT_MODEL), results[0])
     # The start comes from Session State, not ``index``: a matrix cell's click sets the same
@@ -100,10 +115,84 @@ def show_gallery(results: list[dict]) -> None:
     caption = gallery_caption(len(mistakes), name, true, predicted)
     (st.caption if mistakes else st.info)(caption)
     test_images, _ = mnist("test")
-    columns = st.columns(8)
+    box = st.container(height=GALLERY_HEIGHT, border=False)
+    columns = box.columns(GALLERY_COLUMNS)
     for i, m in enumerate(mistakes[:GALLERY_SIZE]):
-        caption = f"true {m['true']}, said {m['predicted']} ({m['confidence']:.0%})"
-        columns[i % 8].image(images.pixels(test_images[m["index"]], 3), caption=caption)
+        caption = f"{m['true']} → {m['predicted']} ({m['confidence']:.0%})"
+        columns[i % GALLERY_COLUMNS].image(images.pixels(test_images[m["index"]], 3),
+                                           caption=caption)  # fmt: skip
+
+
+@st.cache_data(max_entries=2, show_spinner="Reading and answering your digits...")
+def evaluate_own(files: tuple[tuple[str, bytes], ...], model_ids: tuple[str, ...]) -> dict:
+    """The folder report of ``model_ids`` on uploaded ``(name, bytes)`` files, once per upload
+    (the page reruns on every click): results, items, names left out, or one sentence."""
+    try:
+        items, left_out = labelled_uploads(list(files))
+        results = evaluate_folder(items, model_ids)
+    except DigitLabError as err:
+        return {"error": str(err)}
+    return {"results": list(results.values()), "items": items, "left_out": left_out}
+
+
+def show_own_result(result: dict, items: list) -> None:
+    """``digitlab evaluate-folder``'s report of one model: tables, then the misses gallery."""
+    rows = report_rows(result)
+    left, right = st.columns([1, 1.4])
+    if len(rows["per_kind"]) > 1 or rows["per_kind"][0]["Kind"] != "all":
+        left.dataframe(pd.DataFrame(rows["per_kind"]), hide_index=True)
+    left.dataframe(pd.DataFrame(rows["per_digit"]), hide_index=True)
+    if rows["confusions"]:
+        left.caption("Most frequent confusions")
+        left.dataframe(pd.DataFrame(rows["confusions"]), hide_index=True)
+    misses = result["misses"][:GALLERY_MAX]
+    shown = f"the first {len(misses)} of " if len(misses) < len(result["misses"]) else ""
+    right.caption(f"Misses: {shown}{len(result['misses'])} (your image | what the model saw)"
+                  if misses else "Misses: none.")  # fmt: skip
+    if misses:
+        by_file = {item.file: item for item in items}
+        box = right.container(height=GALLERY_HEIGHT, border=False)
+        columns = box.columns(6)
+        for i, miss in enumerate(misses):
+            source, seen = miss_images(by_file[miss["file"]], result["pipeline"])
+            caption = f"{miss['truth']} → {miss['answer']} ({percent(miss['confidence'], 0)})"
+            columns[2 * (i % 3)].image(images.to_uint8(source))
+            columns[2 * (i % 3) + 1].image(images.pixels(seen, 2), caption=caption)
+    with st.expander(f"Each miss and refusal by file ({len(result['misses'])} misses, "
+                     f"{len(result['refused'])} refused or blank, counted as wrong)"):  # fmt: skip
+        if rows["misses"]:
+            st.dataframe(pd.DataFrame(rows["misses"]), hide_index=True)
+        if rows["refused"]:
+            st.dataframe(pd.DataFrame(rows["refused"]), hide_index=True)
+
+
+def show_own_digits(trained: list[str]) -> None:
+    """Upload labelled digits and see each model's report on them."""
+    st.subheader("Your own digits")
+    st.caption(
+        "Upload a zip of folders 0 to 9 (each holding images of that digit), or images with a "
+        "labels CSV (columns file,label and optionally kind, such as drawn or photo). Images "
+        "that cannot be read or that a model refuses count as wrong and are listed apart."
+    )
+    files = st.file_uploader("Labelled digits", type=OWN_TYPES, accept_multiple_files=True,
+                             key="own_digits")  # fmt: skip
+    if not files:
+        return
+    if not trained:
+        st.info("No model is trained yet: run `digitlab train` first.")
+        return
+    report = evaluate_own(tuple((f.name, f.getvalue()) for f in files), tuple(trained))
+    if "error" in report:
+        st.error(report["error"])
+        return
+    if report["left_out"]:
+        st.caption(f"Not evaluated (not a labelled image): {len(report['left_out'])} file(s).")
+    results = report["results"]
+    st.dataframe(pd.DataFrame(summary_rows(results)), hide_index=True)
+    for tab, result in zip(st.tabs([display_name(r["model"]) for r in results]), results,
+                           strict=True):  # fmt: skip
+        with tab:
+            show_own_result(result, report["items"])
 
 
 st.title("Evaluate")
@@ -126,17 +215,22 @@ if results:
         "Training time includes choosing hyper-parameters."
     )
     st.subheader("Per model")
-    st.caption("Click a cell of a confusion matrix to see those mistakes in the gallery below.")
-    for tab, result in zip(st.tabs([r["display_name"] for r in results]), results, strict=True):
-        with tab:
-            left, right = st.columns([1.3, 1])
-            left.altair_chart(
-                confusion_chart(result),
-                width="stretch",
-                key=f"confusion-{result['model']}",
-                on_select=partial(filter_gallery, result["model"]),
-                selection_mode="cell",
-            )
-            left.caption("Confusion matrix: rows are the true digit, columns the answer.")
-            right.table(pd.DataFrame(per_class_rows(result)).set_index("Digit"))
-    show_gallery(results)
+    st.caption("Click a cell of a confusion matrix to see those mistakes beside it.")
+    matrices, gallery = st.columns([1, 1])
+    with matrices:
+        for tab, result in zip(st.tabs([r["display_name"] for r in results]), results,
+                               strict=True):  # fmt: skip
+            with tab:
+                st.altair_chart(
+                    confusion_chart(result),
+                    width="stretch",
+                    key=f"confusion-{result['model']}",
+                    on_select=partial(filter_gallery, result["model"]),
+                    selection_mode="cell",
+                )
+                st.caption("Confusion matrix: rows are the true digit, columns the answer.")
+                with st.expander("Precision, recall and F1 per digit"):
+                    st.table(pd.DataFrame(per_class_rows(result)).set_index("Digit"))
+    with gallery:
+        show_gallery(results)
+show_own_digits([r["model"] for r in results])

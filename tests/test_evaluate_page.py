@@ -1,0 +1,108 @@
+"""The Evaluate page's own-digits report and How it works's pictures, under AppTest
+(issue 18, what students asked for)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from digitlab.data.mnist import load_mnist
+from digitlab.models.registry import display_name
+
+HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
+TIMEOUT = 120  # s per run: the first run loads models on a possibly busy machine
+DIGITS = 6  # MNIST test digits uploaded
+
+
+def run(at: AppTest) -> AppTest:
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def evaluate_page() -> AppTest:
+    at = run(AppTest.from_file(str(HOME), default_timeout=TIMEOUT))
+    return run(at.switch_page("pages/evaluate.py"))
+
+
+def own_digits(at: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
+    # Fewer models, a faster test: the page evaluates the models whose figures are stored.
+    at.file_uploader(key="own_digits").set_value(files)
+    return run(at)
+
+
+@pytest.fixture(scope="module")
+def digit_pngs() -> list[tuple[str, bytes, int]]:
+    """MNIST test digits as dark ink on white paper, 4x larger: (name, PNG bytes, label)."""
+    images, labels = load_mnist("test")
+    pngs = []
+    for i in range(DIGITS):
+        buffer = io.BytesIO()
+        Image.fromarray(255 - images[i]).resize((112, 112), Image.LANCZOS).save(buffer, "PNG")
+        pngs.append((f"d{i}.png", buffer.getvalue(), int(labels[i])))
+    return pngs
+
+
+def report_tables(at: AppTest) -> list:
+    return [d.value for d in at.dataframe]
+
+
+def test_images_and_a_labels_csv_give_the_folder_report(digit_pngs):
+    rows = ["file,label,kind"]
+    for i, (name, _, label) in enumerate(digit_pngs):
+        rows.append(
+            f"{name},{(label + 1) % 10 if i == 0 else label},{'photo' if i % 2 else 'drawn'}"
+        )
+    rows.append("gone.png,3,photo")  # listed, not uploaded: refused, counted as wrong
+    files = [(n, d, "image/png") for n, d, _ in digit_pngs]
+    files.append(("labels.csv", "\n".join(rows).encode(), "text/csv"))
+    at = own_digits(evaluate_page(), files)
+    assert not at.error, [e.value for e in at.error]
+    summary = report_tables(at)[0]
+    assert list(summary["Model"])[:1] and "CNN" in list(summary["Model"])
+    assert set(summary.columns) >= {"Accuracy", "Correct", "Refused", "drawn", "photo"}
+    assert all(c.endswith(f"/{DIGITS + 1}") for c in summary["Correct"])
+    assert all(r >= 1 for r in summary["Refused"])  # the file that was not uploaded
+    tables = report_tables(at)
+    assert any(list(t.columns) == ["Digit", "Images", "Accuracy"] for t in tables)
+    refused = [t for t in tables if list(t.columns) == ["File", "Why"]]
+    assert refused and "gone.png" in list(refused[0]["File"])
+    misses = [t for t in tables if "Read as" in t.columns and "File" in t.columns]
+    assert misses and "d0.png" in list(misses[0]["File"])  # mislabelled on purpose: a miss
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Misses: ") and "what the model saw" in c for c in captions)
+    assert len(at.tabs) >= 2 * len(summary)  # the MNIST matrices' tabs, then the own report's
+
+
+def test_a_zip_of_digit_folders_gives_the_report(digit_pngs):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data, label in digit_pngs:
+            archive.writestr(f"mine/{label}/{name}", data)
+    at = own_digits(evaluate_page(), [("mine.zip", buffer.getvalue(), "application/zip")])
+    assert not at.error, [e.value for e in at.error]
+    summary = report_tables(at)[0]
+    assert all(c.endswith(f"/{DIGITS}") for c in summary["Correct"])
+    assert display_name("cnn") in list(summary["Model"])
+
+
+def test_a_hostile_zip_gives_one_sentence(digit_pngs):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("../../etc/3/a.png", digit_pngs[0][1])
+    at = own_digits(evaluate_page(), [("evil.zip", buffer.getvalue(), "application/zip")])
+    [error] = [e.value for e in at.error]
+    assert error.startswith("evil.zip has an entry outside its folder") and error.count(".") >= 1
+    assert not at.dataframe
+
+
+def test_images_without_a_csv_give_one_sentence(digit_pngs):
+    name, data, _ = digit_pngs[0]
+    at = own_digits(evaluate_page(), [(name, data, "image/png")])
+    [error] = [e.value for e in at.error]
+    assert error.startswith("Add one labels CSV")
