@@ -432,6 +432,17 @@ def test_the_projector_view_fills_1280x720_with_the_input_and_the_answer(
     context.close()
 
 
+def test_without_a_camera_one_sentence_and_no_dead_camera_box(page):
+    """Issue 18: a browser without a camera showed an empty 520 px box and a dead "Take Photo"
+    button. Headless Chromium here has no camera. The first screen also says what DigitLab
+    is and how to start."""
+    expect(page.get_by_text("DigitLab reads handwritten digits")).to_be_visible()
+    page.get_by_test_id("stRadio").get_by_text("Camera", exact=True).click()
+    expect(page.get_by_text("No camera here")).to_be_visible()
+    expect(page.get_by_test_id("stCameraInput")).to_be_hidden()
+    expect(page.get_by_role("button", name="Take Photo")).to_be_hidden()
+
+
 def test_the_answer_is_announced_and_every_control_has_a_name(page):
     page.get_by_role("radio", name="Scan").click()
     expect(predicted_digit(page)).to_have_text("7")

@@ -14,8 +14,32 @@ CANVAS_SIDE = 280  # 10x MNIST's 28 px, so a 20 px pen ends up about MNIST's str
 PEN_WIDTH = 20
 CANVAS_TOOLS = Path(__file__).parents[1] / "canvas_tools.js"
 NO_CAMERA = (
-    "No camera here, or the browser may not use it? Take the photo with your phone instead "
-    "and choose **Upload** (or draw the digit)."
+    "No camera here: take the photo with your phone and choose **Upload**, or **Draw** the "
+    "digit instead."
+)
+# The browser knows whether it has a camera; the server does not. Without one, only the
+# sentence above shows (no empty photo box, no dead "Take Photo" button); with one, only the
+# camera. Until the browser has answered, both show.
+CAMERA_CHECK = """
+<style>
+.dl-camera-none .st-key-camera_box, .dl-camera-found .st-key-camera_missing {display: none}
+</style>
+<script>
+(async () => {
+  let found = false;
+  try {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    found = devices.some(d => d.kind === "videoinput");
+  } catch (e) { found = false; }
+  const root = document.documentElement;
+  root.classList.toggle("dl-camera-found", found);
+  root.classList.toggle("dl-camera-none", !found);
+})();
+</script>
+"""
+INTRO = (
+    "DigitLab reads handwritten digits with four machine-learning models and shows why: "
+    "upload an image or pick an example, draw one, or take a photo to start."
 )
 EXAMPLE_LABELS = {"Chalkboard": "Board", "Row of digits": "2026"}  # one row on a phone
 PHOTO_TIPS = """\
@@ -88,10 +112,13 @@ def drawn_input(shown: bool) -> list[inputs.Input]:
 
 
 def camera_input() -> list[inputs.Input]:
-    st.caption(NO_CAMERA)
-    st.camera_input(
-        "Take a photo of a digit written on paper", key="camera", on_change=inputs.take_photo
-    )
+    with st.container(key="camera_missing"):
+        st.caption(NO_CAMERA)
+    with st.container(key="camera_box"):
+        st.camera_input(
+            "Take a photo of a digit written on paper", key="camera", on_change=inputs.take_photo
+        )
+    st.html(CAMERA_CHECK, unsafe_allow_javascript=True)
     return inputs.kept("Camera")
 
 
@@ -136,7 +163,7 @@ shown = {"Upload": upload_input, "Draw": lambda: drawn, "Camera": camera_input}[
 if shown:
     show_results(shown, chosen, source)
 else:
-    st.info("Give me a digit: upload an image or pick an example, draw one, or take a photo.")
+    st.info(INTRO)
 if source == "Draw":
     with st.expander("Tips for drawing"):
         st.markdown(DRAWING_TIPS)
