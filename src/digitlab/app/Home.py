@@ -12,6 +12,7 @@ from digitlab.app import join, loaders
 PHONE_CSS = """
 [data-testid="stTabs"] [role="tablist"] { flex-wrap: wrap; row-gap: 0.25rem; }
 [data-testid="stTable"] { overflow-x: auto; max-width: 100%; }
+.st-key-close_sidebar { display: none; }
 @media (max-width: 640px) {
   [data-testid="stTabs"] [role="tablist"] { column-gap: 0.75rem; }
   [data-testid="stTable"] table { font-size: 0.75rem; width: 100%; }
@@ -55,5 +56,6 @@ page = st.navigation(
 st.html(f"<style>{PHONE_CSS}</style>")
 join.show_join_box()  # only when `digitlab app --host` opened the app to the network
 page.run()
-st.html(f"<script>{CLOSE_SIDEBAR_JS}</script>", unsafe_allow_javascript=True)
+with st.container(key="close_sidebar"):  # hidden (no gap under the page); its script runs
+    st.html(f"<script>{CLOSE_SIDEBAR_JS}</script>", unsafe_allow_javascript=True)
 loaders.warm_up()  # after the first page is drawn: models then load in the background

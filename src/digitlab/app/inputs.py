@@ -126,3 +126,43 @@ def keep_drawing(image: np.ndarray | None) -> None:
     """Remember the canvas's picture (the Draw mode's input); blank: no input."""
     blank = image is None or image[..., :3].max() < 32  # nothing drawn on the black background
     keep("Draw", [] if blank else [("Your drawing", image)])
+
+
+# Draw mode's line under the canvas: for a finger as well as a keyboard (no Ctrl+Z on a phone).
+DRAW_CAPTION = (
+    "One digit, large and centred. To undo, use the arrow above the canvas "
+    "(or Ctrl+Z on a keyboard); Clear starts again."
+)
+CLEAR_LABEL = "Clear the drawing"
+# The Clear button presses the canvas's own bin (in its shadow root), so that the canvas, its
+# undo history and the answer all go back to empty exactly as with the bin.
+CLEAR_JS = """
+(() => {
+  if (window.digitlabClear) return;
+  window.digitlabClear = true;
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest || !event.target.closest("button[data-digitlab-clear]")) return;
+    const hosts = document.querySelectorAll('[data-testid="stBidiComponentIsolated"]');
+    for (const host of hosts) {
+      const bin = host.shadowRoot &&
+        host.shadowRoot.querySelector('button[aria-label="Reset canvas & history"]');
+      if (bin) bin.click();
+    }
+  });
+})();
+"""
+CLEAR_HTML = (
+    '<button type="button" data-digitlab-clear aria-label="{label}" '
+    'style="font:inherit;padding:0.35rem 0.9rem;border-radius:0.5rem;cursor:pointer;'
+    "border:1px solid rgba(49,51,63,0.3);background:transparent;color:inherit;"
+    'min-height:2.5rem">🧹 Clear</button>'
+)
+
+
+def draw_controls() -> None:
+    """Under the canvas: a labelled Clear button (large enough for a finger) and the caption."""
+    st.html(
+        CLEAR_HTML.format(label=CLEAR_LABEL) + f"<script>{CLEAR_JS}</script>",
+        unsafe_allow_javascript=True,
+    )
+    st.caption(DRAW_CAPTION)
