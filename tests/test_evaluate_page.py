@@ -106,3 +106,18 @@ def test_images_without_a_csv_give_one_sentence(digit_pngs):
     at = own_digits(evaluate_page(), [(name, data, "image/png")])
     [error] = [e.value for e in at.error]
     assert error.startswith("Add one labels CSV")
+
+
+def test_how_it_works_shows_each_step_on_the_example_photo():
+    from digitlab.imaging.pipeline import PIPELINE
+
+    at = run(AppTest.from_file(str(HOME), default_timeout=TIMEOUT))
+    run(at.switch_page("pages/how_it_works.py"))
+    assert not at.error, [e.value for e in at.error]
+    pictures = at.get("image")
+    captions = [image.caption for picture in pictures for image in picture.proto.imgs]
+    assert captions[0] == "The input: a phone photo of a 3"
+    steps = [f"{i}. {step.title}" for i, step in enumerate(PIPELINE, 1)]
+    assert sorted(captions[1:], key=steps.index) == steps  # a grid: the tree lists by column
+    expanders = [e.label for e in at.expander]
+    assert "Each step in words" in expanders

@@ -1,13 +1,18 @@
-"""How it works: the data, the preprocessing and each model in a paragraph, with results."""
+"""How it works: the data, the preprocessing as pictures of each step on one real example
+photo, and each model in a paragraph, with results."""
 
 import streamlit as st
 
-from digitlab.app.loaders import available_model
+from digitlab.app.loaders import available_model, prepare
+from digitlab.app.views import STEP_WIDTH, show_steps
 from digitlab.data.splits import VALIDATION_SIZE
 from digitlab.errors import DigitLabError
 from digitlab.evaluation.mnist import ratio, stored_metrics
 from digitlab.imaging.pipeline import describe_pipeline
 from digitlab.models.registry import display_name, model_ids, model_spec
+from digitlab.synth.examples import example
+
+PIPELINE_EXAMPLE = "Photo"  # a phone photo: every step has something to do on it
 
 
 def measured(model_id: str) -> str:
@@ -21,6 +26,18 @@ def measured(model_id: str) -> str:
         f"Measured: **{ratio(r['accuracy'])}** test accuracy (macro F1 {ratio(r['f1_macro'])}), "
         f"{r['latency_ms']:.2f} ms per image, {r['artifact_bytes'] / 1024:.0f} KiB on disk."
     )
+
+
+def show_pipeline_on_example() -> None:
+    """The example photo, then the picture each preprocessing step makes of it."""
+    photo = example(PIPELINE_EXAMPLE)
+    try:
+        prepared = prepare(photo.data)
+    except DigitLabError as err:  # the shipped example should always work: say it if not
+        st.error(str(err))
+        return
+    st.image(photo.data, caption=f"The input: a phone photo of a {photo.text}", width=STEP_WIDTH)
+    show_steps(prepared.steps)
 
 
 def describe(model_id: str) -> str:
@@ -41,9 +58,12 @@ st.header("The preprocessing")
 st.markdown(
     "MNIST digits were made in a particular way, and a model trained on them expects exactly "
     "that; squeezing a whole photo into 28x28 does not give it. Every input (upload, drawing or "
-    "photo) goes through the same pipeline, whose steps you can see on the Recognise page:\n\n"
-    + describe_pipeline()
+    "photo) goes through the same pipeline. Here it is on one of the example photos; the "
+    "Recognise page shows the same steps for yours."
 )
+show_pipeline_on_example()
+with st.expander("Each step in words"):
+    st.markdown(describe_pipeline())
 st.header(f"The {len(model_ids())} models")
 for model_id in model_ids():
     st.subheader(display_name(model_id))
