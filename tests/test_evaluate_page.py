@@ -121,3 +121,16 @@ def test_how_it_works_shows_each_step_on_the_example_photo():
     assert sorted(captions[1:], key=steps.index) == steps  # a grid: the tree lists by column
     expanders = [e.label for e in at.expander]
     assert "Each step in words" in expanders
+
+
+def test_the_gallery_sits_beside_the_matrices_and_the_per_digit_report_folds():
+    from digitlab.evaluation.mnist import stored_metrics
+    from digitlab.models.registry import model_ids
+
+    at = evaluate_page()
+    trained = [m for m in model_ids() if stored_metrics(m) is not None]
+    matrices, gallery = at.columns[:2]
+    assert len(matrices.tabs) == len(trained)
+    assert gallery.selectbox(key="gallery_model").value == "CNN"
+    folded = [e for e in at.expander if e.label == "Precision, recall and F1 per digit"]
+    assert len(folded) == len(trained) and all(len(e.table) == 1 for e in folded)
