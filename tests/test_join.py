@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,19 @@ def test_the_app_command_passes_the_join_url_only_with_host(monkeypatch):
     env, cmd = app_environment(monkeypatch, ["--host", "192.168.1.23", "--port", "8600"])
     assert env[join.JOIN_ENV] == "http://192.168.1.23:8600"
     assert cmd[cmd.index("--server.address") + 1] == "192.168.1.23"
+
+
+HOME = Path(__file__).resolve().parents[1] / "src" / "digitlab" / "app" / "Home.py"
+
+
+@pytest.mark.parametrize("url", [URL, None])
+def test_every_page_has_the_join_box_only_with_host(monkeypatch, url):
+    if url is None:
+        monkeypatch.delenv(join.JOIN_ENV, raising=False)
+    else:
+        monkeypatch.setenv(join.JOIN_ENV, url)
+    at = AppTest.from_file(str(HOME), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert [c.value for c in at.sidebar.code] == ([url] if url else [])
+    assert len(at.sidebar.get("image")) == (1 if url else 0)
