@@ -7,6 +7,7 @@ digits (images plus a labels CSV, or a zip of ``0/``...``9/`` folders) get the r
 ``digitlab evaluate-folder``, from ``evaluation.folder`` and ``evaluation.uploads``.
 """
 
+import re
 from functools import partial
 
 import altair as alt
@@ -34,6 +35,13 @@ GALLERY_COLUMNS = 6
 GALLERY_HEIGHT = 430  # px: beside the matrix (380 px high), scrolled inside, never below it
 OWN_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "csv", "zip"]
 ANY = "Any"
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def plain(text: str) -> str:
+    """A sentence naming an uploaded file, as Markdown that shows it literally (no image
+    fetched, no link), whatever the file's name says; as on the Handwriting page."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def confusion_chart(result: dict) -> alt.Chart:
@@ -183,7 +191,7 @@ def show_own_digits(trained: list[str]) -> None:
         return
     report = evaluate_own(tuple((f.name, f.getvalue()) for f in files), tuple(trained))
     if "error" in report:
-        st.error(report["error"])
+        st.error(plain(report["error"]))
         return
     if report["left_out"]:
         st.caption(f"Not evaluated (not a labelled image): {len(report['left_out'])} file(s).")
