@@ -191,7 +191,7 @@ def test_compare_all_names_the_unsure_models_and_marks_them_in_the_table(
     upload(choose(app, None), "digit.png", paper([mnist_test[0][0]]))
     assert not app.success, [s.value for s in app.success]
     [warning] = [w.value for w in app.warning if "unsure" in w.value]
-    assert all(display_name(m) in warning for m in unsure)
+    assert all(display_name(m) in warning for m in unsure), warning
     assert display_name("cnn") not in warning
     answers = app.table[0].value
     assert list(answers["Sure?"]) == ["unsure", "unsure", "unsure", "sure"]
@@ -533,12 +533,13 @@ def test_compare_all_headlines_what_most_models_say_never_a_minority_answer(
     """Issue 18, bug 3: three of four models refuse; the one that reads a digit is outvoted."""
     for model_id in ("knn", "ann", "cnn"):
         refuse_everything(monkeypatch, model_id)
-    app.toggle(key="present").set_value(True)
     upload(choose(app, None), "digit.png", paper([mnist_test[0][0]]))
     assert predicted(app) == "not a digit"
+    assert any("3 of 4 models say" in w.value for w in app.warning)
+    app.toggle(key="present").set_value(True)
+    run(app)
     [big] = [h.proto.body for h in app.get("html") if "dl-present-digit" in h.proto.body]
     assert ">not a digit</div>" in big and "3 of 4 models say" in big
-    assert any("3 of 4 models say" in w.value for w in app.warning)
 
 
 def test_a_refusal_shows_no_confidence_and_the_same_probabilities_as_its_chart():
