@@ -107,7 +107,7 @@ def drawn_input(shown: bool) -> list[inputs.Input]:
         if result.image_data is not None:  # None until the canvas sends its first drawing
             inputs.keep_drawing(result.image_data)
         if shown:
-            st.caption("One digit, large and centred. Undo: Ctrl+Z or the arrow above the canvas.")
+            inputs.draw_controls()
     return inputs.kept("Draw")
 
 
