@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import digitlab.imaging.components as components
 import digitlab.imaging.ink as ink_steps
@@ -359,3 +359,68 @@ def test_params_hold_the_steps_own_values():
     assert P.PARAMS["PAGE_SIDE"] == page_steps.PAGE_SIDE
     assert P.PARAMS["MIN_DIGIT_SIDE"] == components.MIN_DIGIT_SIDE
     assert all(not isinstance(value, str) for value in P.PARAMS.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Light is not ink: gradients and soft shadows on blank paper have no digit
+
+
+def smooth_gradient(height: int, width: int, power: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    ramp = (0.8 * xx + 0.6 * yy) / 1.4
+    return (0.25 + 0.5 * ramp**power).astype(np.float32)
+
+
+def blank_sheet_with_soft_shadow(softness: float, seed: int = 0) -> bytes:
+    """A phone photo of white paper, a soft shadow across one side, noise and JPEG."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:600, 0:800].astype(np.float32) / 700 - 0.5
+    light = 1.0 + 0.15 * xx - 0.3 * (xx**2 + yy**2)
+    light *= 1.0 - 0.35 / (1.0 + np.exp(-(0.8 * xx + 0.6 * yy - 0.1) / softness))
+    grey = np.clip(0.88 * light + rng.normal(0, 0.01, light.shape), 0, 1)
+    buffer = io.BytesIO()
+    Image.fromarray((grey * 255).astype(np.uint8)).convert("RGB").save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("power", [1.0, 0.5, 2.5])
+def test_a_smooth_grey_gradient_has_no_digit(power):
+    with pytest.raises(NoDigitError, match="No digit found"):
+        P.preprocess(smooth_gradient(300, 400, power))
+
+
+@pytest.mark.parametrize("softness", [0.03, 0.08, 0.15])
+def test_a_blank_sheet_with_a_soft_shadow_has_no_digit(softness):
+    with pytest.raises(NoDigitError, match="No digit found"):
+        P.preprocess(blank_sheet_with_soft_shadow(softness))
+
+
+def thin_strokes() -> list:
+    """A thin pen's "1" (1 and 2 px) on a big page, also under a soft shadow."""
+    uploads = []
+    for width in (1, 2):
+        page = Image.new("L", (600, 450), 235)
+        ImageDraw.Draw(page).line([(300, 120), (306, 330)], fill=40, width=width)
+        shadowed = np.asarray(page, np.float32) / 255 * np.linspace(1.0, 0.6, 600)[None, :]
+        uploads += [page, shadowed.astype(np.float32)]
+    return uploads
+
+
+def test_thin_pen_strokes_are_still_found():
+    for upload in thin_strokes():
+        digit = P.preprocess(upload)
+        assert digit.max() > 0.9 and (digit > 0.5).sum(axis=0).max() >= 15  # a tall stroke
+
+
+@pytest.mark.slow
+def test_thin_ones_stay_ones():
+    from digitlab.models.registry import load_model
+    from digitlab.synth.userlike import make_pen, make_photo, mnist_validation_digits
+
+    images, labels = mnist_validation_digits()
+    ones = images[labels == 1][:6]
+    rng = np.random.default_rng(0)
+    uploads = [make_pen(d, 1, rng, thick=False).data for d in ones[:3]]
+    uploads += [make_photo(d, 1, rng).data for d in ones[3:]] + thin_strokes()
+    digits = np.stack([P.preprocess(upload) for upload in uploads])
+    assert (load_model("cnn").predict_proba(digits).argmax(axis=1) == 1).all()

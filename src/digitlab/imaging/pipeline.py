@@ -43,6 +43,7 @@ from digitlab.imaging.ink import (
     SMALL_UPLOAD_SIDE,
     WORKING_SIDE,
     detect_ink_is_dark,
+    drop_soft_blobs,
     remove_background,
     remove_flat_background,
     threshold_ink,
@@ -259,6 +260,8 @@ def find_ink(image: ImageSource) -> InkMap:
     white = to_white_on_black(page, page is not working or detect_ink_is_dark(page))
     foreground = remove_flat_background(white) if small_upload else remove_background(white)
     candidates = threshold_ink(foreground)
+    if not small_upload:  # a tiny scan, enlarged smoothly, has soft edges of its own
+        candidates = drop_soft_blobs(foreground, candidates)
     to_input = factor * block * decoded.scale
     return InkMap(working, page, white, foreground, candidates, to_input, coarse=small_upload)
 
