@@ -258,7 +258,12 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
     name = display_name(model_id)
     if prediction.digit is None:
         st.metric("Predicted digit", "none")
-        st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; the chart shows what it would say.")
+        would = (
+            "the chart shows what it would say if it had to pick a digit"
+            if shown_probabilities(prediction) is not None
+            else "it leans to no digit"
+        )
+        st.warning(f"{NOT_A_DIGIT} {name} refuses to guess; {would}.")
         st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
         return
     with st.container(horizontal=True):  # side by side on a phone too
