@@ -7,7 +7,6 @@ digits (images plus a labels CSV, or a zip of ``0/``...``9/`` folders) get the r
 ``digitlab evaluate-folder``, from ``evaluation.folder`` and ``evaluation.uploads``.
 """
 
-import re
 from functools import partial
 
 import altair as alt
@@ -17,6 +16,7 @@ import streamlit as st
 
 from digitlab.app import images
 from digitlab.app.loaders import mnist
+from digitlab.app.text import plain
 from digitlab.errors import DigitLabError
 from digitlab.evaluation.folder import (
     GALLERY_MAX,
@@ -35,13 +35,6 @@ GALLERY_COLUMNS = 6
 GALLERY_HEIGHT = 430  # px: beside the matrix (380 px high), scrolled inside, never below it
 OWN_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "csv", "zip"]
 ANY = "Any"
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
-
-
-def plain(text: str) -> str:
-    """A sentence naming an uploaded file, as Markdown that shows it literally (no image
-    fetched, no link), whatever the file's name says; as on the Handwriting page."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def confusion_chart(result: dict) -> alt.Chart:

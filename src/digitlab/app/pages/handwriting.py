@@ -1,7 +1,5 @@
 """Your handwriting: the profile's taught digits, teaching from a sheet, download and upload."""
 
-import re
-
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -10,6 +8,7 @@ import streamlit as st
 from digitlab.app.inputs import digest
 from digitlab.app.loaders import available_model
 from digitlab.app.profile_state import active_profile, disk_profiles_enabled, sidebar_picker
+from digitlab.app.text import plain
 from digitlab.errors import DigitLabError
 from digitlab.models.registry import DEFAULT_MODEL
 
@@ -17,13 +16,6 @@ SHEET = "0123456789"
 PER_ROW = 10
 SHEET_CANVAS = (120, 640)  # px (height, width): room for ten digits side by side
 SOURCE_SHOWN = 24  # characters of a taught digit's source under its picture
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
-
-
-def plain(text: str) -> str:
-    """``text`` (a file name, a sentence naming one) as Markdown that shows it literally:
-    no image fetched, no link, no colour or bold, whatever an uploaded file's name says."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def digits(count: int) -> str:
