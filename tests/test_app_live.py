@@ -116,8 +116,7 @@ def test_a_new_pick_replaces_the_last_files_error(digits, monkeypatch):
     assert "damaged" in at.error[0].value
     upload(at, *[(f"d{d}.png", paper([digits[d]])) for d in range(3)])  # one file too many
     assert [e.value for e in at.error] == [
-        "That is 3 files: choose at most 2 at once (a table of more would not fit a screen "
-        "anyway)."
+        "That is 3 files: choose at most 2 at once (a table of more would not fit a screen anyway)."
     ]
     upload(at, ("two.png", paper([digits[2]])))
     assert predicted(at) == "2" and not at.error

@@ -9,6 +9,7 @@ honouring ``digitlab.models.base.DigitModel``, ``describe`` included) plus one
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -56,6 +57,9 @@ class ModelSpec:
 
 
 _MODELS: dict[str, ModelSpec] = {}
+
+
+_LOADING = threading.RLock()
 
 
 @cache
@@ -162,7 +166,9 @@ def load_model(model_id: str, weights: str | Path | None = None) -> DigitModel:
             version = (folder / runs.RUN_FILE).stat().st_mtime_ns / 1e9
         except OSError as err:
             raise runs.RunError(f"The run {model_id[4:]!r} cannot be read.") from err
-    return _load_cached(check_model_id(model_id), str(folder), version)
+    # One lock: a page and a background warm-up asking at once get the same object, loaded once.
+    with _LOADING:
+        return _load_cached(check_model_id(model_id), str(folder), version)
 
 
 # Quick-run settings: enough to learn something from 2,000 images in a few seconds (the
