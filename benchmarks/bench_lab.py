@@ -71,7 +71,7 @@ def answer_times(n: int) -> np.ndarray:
     from digitlab.models.registry import load_model, model_ids
     from digitlab.synth.examples import example
 
-    data = example("photo").data
+    data = example("Photo").data
     models = [load_model(m) for m in model_ids()]
     times = []
     for _ in range(n):
@@ -118,13 +118,13 @@ def main() -> None:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
     with tempfile.TemporaryDirectory() as tmp:
-        # A fresh cache holding only the verified MNIST files: the first run is truly cold.
-        mnist = Path(tmp) / "cache" / "digitlab" / "mnist"
-        shutil.copytree(cache_dir(), mnist)
-        env = {**os.environ, "XDG_DATA_HOME": str(Path(tmp) / "data"),
-               "XDG_CACHE_HOME": str(Path(tmp) / "cache")}  # fmt: skip
         families = {}
         for family in ("logreg", "ann", "cnn"):
+            # A fresh cache holding only the verified MNIST files: each first run is cold.
+            mnist = Path(tmp) / family / "cache" / "digitlab" / "mnist"
+            shutil.copytree(cache_dir(), mnist)
+            env = {**os.environ, "XDG_DATA_HOME": str(Path(tmp) / "data"),
+                   "XDG_CACHE_HOME": str(Path(tmp) / family / "cache")}  # fmt: skip
             cold = train_quick(family, f"bench-{family}-cold", env, device)
             warm = train_quick(family, f"bench-{family}-warm", env, device)
             families[family] = {"preset": PRESETS["quick"][family], "cold": cold, "warm": warm,

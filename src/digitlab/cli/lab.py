@@ -10,8 +10,8 @@ import time
 
 from digitlab.errors import ModelError
 
-RUN_OPTIONS = ("train_size", "epochs", "C", "k", "hidden", "width", "lr", "batch", "preset",
-               "augment", "time_limit")  # fmt: skip
+RUN_OPTIONS = ("train_size", "epochs", "C", "max_iter", "k", "hidden", "width", "lr", "batch",
+               "preset", "augment", "time_limit")  # fmt: skip
 TIME_LIMIT_HELP = "stop the run after this many seconds (nothing is saved)"
 
 
@@ -41,6 +41,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--epochs", type=int, metavar="E", help="passes over the training digits")
     p.add_argument("--C", type=float, dest="C", help="logistic regression: inverse regularisation")
+    p.add_argument("--max-iter", type=int, help="logistic regression: optimiser iterations")
     p.add_argument("--k", type=int, help="k-NN: neighbours that vote")
     p.add_argument("--hidden", type=int, help="ANN: neurons in the hidden layer")
     p.add_argument("--width", type=int, help="CNN: filters in the first convolution")
@@ -91,7 +92,7 @@ def cmd_train_run(args: argparse.Namespace) -> int:
         print("digitlab: error: a run trains one model: choose --model logreg, ann or cnn.",
               file=sys.stderr)  # fmt: skip
         return 2
-    knobs = {k: getattr(args, k) for k in ("C", "k", "hidden", "width", "lr", "batch")}
+    knobs = {k: getattr(args, k) for k in ("C", "max_iter", "k", "hidden", "width", "lr", "batch")}
     settings = run_settings(
         args.model, args.preset or "quick", train_size=args.train_size, epochs=args.epochs,
         augment=True if args.augment is None else args.augment, device=args.device,

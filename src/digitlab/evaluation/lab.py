@@ -58,20 +58,18 @@ def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @cache
-def _examples() -> tuple[np.ndarray, np.ndarray]:
-    from digitlab.evaluation.renders import preprocess_or_blank
+def _examples(pipeline: str) -> tuple[np.ndarray, np.ndarray]:
+    """The app's single-digit examples as ``pipeline`` preprocesses them, and their digits
+    (kept in the user's cache, as the renders are)."""
 
-    shown = [example(n) for n in EXAMPLE_NAMES]
-    singles = [e for e in shown if not e.is_number]
-    images = np.stack([preprocess_or_blank(e.data) for e in singles])
-    return images, np.array([int(e.text) for e in singles])
+    def make():
+        from digitlab.evaluation.renders import preprocess_or_blank
 
+        read = preprocess_or_blank if pipeline == "ours" else naive_preprocess
+        singles = [e for e in (example(n) for n in EXAMPLE_NAMES) if not e.is_number]
+        return np.stack([read(e.data) for e in singles]), np.array([int(e.text) for e in singles])
 
-def _naive_examples() -> tuple[np.ndarray, np.ndarray]:
-    shown = [e for e in (example(n) for n in EXAMPLE_NAMES) if not e.is_number]
-    return np.stack([naive_preprocess(e.data) for e in shown]), np.array(
-        [int(e.text) for e in shown]
-    )
+    return cached_arrays(f"lab-examples-{pipeline}-{pipeline_version()}", make)
 
 
 def result_card(model, pipeline: str = "ours") -> dict:
@@ -80,7 +78,7 @@ def result_card(model, pipeline: str = "ours") -> dict:
     val = decide(model.predict_proba_all(val_x), model.config).digit
     rx, ry, rkinds = _renders(pipeline)
     renders = decide(model.predict_proba_all(rx), model.config).digit
-    ex, ey = _examples() if pipeline == "ours" else _naive_examples()
+    ex, ey = _examples(pipeline)
     examples = decide(model.predict_proba_all(ex), model.config).digit
     return {
         "val_accuracy": accuracy(val, val_y),

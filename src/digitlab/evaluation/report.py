@@ -17,7 +17,9 @@ and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
   (``benchmarks/bench_preprocess.py``);
 * ``pipeline``: the preprocessing steps, from ``digitlab.pipeline.PIPELINE``;
 * ``profiles``: teaching a profile each writer's digits, ``results/profiles.json``
-  (``benchmarks/bench_profiles.py``).
+  (``benchmarks/bench_profiles.py``);
+* ``lab``: the learning lab's quick presets and answers while a run trains,
+  ``results/lab.json`` (``benchmarks/bench_lab.py``).
 
 ``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
 ``tests/test_readme_results.py`` fails when the README and the JSON disagree.
@@ -200,6 +202,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "realworld": render_realworld,
     "knn_search": render_knn_search,
     "profiles": render_profiles,
+    "lab": render_lab,
 }
 
 

@@ -92,7 +92,7 @@ def command(name: str, settings: RunSettings, time_limit: float) -> list[str]:
         "--replace",
     ]  # fmt: skip
     for knob, value in s.knobs.items():
-        cmd += [f"--{knob}", str(value)]
+        cmd += [f"--{knob.replace('_', '-')}", str(value)]
     return cmd
 
 

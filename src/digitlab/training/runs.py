@@ -41,7 +41,10 @@ SNAPSHOT_UNITS = 32  # at most this many first-layer units (filters or neurons) 
 
 # Each family's knobs: name -> (type, lowest, highest, what it is).
 KNOBS = {
-    "logreg": {"C": (float, 1e-4, 100.0, "inverse regularisation strength")},
+    "logreg": {
+        "C": (float, 1e-4, 100.0, "inverse regularisation strength"),
+        "max_iter": (int, 10, 500, "optimiser iterations"),
+    },
     "knn": {"k": (int, 1, 25, "neighbours that vote")},
     "ann": {
         "hidden": (int, 8, 1024, "neurons in the hidden layer"),
@@ -60,14 +63,15 @@ ITERATIVE = ("ann", "cnn")  # trained epoch by epoch; the others in one fit
 # shipped model's recipe on the whole training split (minutes to a quarter of an hour).
 PRESETS = {
     "quick": {
-        "logreg": {"train_size": 10_000, "C": 0.05},
+        # 30 iterations: on validation 94.76%, as with 60 (200: 94.88%), in a third of the time.
+        "logreg": {"train_size": 10_000, "C": 0.05, "max_iter": 30},
         "knn": {"train_size": 10_000, "k": 3},
         # Chosen on the validation split among a few widths, rates and batch sizes.
         "ann": {"train_size": 10_000, "epochs": 5, "hidden": 256, "lr": 3e-3, "batch": 64},
         "cnn": {"train_size": 10_000, "epochs": 2, "width": 16, "lr": 5e-3, "batch": 64},
     },
     "full": {
-        "logreg": {"train_size": MAX_TRAIN, "C": 0.05},
+        "logreg": {"train_size": MAX_TRAIN, "C": 0.05, "max_iter": 200},
         "knn": {"train_size": MAX_TRAIN, "k": 3},
         "ann": {"train_size": MAX_TRAIN, "epochs": 12, "hidden": 512, "lr": 3e-3, "batch": 128},
         "cnn": {"train_size": MAX_TRAIN, "epochs": 8, "width": 32, "lr": 3e-3, "batch": 128},
@@ -183,7 +187,7 @@ def overrides_for(settings: RunSettings) -> dict:
     out: dict = {"probe": RUN_PROBE}
     if family == "logreg":
         extra = _scaled(hp["extra"], share) if settings.augment else {"styled": 0, "negative": 0}
-        out |= {"c_choices": (knobs["C"],), "extra": extra}
+        out |= {"c_choices": (knobs["C"],), "max_iter": knobs["max_iter"], "extra": extra}
     elif family == "knn":
         extra = _scaled(hp["extra"], share) if settings.augment else {"styled": 0, "negative": 0}
         out |= {

@@ -37,6 +37,7 @@ ss = st.session_state
 # The knobs as a student reads them (the CLI's flags are the short names).
 KNOB_LABELS = {
     "C": "C (inverse regularisation)",
+    "max_iter": "Iterations",
     "k": "k (neighbours that vote)",
     "hidden": "Hidden neurons",
     "width": "Width (first-layer filters)",
