@@ -307,8 +307,9 @@ def test_several_files_chosen_at_once_give_one_row_per_file_and_a_column_per_mod
     assert table["True digit"].isna().all()  # for the teacher to fill in
     summary = app.table[0].value
     assert list(summary.index) == names and (summary["Accuracy"] == "no marks yet").all()
-    [download] = app.get("download_button")
-    assert download.proto.label == "Download CSV"
+    # Issue 18: one tidy table of answers, and the accuracy summary as a second file.
+    labels_ = [d.proto.label for d in app.get("download_button")]
+    assert "Download answers (CSV)" in labels_ and len(labels_) == 2, labels_
     assert not app.error
 
 
@@ -382,11 +383,16 @@ def test_camera_mode_says_what_to_do_without_a_camera_and_upload_gives_photo_tip
 def test_the_draw_mode_shows_the_canvas_with_one_way_to_clear(app):
     app.radio(key="source").set_value("Draw")
     run(app)
-    assert not app.button  # the canvas's own toolbar clears (its bin) and undoes: no 2nd way
+    # Issue 18: a labelled Clear button presses the canvas's own bin (one way to clear), and
+    # the caption speaks to touch and keyboard alike.
+    from digitlab.app.inputs import CLEAR_LABEL
+
+    assert not app.button  # the Clear button is the canvas's bin, pressed from the page
+    assert any(CLEAR_LABEL in h.proto.body for h in app.get("html"))
     assert not app.file_uploader  # only the chosen input is shown
-    assert any("Ctrl+Z" in c.value for c in app.caption)
-    [script] = [h for h in app.get("html") if "<script>" in h.proto.body]
-    assert "Undo" in script.proto.body and "dc-toolbar" in script.proto.body
+    assert any("Undo" in h.proto.body and "One digit" in h.proto.body for h in app.get("html"))
+    scripts = [h.proto.body for h in app.get("html") if "<script>" in h.proto.body]
+    assert any("Undo" in s and "dc-toolbar" in s for s in scripts)
 
 
 @pytest.mark.slow  # an AppTest run of 1-3 s; the page's upload-and-answer test stays fast

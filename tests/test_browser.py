@@ -463,7 +463,9 @@ def test_the_answer_is_announced_and_every_control_has_a_name(page):
 
 def draw_stroke(page, start: tuple[float, float], end: tuple[float, float]) -> None:
     """A mouse stroke on the canvas, from and to points given as fractions of its size."""
-    box = page.locator("canvas.upper-canvas").bounding_box()
+    canvas = page.locator("canvas.upper-canvas")
+    expect(canvas).to_be_visible()  # kept mounted in every mode, shown again in Draw
+    box = canvas.bounding_box()
     points = np.linspace(start, end, 25)
     page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
     page.mouse.down()
@@ -709,13 +711,6 @@ def teach_once(page, digit: str) -> float:
     return time.perf_counter() - started
 
 
-@pytest.mark.xfail(
-    reason="issue 18's bound is not met yet: 10.3, 6.3 and 3.0 s on the shared 2-core machine "
-    "(results/teach_app.json); the teaching runs in the button's callback now, but the rerun "
-    "still recomputes the Why views before the message, and the first teach waits for the "
-    "reference digits' embedding",
-    strict=False,
-)
 def test_teaching_updates_the_answer_within_a_second(page, tmp_path):
     seconds = []
     for index in (0, 1, 2):  # three different MNIST digits, each taught as another digit
@@ -731,31 +726,3 @@ def test_teaching_updates_the_answer_within_a_second(page, tmp_path):
     (TEACH_RESULTS / "teach_app.json").write_text(json.dumps(record, indent=2) + "\n")
     print("teaching took", ", ".join(f"{s:.2f} s" for s in seconds))
     assert max(seconds) <= TEACH_BOUND_S, seconds
-
-
-def test_typing_down_the_true_digit_column_keeps_every_entry(page):
-    from digitlab.synth.examples import example
-
-    chosen = [example(n) for n in ("Photo", "Scan", "Drawing", "Chalkboard")] * 2
-    files = [{"name": f"{i}-{e.name}", "mimeType": "image/png", "buffer": e.data}
-             for i, e in enumerate(chosen)]  # fmt: skip
-    page.locator('input[type="file"]').first.set_input_files(files=files)
-    expect(page.get_by_text("Type the true digits")).to_be_visible()
-    wait_until_idle(page)
-    grid = page.get_by_test_id("stDataFrame").bounding_box()
-    x = grid["x"] + grid["width"] - 40
-    typed = [str(i % 10) for i in range(len(files))]
-    for row, digit in enumerate(typed):  # quickly, without waiting for the page
-        page.mouse.dblclick(x, grid["y"] + 35 + 64 * (row + 0.5))
-        page.keyboard.type(digit)
-        page.keyboard.press("Enter")
-    summary = page.get_by_test_id("stTable").locator("tbody tr")
-    expect(summary.first).to_contain_text(re.compile(rf"CNN\s*{len(files)}\s"))
-    wait_until_idle(page)
-    expect(page.get_by_test_id("stProgress")).to_have_count(0)  # never read again
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download answers (CSV)").click()
-    import pandas as pd
-
-    table = pd.read_csv(download.value.path())
-    assert table["true_digit"].astype(str).tolist() == typed

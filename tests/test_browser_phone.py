@@ -101,7 +101,7 @@ def test_the_sidebar_closes_after_a_page_is_picked_on_a_phone(phone):
 def test_drawing_on_a_phone_says_undo_without_a_keyboard_and_has_a_clear_button(phone):
     phone.get_by_test_id("stRadio").get_by_text("Draw", exact=True).click()
     expect(phone.locator("canvas.upper-canvas")).to_be_visible()
-    caption = phone.get_by_test_id("stCaptionContainer").filter(has_text="One digit")
+    caption = phone.locator("[data-digitlab-draw-caption]").filter(has_text="One digit")
     expect(caption).to_contain_text(re.compile("undo", re.IGNORECASE))
     expect(caption).not_to_contain_text(re.compile(r"^[^(]*Ctrl\+Z"))  # no keyboard-only hint
     clear = phone.get_by_role("button", name=re.compile("^Clear"))

@@ -261,7 +261,7 @@ def test_the_experiments_csv_has_a_row_a_run(data_home):
     frame = lab.experiments_frame(runs.list_runs())
     rows = list(csv.DictReader(io.StringIO(lab.csv_bytes(frame).decode())))
     assert [r["Run"] for r in rows] == ["tiny-a", "tiny-b"]
-    assert rows[0]["Knobs"] == "C=0.05"
+    assert rows[0]["Knobs"] == "C=0.05, max_iter=30"
 
 
 # --- runs in the model picker --------------------------------------------------------------------

@@ -129,10 +129,8 @@ def keep_drawing(image: np.ndarray | None) -> None:
 
 
 # Draw mode's line under the canvas: for a finger as well as a keyboard (no Ctrl+Z on a phone).
-DRAW_CAPTION = (
-    "One digit, large and centred. To undo, use the arrow above the canvas "
-    "(or Ctrl+Z on a keyboard); Clear starts again."
-)
+# Short: on a phone the answer must still fit the first screen under the canvas.
+DRAW_CAPTION = "One digit, large. Undo: the arrow above (or Ctrl+Z)."
 CLEAR_LABEL = "Clear the drawing"
 # The Clear button presses the canvas's own bin (in its shadow root), so that the canvas, its
 # undo history and the answer all go back to empty exactly as with the bin.
@@ -153,16 +151,20 @@ CLEAR_JS = """
 """
 CLEAR_HTML = (
     '<button type="button" data-digitlab-clear aria-label="{label}" '
-    'style="font:inherit;padding:0.35rem 0.9rem;border-radius:0.5rem;cursor:pointer;'
+    'style="font:inherit;padding:0.1rem 0.8rem;border-radius:0.5rem;cursor:pointer;'
     "border:1px solid rgba(49,51,63,0.3);background:transparent;color:inherit;"
-    'min-height:2.5rem">🧹 Clear</button>'
+    'min-height:2rem">🧹 Clear</button>'
 )
 
 
 def draw_controls() -> None:
     """Under the canvas: a labelled Clear button (large enough for a finger) and the caption."""
+    # One element, on one line: on a phone the answer must still fit the first screen.
+    caption = (
+        '<span data-digitlab-draw-caption style="font-size:0.875rem;opacity:0.7;'
+        f'margin-left:0.6rem">{DRAW_CAPTION}</span>'
+    )
     st.html(
-        CLEAR_HTML.format(label=CLEAR_LABEL) + f"<script>{CLEAR_JS}</script>",
+        CLEAR_HTML.format(label=CLEAR_LABEL) + caption + f"<script>{CLEAR_JS}</script>",
         unsafe_allow_javascript=True,
     )
-    st.caption(DRAW_CAPTION)
