@@ -128,12 +128,22 @@ def in_background(target, name: str, *args) -> threading.Thread:
 
 
 def _warm(model_ids: tuple[str, ...]) -> None:
+    # Imported here to buy start-up time: profiles pull in torch.
+    from digitlab.profiles.adapt import reference_embeddings
+
     blank = np.zeros((1, 28, 28), np.float32)
-    for model_id in model_ids:
+    first, *others = model_ids
+    steps = [(first, "answer"), (first, "teach"), *((m, "answer") for m in others),
+             *((m, "teach") for m in others)]  # fmt: skip
+    for model_id, step in steps:
         if STOPPING.is_set():
             return
         try:
-            load_model(model_id).predict_proba(blank)  # loads torch, builds the k-NN index
+            model = load_model(model_id)
+            if step == "answer":
+                model.predict_proba(blank)  # loads torch, builds the k-NN index
+            else:
+                reference_embeddings(model)
         except ModelError:
             pass  # not trained yet: the page says so when the model is chosen
         except Exception:
@@ -142,10 +152,12 @@ def _warm(model_ids: tuple[str, ...]) -> None:
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
-    """Load every model in the background once per server, so the first answer is instant.
+    """Load every model in the background once per server, so the first answer is instant,
+    then embed the MNIST reference digits that bound a taught digit's reach
+    (``profiles.adapt.guarded_radii``), so the first "Teach it" is as quick as the next.
 
     The page does not wait for it: it is usable at once, and ``load_model``'s own cache makes
-    ``get_model`` instant once the thread has loaded a model.
+    ``get_model`` instant once the thread has loaded a model. The default model comes first.
     """
     order = (DEFAULT_MODEL, *(m for m in model_ids() if m != DEFAULT_MODEL))
     return in_background(_warm, "digitlab-warm-up", order)

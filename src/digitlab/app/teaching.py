@@ -4,14 +4,13 @@ Teaching itself takes milliseconds (``Profile.teach_preprocessed``); what made i
 app was around it: the click ran the whole page once before teaching and once after, and the
 first digit a model was taught embedded MNIST's 2,000 reference digits (``guarded_radii``)
 while the teacher waited. Here the button teaches in its callback, before the one rerun that
-shows the new answers, and those reference digits are embedded in the background as soon as an
-answer offers a correction.
+shows the new answers; those reference digits are embedded by the server's warm-up
+(``loaders.warm_up``); and the correction is drawn before the Why views above it are computed
+(``views.show_single``'s footer), so its confirmation shows at once.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,12 +18,10 @@ import streamlit as st
 
 from digitlab.answers.compare import loaded_models, predictions_for
 from digitlab.app.inputs import digest
-from digitlab.app.loaders import STOPPING, available_model, get_model, in_background, prepare
+from digitlab.app.loaders import available_model, prepare
 from digitlab.app.profile_state import active_profile
-from digitlab.errors import DigitLabError, ModelError
-from digitlab.models.registry import display_name, model_ids
-
-logger = logging.getLogger("digitlab.app")
+from digitlab.errors import DigitLabError
+from digitlab.models.registry import display_name
 
 
 def answers(image28: np.ndarray, model_ids: list[str]) -> dict[str, int | None]:
@@ -64,29 +61,6 @@ def digits_taught(count: int) -> str:
     return f"{count} digit" if count == 1 else f"{count} digits"
 
 
-def _embed_references() -> None:
-    # Imported here to buy start-up time: profiles pull in torch.
-    from digitlab.profiles.adapt import reference_embeddings
-
-    for model_id in model_ids():
-        if STOPPING.is_set():
-            return
-        try:
-            reference_embeddings(get_model(model_id))
-        except ModelError:
-            pass  # not trained: the page says so when the model is chosen
-        except Exception:
-            logger.exception("embedding the reference digits for %s failed", model_id)
-
-
-@st.cache_resource(show_spinner=False)
-def ready_to_teach() -> threading.Thread:
-    """Embed the reference digits that bound a taught digit's reach, for every shipped model,
-    once per server and in the background, so that the first "Teach it" is as quick as the
-    next."""
-    return in_background(_embed_references, "digitlab-teach-ready")
-
-
 SELECTOR = "teach_digit"
 
 
@@ -121,7 +95,6 @@ def offer_correction(name: str, source, model_ids: list[str]) -> None:
         image28 = prepare(source).image
     except DigitLabError:
         return  # nothing to teach: the answer above already says why
-    ready_to_teach()
     message = st.session_state.pop("taught_message", None)
     if message:
         st.success(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import altair as alt
@@ -103,9 +103,12 @@ def show_single(
     model_ids: list[str],
     show_input: bool = True,
     present: bool = False,
+    footer: Callable[[], None] | None = None,
 ) -> None:
     """The full view of one input: answer(s) first (right under the input on a phone), then
-    the input, the 28x28 and the probabilities, the steps and why."""
+    the input, the 28x28 and the probabilities, the steps, why, and ``footer`` (the page's
+    correction). The footer is drawn before the Why views are computed (they are the slow
+    part), so a correction's confirmation shows at once."""
     with friendly_errors():
         # Once per server: not part of the answer.
         models, missing = loaded_models(model_ids, available_model)
@@ -129,6 +132,8 @@ def show_single(
             return
         if present:  # the projector view, alone: the details are one click away (Back)
             present_answers(source, predictions)
+            if footer is not None:
+                footer()
             return
         show_answers(predictions, ms)
         if looks_like_a_row(source):
@@ -137,7 +142,11 @@ def show_single(
         with st.expander("Preprocessing steps"):
             show_steps(prepared.steps)
         st.subheader("Why this answer?")
-        show_why_tabs(prepared.image, predictions)
+        why = st.container()
+        if footer is not None:
+            footer()
+        with why:
+            show_why_tabs(prepared.image, predictions)
 
 
 def show_answers(predictions: dict[str, Prediction], ms: float) -> None:

@@ -27,6 +27,7 @@ whose entry has no blend answers through a profile exactly as without one.
 from __future__ import annotations
 
 import hashlib
+import threading
 import weakref
 from functools import cache
 from pathlib import Path
@@ -100,14 +101,18 @@ def reference_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 _reference_embeddings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# One embedding at a time: a caller that finds another thread embedding (the app's warm-up)
+# waits for its result instead of computing it a second time on the same cores.
+_reference_lock = threading.Lock()
 
 
 def reference_embeddings(model: DigitModel) -> tuple[np.ndarray, np.ndarray]:
     """``reference_digits`` embedded by ``model`` (once per loaded model)."""
-    if model not in _reference_embeddings:
-        images, labels = reference_digits()
-        _reference_embeddings[model] = (model.embed(images), labels)
-    return _reference_embeddings[model]
+    with _reference_lock:
+        if model not in _reference_embeddings:
+            images, labels = reference_digits()
+            _reference_embeddings[model] = (model.embed(images), labels)
+        return _reference_embeddings[model]
 
 
 def guarded_radii(

@@ -132,9 +132,10 @@ def show_results(shown: list[inputs.Input], model_ids: list[str], source: str) -
     elif len(shown) == 1:
         name, data = shown[0]
         # A drawing stays on its canvas: showing it again would only push the answer down.
-        views.show_single(name, data, model_ids, show_input=source != "Draw",
-                          present=st.session_state.present)  # fmt: skip
-        teaching.offer_correction(name, data, model_ids)
+        views.show_single(
+            name, data, model_ids, show_input=source != "Draw", present=st.session_state.present,
+            footer=lambda: teaching.offer_correction(name, data, model_ids),
+        )  # fmt: skip
     else:
         batch.show_batch(shown, model_ids)
 
