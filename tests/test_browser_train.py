@@ -1,7 +1,7 @@
 """The Train page in a real browser: `digitlab app` on a local port, Playwright + Chromium.
 
-A tiny CNN (500 digits, 3 epochs, 4 filters) is started from /train: its curves update after
-the first epoch, a second browser session sees the trainer busy and cannot start, and Stop ends
+A tiny CNN (500 digits, up to 30 epochs, 4 filters) is started from /train: its curves update
+epoch by epoch, a second browser session sees the trainer busy and cannot start, and Stop ends
 the run with nothing listed. The server keeps its runs in a folder of this test run. With
 ``DIGITLAB_SCREENSHOTS=docs/screenshots`` the page mid-run is saved as ``train.png`` there.
 Needs Debian's ``/usr/bin/chromium`` (see ``test_browser.py``).
@@ -112,7 +112,7 @@ def test_a_tiny_cnn_trains_live_blocks_other_sessions_and_stops(
     context, tab, offline = open_train_page(browser, server)
     wait_until_idle(tab)
     type_into(tab, "Training digits", "500")
-    type_into(tab, "Epochs", "3")
+    type_into(tab, "Epochs", "30")  # the most allowed: still training at Stop
     type_into(tab, "Width (first-layer filters)", "4")
     type_into(tab, "Batch size", "16")  # more, smaller steps: time to look before it ends
     type_into(tab, "Run name", RUN)
@@ -127,10 +127,11 @@ def test_a_tiny_cnn_trains_live_blocks_other_sessions_and_stops(
     other_offline.check()
     other.close()
 
-    expect(tab.get_by_text("After epoch 1:")).to_be_visible(timeout=3 * SLOW)
-    print(f"epoch 1 shown {time.monotonic() - started:.1f} s after Train")
+    # Any epoch: a tiny epoch can end between two redraws of the page (one a second).
+    expect(tab.get_by_text(re.compile(r"After epoch \d+:"))).to_be_visible(timeout=3 * SLOW)
+    print(f"first epoch shown {time.monotonic() - started:.1f} s after Train")
     expect(tab.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()
-    expect(tab.get_by_text(re.compile(r"Epoch \d of 3"))).to_be_visible()  # the progress bar
+    expect(tab.get_by_text(re.compile(r"Epoch \d+ of 30"))).to_be_visible()  # the progress bar
     screenshot_mid_run(tab, screenshots / "train.png")
     tab.get_by_role("button", name="Stop").click()
     expect(tab.get_by_text("Stopped; nothing was saved.")).to_be_visible()
