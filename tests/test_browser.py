@@ -548,6 +548,62 @@ def test_several_files_chosen_at_once_give_a_table_to_mark_and_download(page, sc
     assert accuracy.endswith("Model,Marked,Right,Accuracy\nCNN,2,1,50%\n"), accuracy
 
 
+def test_typing_quickly_down_the_true_digit_column_keeps_every_entry(page):
+    """A teacher marks eight files at a fast typist's pace, without waiting for the page, then
+    corrects three rows out of order: every digit lands in its own row, and nothing reads the
+    files again (each mark reruns the page, from the answers kept in the session)."""
+    from digitlab.synth.examples import example
+
+    chosen = [example(n) for n in ("Photo", "Scan", "Drawing", "Chalkboard")] * 2
+    files = [{"name": f"{i}-{e.name}", "mimeType": "image/png", "buffer": e.data}
+             for i, e in enumerate(chosen)]  # fmt: skip
+    page.locator('input[type="file"]').first.set_input_files(files=files)
+    expect(page.get_by_text("Type the true digits")).to_be_visible()
+    wait_until_idle(page)
+    page.get_by_test_id("stDataFrame").scroll_into_view_if_needed()
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+
+    def key(keys: str, pause_ms: int = 100) -> None:  # about ten keys a second
+        page.keyboard.press(keys)
+        page.wait_for_timeout(pause_ms)
+
+    def select(row: int) -> None:
+        page.mouse.click(grid["x"] + grid["width"] - 40,
+                         grid["y"] + HEADER_HEIGHT + ROW_HEIGHT * (row + 0.5))  # fmt: skip
+        page.wait_for_timeout(100)
+
+    marked = page.get_by_test_id("stTable").locator("tbody tr").first.locator("td").first
+    typed = [str((3 * i + 1) % 10) for i in range(len(files))]
+    select(0)
+    # The grid loads its cell editor on first use: the first mark of a session is typed at a
+    # calmer pace (faster, its digit can be lost). Each later one is typed without waiting.
+    key(typed[0], pause_ms=500)
+    key("Enter")
+    expect(marked).to_have_text("1")
+    for digit in typed[1:]:  # as in a spreadsheet: a digit, Enter (the next row down)
+        key(digit)
+        key("Enter")
+    for row in (6, 1, 4):  # corrections, out of order
+        typed[row] = str((int(typed[row]) + 5) % 10)
+        select(row)
+        key(typed[row])
+        key("Enter")
+    expect(marked).to_have_text(str(len(files)))  # the CNN's row: all eight marked
+
+    def downloaded() -> list[str]:  # the true digits of the answers' CSV, as the page has them
+        wait_until_idle(page)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download answers (CSV)").click()
+        lines = Path(download.value.path()).read_text().splitlines()
+        return [line.split(",")[1] for line in lines[1:]]
+
+    deadline = time.monotonic() + 10  # the last mark's page run may not have started yet
+    while (got := downloaded()) != typed and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    assert got == typed
+    expect(page.get_by_test_id("stProgress")).to_have_count(0)  # never read again
+
+
 @pytest.mark.parametrize(
     ("path", "title", "file"),
     [
