@@ -70,7 +70,8 @@ def _transparent_drawing(label: int) -> bytes:
     return userlike.encode(rgba, "PNG", "RGBA", rng)
 
 
-def _row_of_digits(text: str) -> bytes:
+def row_of_digits(text: str) -> bytes:
+    """A photo of ``text`` (digits) written on paper, the same bytes on every call."""
     from digitlab.synth import userlike  # here: the app imports this module on its first page
 
     rng = np.random.default_rng([SEED, int(text)])
@@ -96,7 +97,7 @@ MAKERS = {
     "Scan": ("scan-7.png", lambda: _from_generator("scan", 7), "7"),
     "Chalkboard": ("chalkboard-4.jpg", lambda: _chalkboard(4), "4"),
     "Drawing": ("drawing-2.png", lambda: _transparent_drawing(2), "2"),
-    "Row of digits": ("number-2026.jpg", lambda: _row_of_digits("2026"), "2026"),
+    "Row of digits": ("number-2026.jpg", lambda: row_of_digits("2026"), "2026"),
 }
 NAMES = tuple(MAKERS)
 
