@@ -193,6 +193,17 @@ def render_lab() -> str:
     return measured(record, markdown_table(rows), details) + "\n" + answers + "\n"
 
 
+def render_teach_app() -> str:
+    record = read_results("teach_app")
+    seconds = record["seconds"]
+    return (
+        f"In a real browser, from the click on *Teach it* to the updated answer takes a median "
+        f"{record['median_s']:.2f} s (the slowest of {len(seconds)}: {max(seconds):.2f} s; the "
+        f"target is {record['bound_s']:g} s), measured on {record['measured_at']} with "
+        f"`{record['command']}` ({record['machine']}; the CNN, a fresh server).\n"
+    )
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "preprocess": render_preprocess,
     "pipeline": render_pipeline,
@@ -203,6 +214,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "knn_search": render_knn_search,
     "profiles": render_profiles,
     "lab": render_lab,
+    "teach_app": render_teach_app,
 }
 
 
