@@ -193,6 +193,19 @@ def render_lab() -> str:
     return measured(record, markdown_table(rows), details) + "\n" + answers + "\n"
 
 
+def render_calibration() -> str:
+    record = read_results("calibration")
+    rows = [
+        {"model": display_name(m), "ECE": percent(r["ece"], 2),
+         "answers shown as sure": percent(r["sure_share"]),
+         "of those, wrong": percent(r["sure_wrong"], 2),
+         "digits refused": percent(r["refused"], 2)}
+        for m, r in record["models"].items()
+    ]  # fmt: skip
+    details = f" on the {record['digits']:,} validation digits ({record['bins']} confidence bins)"
+    return measured(record, markdown_table(rows), details)
+
+
 def render_teach_app() -> str:
     record = read_results("teach_app")
     seconds = record["seconds"]
@@ -215,6 +228,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "profiles": render_profiles,
     "lab": render_lab,
     "teach_app": render_teach_app,
+    "calibration": render_calibration,
 }
 
 
