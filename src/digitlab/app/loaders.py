@@ -132,18 +132,19 @@ def _warm(model_ids: tuple[str, ...]) -> None:
     from digitlab.profiles.adapt import reference_embeddings
 
     blank = np.zeros((1, 28, 28), np.float32)
+
+    def answer(model) -> None:
+        model.predict_proba(blank)  # loads torch, builds the k-NN index
+
+    # The default model ready to answer and to be taught first, then the others.
     first, *others = model_ids
-    steps = [(first, "answer"), (first, "teach"), *((m, "answer") for m in others),
-             *((m, "teach") for m in others)]  # fmt: skip
+    steps = [(first, answer), (first, reference_embeddings)]
+    steps += [(m, answer) for m in others] + [(m, reference_embeddings) for m in others]
     for model_id, step in steps:
         if STOPPING.is_set():
             return
         try:
-            model = load_model(model_id)
-            if step == "answer":
-                model.predict_proba(blank)  # loads torch, builds the k-NN index
-            else:
-                reference_embeddings(model)
+            step(load_model(model_id))
         except ModelError:
             pass  # not trained yet: the page says so when the model is chosen
         except Exception:
