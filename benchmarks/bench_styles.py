@@ -31,17 +31,23 @@ PER_STYLE = 300
 LEANING = 0.01
 
 
-def style_sets(data) -> dict[str, tuple[np.ndarray, int]]:
+def style_sets(data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each style's digits made from validation digits, with their labels (a style drawn from
+    any class, source None, keeps each digit's own label)."""
     rng = np.random.default_rng(VALIDATION_SEED_OFFSET)
     sets = {}
     for name, (source, label, make) in STYLES.items():
-        made = []
-        for index in np.flatnonzero(data.val_y == source)[:PER_STYLE]:
+        sources = (
+            np.arange(len(data.val_y)) if source is None else np.flatnonzero(data.val_y == source)
+        )
+        made, made_labels = [], []
+        for index in sources[:PER_STYLE]:
             shape = make(data.val_x[index], rng)
             rendered = None if shape is None else as_mnist(shape)
             if rendered is not None:
                 made.append(rendered)
-        sets[name] = (np.stack(made), label)
+                made_labels.append(data.val_y[index] if label is None else label)
+        sets[name] = (np.stack(made), np.array(made_labels))
     return sets
 
 
@@ -62,8 +68,8 @@ def main() -> None:
         sevens = probs[data.val_y == 7]
         rows.append({
             "model": model_id,
-            "styles": {name: float((model.predict_proba(x).argmax(1) == label).mean())
-                       for name, (x, label) in sets.items()},
+            "styles": {name: float((model.predict_proba(x).argmax(1) == y).mean())
+                       for name, (x, y) in sets.items()},
             "val_plain": float((probs.argmax(1) == data.val_y).mean()),
             "sevens_leaning_to_1": int((sevens[:, 1] > LEANING).sum()),
             "sevens": len(sevens),

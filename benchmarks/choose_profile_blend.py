@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/choose_profile_blend.py [--writers 20] [--models knn,logreg]
 
 On data the project makes, never on other people's images: simulated writers
-(``digitlab.synth.writers``) made from 1,000 MNIST validation digits, 25 samples of each digit; the
-first k of each digit are taught, the rest predicted. The other 4,000 validation digits
+(``digitlab.synth.writers``: a few styled digits and confusable ways each, one slant, width and
+pen each) made from 1,000 MNIST validation digits, 25 samples of each digit; the first k of
+each digit are taught, the rest predicted. The other 4,000 validation digits
 measure what one writer's profile costs MNIST's own digits. The radius is searched in units
 of the model's typical distance between a digit and its nearest neighbour of the same class.
 
@@ -122,6 +123,13 @@ def choose(rows: list[dict]) -> dict:
     return min(allowed, key=lambda r: (r["k=5"], r["radius"]))
 
 
+def summary_row(model_id: str, blend: dict, base: dict, best: dict) -> dict:
+    """One model's chosen blend, its error with no profile and with it, per k."""
+    return {"model": model_id, "blend": ", ".join(f"{k} {v:.3g}" for k, v in blend.items()),
+            **{f"k={k}": f"{base[f'k={k}']:.2%} → {best[f'k={k}']:.2%}" for k in KS},
+            "halved at k=5": "yes" if best["k=5"] <= base["k=5"] / 2 else "no"}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writers", type=int, default=20)
@@ -137,7 +145,7 @@ def main() -> None:
         f"{len(writers)} simulated writers, {sum(len(w.labels) for w in writers)} digits; "
         f"MNIST cost on {len(probe)} other validation digits\n"
     )
-    chosen = {}
+    chosen, summary = {}, []
     for model_id in chosen_ids:
         model = load_model(model_id)
         probe_x, probe_y = data.val_x[probe], data.val_y[probe]
@@ -151,6 +159,8 @@ def main() -> None:
                   for key, v in r.items()} for r in rows]  # fmt: skip
         print(f"{model_id} (typical distance {scale:.3f}; radius 0 = no profile):")
         print(markdown_table(shown) + "\n", flush=True)
+        summary.append(summary_row(model_id, chosen[model_id], rows[0], best))
+    print(markdown_table(summary) + "\n")
     print("blend per model (models/registry.py):", chosen)
 
 

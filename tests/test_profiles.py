@@ -22,6 +22,7 @@ from digitlab.profiles import adapt
 from digitlab.profiles import store as profiles
 from digitlab.profiles.adapt import ProfiledModel, load_model
 from digitlab.profiles.store import Profile, ProfileError
+from digitlab.synth import writers
 from digitlab.synth.writers import first_k_of_each, simulated_writer
 from digitlab.training.data import training_data
 
@@ -282,6 +283,86 @@ def test_a_writers_profile_helps_them_and_costs_mnist_little(model_id, writer_an
     rest_x, rest_y = writer.images[~taught], writer.labels[~taught]
     assert accuracy(profiled, rest_x, rest_y) >= accuracy(base, rest_x, rest_y)
     assert accuracy(base, probe_x, probe_y) - accuracy(profiled, probe_x, probe_y) <= 0.002
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulated writers (``digitlab.synth.writers``): what the blends are chosen on
+
+
+@pytest.fixture(scope="module")
+def small_pool():
+    """Validation images, labels and a pool of 300 of them (quick writers)."""
+    data = training_data()
+    return data.val_x, data.val_y, np.random.default_rng(0).permutation(len(data.val_y))[:300]
+
+
+def test_a_writer_is_the_same_for_the_same_seed(small_pool):
+    a, b = simulated_writer(*small_pool, 3, seed=7), simulated_writer(*small_pool, 3, seed=7)
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    assert (a.styles, a.confusable, a.hand) == (b.styles, b.confusable, b.hand)
+    other = simulated_writer(*small_pool, 3, seed=8)
+    assert other.hand != a.hand and not np.array_equal(other.way_images, a.way_images)
+
+
+def test_a_writers_labels_and_sources_are_right(small_pool):
+    images, labels, pool = small_pool
+    writer = simulated_writer(images, labels, pool, 4, seed=3)
+    # Writing order: each digit's samples in turn, alternating its ways.
+    assert np.array_equal(writer.labels, np.repeat(np.arange(10), 4))
+    assert np.array_equal(writer.ways, np.tile([0, 1], 20))
+    assert np.isin(writer.sources, pool).all()  # validation digits of the pool only
+    for digit, sources in enumerate(writer.sources.reshape(10, writers.WAYS_PER_DIGIT)):
+        drawn_from, shown_as, _ = writers.STYLES.get(writer.styles.get(digit), (None,) * 3)
+        assert shown_as in (None, digit)
+        assert (labels[sources] == (digit if drawn_from is None else drawn_from)).all()
+
+
+def test_a_writer_keeps_their_hand_styles_and_ways_across_samples(small_pool):
+    few, many = (simulated_writer(*small_pool, n, seed=5) for n in (2, 6))
+    assert (few.hand, few.styles, few.confusable) == (many.hand, many.styles, many.confusable)
+    assert np.array_equal(few.way_images, many.way_images)
+    # Each sample (a wobbled way) is nearer to its own way in the writer's hand than to
+    # another writer's ways of the same digit.
+    other = simulated_writer(*small_pool, 2, seed=6)
+    own = np.stack(writers.written_in(many.way_images.reshape(-1, 28, 28), many.hand))
+    theirs = np.stack(writers.written_in(other.way_images.reshape(-1, 28, 28), other.hand))
+    nearer = []
+    for image, digit, way in zip(many.images, many.labels, many.ways, strict=True):
+        to_own = ((image - own[digit * writers.WAYS_PER_DIGIT + way]) ** 2).sum()
+        to_theirs = ((image - theirs.reshape(10, -1, 28, 28)[digit]) ** 2).sum((1, 2)).min()
+        nearer.append(to_own < to_theirs)
+    assert np.mean(nearer) >= 0.9
+
+
+def test_most_writers_write_two_to_four_digits_in_a_style():
+    counts = []
+    for seed in range(200):
+        styles = writers.writer_styles(np.random.default_rng(seed))
+        counts.append(len(styles))
+        for digit, name in styles.items():
+            assert writers.STYLES[name][1] in (None, digit)
+    assert min(counts) >= 1 and max(counts) <= 5
+    assert 0.7 <= np.mean([2 <= c <= 4 for c in counts]) <= 0.9
+    used = {name for seed in range(200) for name in writers.writer_styles(
+        np.random.default_rng(seed)).values()}  # fmt: skip
+    assert used == set(writers.STYLES)  # every style of the synthesiser is drawn
+
+
+def test_a_confusable_way_looks_more_like_the_other_class_than_a_random_one(small_pool):
+    images, labels, pool = small_pool
+    means = writers.class_means(images, labels, pool)
+    assert writers.look_alike(means[[9, 4]], means, 4, 9).argmin() == 0  # a 9-like 4 first
+    checked = 0
+    for seed in range(6):
+        writer = simulated_writer(images, labels, pool, 1, seed=seed)
+        for digit, other in writer.confusable.items():
+            mine = writers.written_in(writer.way_images[digit], writer.hand)
+            random = writers.written_in(images[pool[labels[pool] == digit][:20]], writer.hand)
+            random = np.stack([r for r in random if r is not None])
+            score = writers.look_alike(np.stack(mine), means, digit, other)
+            assert score.max() <= np.median(writers.look_alike(random, means, digit, other))
+            checked += 1
+    assert checked >= 5
 
 
 def test_teaching_changes_the_next_answer_without_a_reload(data_home):

@@ -3,7 +3,10 @@
 MNIST's writers were American. Much of the world writes a 1 with a flag at the top (a short
 up-stroke, slanted down to the left) and often a foot at the base, crosses its 7s, closes or
 opens the top of its 4s differently, and writes 9s with a straight stem. Models trained on
-MNIST alone read such a 1 as 7 or 2 and an open-top 4 as 9.
+MNIST alone read such a 1 as 7 or 2 and an open-top 4 as 9. Misread scanned digits add more:
+5s with a short, detached or missing top bar, 0s and 9s whose loop the pen left open (or a 9's
+small loop), 4s written in one stroke with a closed, pointed top, and digits a scanner's crop
+clipped at one side (``tight_crop``, drawn from every class).
 
 Each style starts from a real training digit, drawn finely (``FINE`` times MNIST's size) so the
 added strokes can be drawn at the digit's own stroke width with round ends, as a pen would, and
@@ -259,23 +262,215 @@ def open_four(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     return draw_strokes(shape, [bent(stem, end, rng, 0.04)], pen_width(shape))
 
 
-# The styles, each with the class it draws from and the class it shows.
-STYLES: dict[str, tuple[int, int, Callable]] = {
+def gap_cut(shape: np.ndarray, centre: Point, angle_deg: float, gap: float) -> np.ndarray:
+    """``shape`` with a slot ``gap`` wide erased from ``centre`` outwards at ``angle_deg``: a
+    loop's ring opened there, as when the pen does not close it."""
+    ys, xs = np.mgrid[: shape.shape[0], : shape.shape[1]]
+    angle = np.deg2rad(angle_deg)
+    along = (xs - centre[0]) * np.cos(angle) + (ys - centre[1]) * np.sin(angle)
+    across = -(xs - centre[0]) * np.sin(angle) + (ys - centre[1]) * np.cos(angle)
+    return shape & ~((along > 0) & (np.abs(across) < gap / 2))
+
+
+def loop_centre_and_size(loop: np.ndarray) -> tuple[Point, float]:
+    """A loop's (hole's) centre and its smaller side."""
+    ys, xs = np.nonzero(loop)
+    return (float(xs.mean()), float(ys.mean())), float(min(np.ptp(xs), np.ptp(ys)) + 1)
+
+
+def five_top_bar(shape: np.ndarray) -> np.ndarray | None:
+    """A 5's top bar: the topmost ink right of the stem's top, roughly level; None if absent.
+
+    The stem is found just below the bar (the leftmost ink at 18-35% of the height) and
+    followed up; what lies right of it in the top 30% and reaches the top is the bar.
+    """
+    rows, cols = np.flatnonzero(shape.any(1)), np.flatnonzero(shape.any(0))
+    y0, height, width = rows[0], rows[-1] - rows[0], cols[-1] - cols[0]
+    pen = pen_width(shape)
+    stem_rows = np.arange(y0 + int(0.18 * height), y0 + int(0.35 * height))
+    lefts = [np.flatnonzero(shape[y])[0] for y in stem_rows if shape[y].any()]
+    if len(lefts) < 3:
+        return None
+    slope, offset = np.polyfit(stem_rows[: len(lefts)], lefts, 1)
+    band = np.zeros_like(shape)
+    band[y0 : y0 + int(0.3 * height)] = shape[y0 : y0 + int(0.3 * height)]
+    ys, xs = np.mgrid[: shape.shape[0], : shape.shape[1]]
+    band &= xs > slope * ys + offset + 1.2 * pen  # right of the stem's right edge
+    labels, count = ndi.label(band)
+    for index in range(1, count + 1):
+        bar = labels == index
+        bys, bxs = np.nonzero(bar)
+        level = np.ptp(bxs) >= 1.3 * np.ptp(bys) and np.ptp(bxs) >= 0.25 * width
+        if level and bys.min() <= y0 + 0.12 * height:
+            return bar
+    return None
+
+
+def gapped_five(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A 5 written in two strokes whose top bar is short, detached from the stem, or missing."""
+    shape = fine_shape(digit)
+    bar = five_top_bar(shape)
+    if bar is None:
+        return None
+    pen = pen_width(shape)
+    _, xs = np.nonzero(bar)
+    x0, length = xs.min(), np.ptp(xs)
+    style = rng.choice(["short", "detached", "detached", "short+detached", "missing"])
+    gone = np.zeros_like(bar)
+    columns = np.arange(shape.shape[1])[None, :]
+    if "detached" in style:
+        gone |= bar & (columns < x0 + rng.uniform(0.8, 1.8) * pen)
+    if "short" in style:
+        gone |= bar & (columns > x0 + length * rng.uniform(0.35, 0.6))
+    if style == "missing":
+        gone = bar
+    return shape & ~gone
+
+
+def open_zero(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A 0 whose oval the pen did not close: a gap of 1-2.5 pen widths, mostly at the top."""
+    shape = fine_shape(digit)
+    loop = loop_of(shape)
+    if loop is None:
+        return None
+    centre, size = loop_centre_and_size(loop)
+    angle = rng.uniform(-120, -20)  # from top-left of the top round to the upper right
+    # at most 40% of the hole across, or a narrow 0 becomes a U or a C
+    gap = min(rng.uniform(1.0, 2.5) * pen_width(shape), 0.4 * size)
+    opened = gap_cut(shape, centre, angle, gap)
+    return opened if loop_of(opened) is None else None
+
+
+def open_nine(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A 9 with a small loop on a long tail, or a loop left open by a small gap on its left."""
+    shape = fine_shape(digit)
+    loop = loop_of(shape)
+    if loop is None:
+        return None
+    pen = pen_width(shape)
+    if rng.random() < 0.5:
+        # Left or a little above it: an opening at the top would make it a 4's open top.
+        centre, size = loop_centre_and_size(loop)
+        angle = rng.uniform(165, 215)
+        opened = gap_cut(shape, centre, angle, min(rng.uniform(1.0, 1.6) * pen, 0.35 * size))
+        return opened if loop_of(opened) is None else None
+    return small_loop_nine(shape, loop, pen, rng.uniform(0.55, 0.75))
+
+
+def small_loop_nine(
+    shape: np.ndarray, loop: np.ndarray, pen: float, scale: float
+) -> np.ndarray | None:
+    """The 9's loop (all above the loop's bottom stroke) scaled down towards where the tail
+    leaves it and thickened back to the pen's width; the tail stays as it was."""
+    cut = int(np.flatnonzero(loop.any(1))[-1] + pen)
+    head = shape.copy()
+    head[cut:] = False
+    below = shape.copy()
+    below[:cut] = False
+    labels, count = ndi.label(below)
+    if count == 0:
+        return None
+    tail = labels == np.bincount(labels[labels > 0]).argmax()  # not the loop's leftovers
+    ys, xs = np.nonzero(tail)
+    anchor = np.array([ys.min(), xs[ys == ys.min()].mean()])  # (y, x) where the tail starts
+    # output pixel p samples the head at anchor + (p - anchor) / scale
+    small = ndi.affine_transform(
+        head.astype(np.float32), np.eye(2) / scale, offset=anchor - anchor / scale, order=1
+    )
+    grown = ndi.distance_transform_edt(small < 0.5) <= (1 - scale) * pen / 2
+    nine = without_specks(grown | tail)
+    return nine if loop_of(nine) is not None else None
+
+
+def without_specks(shape: np.ndarray, share: float = 0.05) -> np.ndarray:
+    """``shape`` without the pieces holding under ``share`` of its ink (a shrunk loop can
+    leave a scrap of the tail's top behind, which no pen draws)."""
+    labels, count = ndi.label(shape)
+    if count <= 1:
+        return shape
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= share * sizes[1:].sum()
+    keep[0] = False
+    return keep[labels]
+
+
+def one_stroke_four(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A 4 written in one stroke: its left arm replaced by a diagonal rising from the arm's
+    lower end to the stem's top, from where the down stroke continues (a closed, pointed top).
+    """
+    shape = fine_shape(digit)
+    tops = four_tops(shape)
+    if tops is None:
+        return None
+    arm_top, stem = tops
+    rows = np.flatnonzero(shape.any(1))
+    band_end = rows[0] + int(0.45 * (rows[-1] - rows[0]))  # the band ``four_tops`` splits
+    labels, _ = ndi.label(shape[rows[0] : band_end])
+    arm_label = labels[int(arm_top[1]) - rows[0], int(round(arm_top[0]))]
+    ys, xs = np.nonzero(labels == arm_label)
+    if arm_label == 0 or ys.max() < band_end - rows[0] - 2:
+        return None  # the arm does not reach down to the band's end
+    pen = pen_width(shape)
+    foot = (float(xs[ys == ys.max()].mean()), float(ys.max() + rows[0]))
+    if stem[0] - foot[0] < 0.25 * (rows[-1] - rows[0]):
+        return None  # a narrow closed top is a 9's loop
+    arm = np.zeros_like(shape)
+    arm[rows[0] : band_end] = labels == arm_label
+    arm[int(foot[1] - pen) :] = False  # keep the arm's lower end to start from
+    kept = shape & ~arm
+    four = draw_strokes(kept, [bent(foot, stem, rng, 0.04)], pen)
+    return four if loop_of(four) is not None else None  # the top must stay open inside
+
+
+def tight_crop(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Any digit clipped at one side of its box by 3-8% of its extent, as a scanner's crop
+    cuts the ink where it touches the frame."""
+    shape = fine_shape(digit)
+    rows, cols = np.flatnonzero(shape.any(1)), np.flatnonzero(shape.any(0))
+    side = rng.choice(["top", "bottom", "left", "right"])
+    extent = np.ptp(rows) if side in ("top", "bottom") else np.ptp(cols)
+    depth = max(1, round(extent * rng.uniform(0.03, 0.08)))
+    clipped = shape.copy()
+    if side == "top":
+        clipped[: rows[0] + depth] = False
+    elif side == "bottom":
+        clipped[rows[-1] + 1 - depth :] = False
+    elif side == "left":
+        clipped[:, : cols[0] + depth] = False
+    else:
+        clipped[:, cols[-1] + 1 - depth :] = False
+    return clipped
+
+
+# The styles, each with the class it draws from and the class it shows; ``None`` for both:
+# drawn from any class, shown as that class.
+STYLES: dict[str, tuple[int | None, int | None, Callable]] = {
     "flagged_one": (1, 1, flagged_one),
     "seven_from_one": (1, 7, seven_from_one),
     "crossed_seven": (7, 7, crossed_seven),
     "straight_nine": (9, 9, straight_nine),
     "closed_four": (4, 4, closed_four),
     "open_four": (4, 4, open_four),
+    "gapped_five": (5, 5, gapped_five),
+    "open_zero": (0, 0, open_zero),
+    "open_nine": (9, 9, open_nine),
+    "one_stroke_four": (4, 4, one_stroke_four),
+    "tight_crop": (None, None, tight_crop),
 }
-# How often each style is drawn: the flagged 1 is by far the most common failure.
+# How often each style is drawn: the flagged 1 is by far the most common failure. The first
+# six keep their relative weights and 70% of the total.
 STYLE_WEIGHTS = {
-    "flagged_one": 0.3,
-    "seven_from_one": 0.25,
-    "crossed_seven": 0.13,
-    "straight_nine": 0.12,
-    "closed_four": 0.1,
-    "open_four": 0.1,
+    "flagged_one": 0.21,
+    "seven_from_one": 0.175,
+    "crossed_seven": 0.091,
+    "straight_nine": 0.084,
+    "closed_four": 0.07,
+    "open_four": 0.07,
+    "gapped_five": 0.07,
+    "open_zero": 0.06,
+    "open_nine": 0.06,
+    "one_stroke_four": 0.05,
+    "tight_crop": 0.06,
 }
 
 
@@ -291,16 +486,17 @@ def styled_digits(
     names = list(STYLE_WEIGHTS)
     weights = np.array([STYLE_WEIGHTS[name] for name in names])
     by_class = {digit: np.flatnonzero(labels == digit) for digit in range(10)}
+    by_class[None] = np.arange(len(labels))
     out, out_labels = [], []
     attempts = 0
     while len(out) < n and attempts < 20 * n:
         attempts += 1
         name = names[rng.choice(len(names), p=weights / weights.sum())]
         source, label, make = STYLES[name]
-        digit = images[rng.choice(by_class[source])]
-        shape = make(digit, rng)
+        index = rng.choice(by_class[source])
+        shape = make(images[index], rng)
         rendered = None if shape is None else as_mnist(shape)
         if rendered is not None:
             out.append(rendered)
-            out_labels.append(label)
+            out_labels.append(labels[index] if label is None else label)
     return np.stack(out).astype(np.float32), np.array(out_labels, np.int64)
