@@ -4,10 +4,11 @@ Why these features: deskewing removes slant, blurring makes the distance toleran
 1-pixel stroke shifts, and PCA keeps the few dozen directions that carry most of the
 variance, so a brute-force search over the training digits is fast (FAISS's exact flat
 index) and more accurate than on 784-D pixels. The 30 nearest candidates are then re-ranked
-forgiving the query small moves (one-pixel shifts, or also small turns): the distance to a
-candidate is to the nearest moved copy, a cheap cousin of tangent distance. k, blur, PCA
-size and the moves are chosen on the validation split. Votes are weighted by inverse
-distance.
+by a distance that forgives the query small changes: either the nearest of its copies moved
+one pixel, or its *tangent distance* (Simard, LeCun and Denker, 1993): the distance from the
+candidate to the plane of the query's small shifts, turns, scalings, shears and thickenings,
+found from the query's image gradients and measured in the PCA space. k, blur, PCA size and
+the re-ranking are chosen on the validation split. Votes are weighted by inverse distance.
 
 The index holds the 55,000 digits of the training split (``digitlab.data.splits``) and the
 PCA is fitted on them alone: the 5,000 validation digits stay unseen, so the thresholds
@@ -19,6 +20,7 @@ first load and kept, checked, in the user cache (``digitlab.models.knn_index``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,9 +47,12 @@ HPARAMS = {
     "sigmas": (0.75, 1.0, 1.25),
     "dims": (40, 50, 60),
     "ks": (3, 4, 5, 6),
-    # Then tried on validation with the chosen features: which small moves of the query the
-    # distance forgives (each set with every k): none, one-pixel shifts, shifts and rotations.
-    "variant_choices": ((), ("shift",), ("shift", "rotate")),
+    # Then tried on validation with the chosen features: which small changes of the query the
+    # re-ranking forgives (each with every k): none, one-pixel shifts, shifts and rotations,
+    # or the tangent distance, its tangents taken on the features blurred once more by each of
+    # ``tangent_blurs`` (smoother gradients are better tangents).
+    "variant_choices": ((), ("shift",), ("shift", "rotate"), ("tangent",)),
+    "tangent_blurs": (0.5, 1.0, 1.5),
     # Styled digits join the index of training digits; negatives ("not a digit") form their
     # own. 500 styled digits: the most that cost at most one of 5,000 plain validation digits
     # (``benchmarks/choose_knn_styles.py``); more read styled digits better but MNIST's worse.
@@ -72,6 +77,47 @@ def pixel_features(images: np.ndarray, sigma: float) -> np.ndarray:
 # little, is still the same digit (a cheap cousin of tangent distance).
 CANDIDATES = 30  # the nearest rows to the query as it is; the moves re-rank only these
 ROTATION_DEG = 10.0
+
+
+# The small changes the tangent distance forgives: shifts along x and y, a turn, a scaling,
+# the two shears that keep the area (hyperbolic), and a thicker or thinner pen.
+TANGENTS = ("x", "y", "turn", "scale", "shear_axes", "shear_diagonal", "thickness")
+
+
+def tangent_vectors(pixels: np.ndarray, blur: float) -> np.ndarray:
+    """[N,7,784]: how each image [N,784] (deskewed, blurred) changes under a small change of
+    each of ``TANGENTS``, from the gradients of the image blurred once more by ``blur``."""
+    images = pixels.reshape(-1, 28, 28)
+    if blur > 0:
+        images = ndi.gaussian_filter(images, (0, blur, blur))
+    gy, gx = np.gradient(images, axis=(1, 2))
+    c = np.arange(28, dtype=np.float32) - 13.5
+    ys, xs = np.meshgrid(c, c, indexing="ij")
+    directions = (gx, gy, ys * gx - xs * gy, xs * gx + ys * gy, xs * gx - ys * gy,
+                  ys * gx + xs * gy, np.hypot(gx, gy))  # fmt: skip
+    return np.stack([d.reshape(len(images), -1) for d in directions], 1).astype(np.float32)
+
+
+def tangent_squared(query: np.ndarray, tangents: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """[N,C] squared one-sided tangent distances: from each of the C ``rows`` [N,C,D] to the
+    plane through the ``query`` [N,D] spanned by its ``tangents`` [N,T,D]."""
+    diff = query[:, None, :] - rows  # [N,C,D]
+    gram = np.einsum("ntd,nsd->nts", tangents, tangents).astype(np.float64)
+    gram += 1e-6 * np.eye(tangents.shape[1])[None]  # a blank image has no tangents
+    along = np.einsum("ntd,ncd->nct", tangents, diff).astype(np.float64)
+    steps = np.linalg.solve(gram[:, None], along[..., None])[..., 0]  # [N,C,T]
+    residual = diff - np.einsum("nct,ntd->ncd", steps, tangents)
+    return (residual.astype(np.float64) ** 2).sum(-1)
+
+
+@dataclass(frozen=True)
+class Queries:
+    """What ``ExactSearch.search`` looks for: each query's features as it is, then its moved
+    copies (``points`` [N,V,D]), and the tangents of the query in the same space ([N,T,D],
+    or None) when the re-ranking is by tangent distance."""
+
+    points: np.ndarray
+    tangents: np.ndarray | None = None
 
 
 def moved(pixels: np.ndarray, variants: tuple[str, ...]) -> list[np.ndarray]:
@@ -105,25 +151,30 @@ class ExactSearch:
     def __len__(self) -> int:
         return self.size
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray | Queries, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(distances, row indices), both [N, min(k, rows)], closest first.
 
         ``queries`` [N,D], or [N,V,D]: each query as it is, then V-1 moved copies; a row's
         distance is then to the nearest copy, among the ``CANDIDATES`` rows nearest to the
-        query as it is."""
-        if queries.ndim == 2:
-            queries = queries[:, None]
-        upright = np.ascontiguousarray(queries[:, 0], np.float32)
-        if queries.shape[1] == 1:
+        query as it is. ``Queries`` with tangents re-rank those candidates by tangent
+        distance instead."""
+        if not isinstance(queries, Queries):
+            queries = Queries(queries if queries.ndim == 3 else queries[:, None])
+        points = queries.points
+        upright = np.ascontiguousarray(points[:, 0], np.float32)
+        if points.shape[1] == 1 and queries.tangents is None:
             squared, found = self._index.search(upright, min(k, self.size))
             return np.sqrt(np.maximum(squared, 0)), found
         _, found = self._index.search(upright, min(max(k, CANDIDATES), self.size))
         rows = self.rows[found]  # [N,C,D]
-        squared = (
-            (queries**2).sum(-1)[:, :, None]
-            + (rows**2).sum(-1)[:, None, :]
-            - 2 * np.einsum("nvd,ncd->nvc", queries, rows)
-        ).min(1)
+        if queries.tangents is not None:
+            squared = tangent_squared(upright, queries.tangents, rows)
+        else:
+            squared = (
+                (points**2).sum(-1)[:, :, None]
+                + (rows**2).sum(-1)[:, None, :]
+                - 2 * np.einsum("nvd,ncd->nvc", points, rows)
+            ).min(1)
         order = np.argsort(squared, 1, kind="stable")[:, :k]
         squared = np.take_along_axis(squared, order, 1)
         return np.sqrt(np.maximum(squared, 0)), np.take_along_axis(found, order, 1)
@@ -160,21 +211,44 @@ def vote_with_negatives(queries, digits, labels, negatives, k: int) -> np.ndarra
     return np.concatenate([digit_probs * (1 - share), share], 1).astype(np.float32)
 
 
+def make_queries(pixels, mean, comps, variants: tuple[str, ...], tangent_blur: float):
+    """``Queries`` of images' features ``pixels`` [N,784] (deskewed, blurred) in the PCA space
+    (``mean``, ``comps``), with the moved copies or the tangents ``variants`` asks for."""
+    copies = moved(pixels, variants)
+    points = np.stack([(c - mean) @ comps.T for c in copies], 1).astype(np.float32)
+    tangents = None
+    if "tangent" in variants:
+        tangents = (tangent_vectors(pixels, tangent_blur) @ comps.T).astype(np.float32)
+    return Queries(points, tangents)
+
+
 def choose_variants(tr, data: TrainingData, val_pixels, mean, comps, hp) -> tuple:
-    """(validation accuracy, variants, k): the moves the distance forgives and the k that
-    read the validation digits best (the simpler set on a tie)."""
+    """(validation accuracy, variants, tangent blur, k): how the candidates are re-ranked and
+    the k that read the validation digits best (the simpler choice on a tie)."""
     search = ExactSearch(tr)
     best = None
-    for variants in tqdm(hp["variant_choices"], desc="knn: choosing moves", leave=False):
-        copies = moved(val_pixels, tuple(variants))
-        queries = np.stack([(c - mean) @ comps.T for c in copies], 1).astype(np.float32)
+    choices = [(tuple(v), blur) for v in hp["variant_choices"]
+               for blur in (hp["tangent_blurs"] if "tangent" in v else (0.0,))]  # fmt: skip
+    for variants, blur in tqdm(choices, desc="knn: choosing the re-ranking", leave=False):
+        queries = make_queries(val_pixels, mean, comps, variants, blur)
         dist, idx = search.search(queries, max(hp["ks"]))
         for k in hp["ks"]:
             guess = vote(dist[:, :k], data.train_y[idx[:, :k]]).argmax(1)
             acc = float((guess == data.val_y).mean())
             if best is None or acc > best[0]:
-                best = (acc, tuple(variants), k)
+                best = (acc, variants, blur, k)
     return best
+
+
+def forgiving(config: dict) -> str:
+    """How the nearest candidates are re-ranked, in words (``describe``)."""
+    variants = config.get("variants", HPARAMS["variant_choices"][-1])
+    if "tangent" in variants:
+        return ("re-ranking the nearest candidates by tangent distance, which forgives your "
+                "digit a small shift, turn, scaling, shear or thicker pen.")  # fmt: skip
+    if "shift" in variants:
+        return "forgiving your digit a one-pixel shift when it is compared with the nearest."
+    return "comparing your digit with the nearest as it is."
 
 
 class Model(NpzModel):
@@ -201,9 +275,8 @@ class Model(NpzModel):
             "ones vote, closer ones counting more. Digits are deskewed, blurred a little (so a "
             "stroke one pixel off still matches) and projected onto their main PCA directions "
             f"before distances are measured; these choices{choice} were made on the validation "
-            "digits, as was forgiving your digit a one-pixel shift when it is compared with the "
-            "nearest candidates. A separate set of non-digits votes on whether the image is a "
-            "digit at all."
+            f"digits, as was {forgiving(config)} A separate set of non-digits votes on whether "
+            "the image is a digit at all."
         )
 
     # -- features and index ------------------------------------------------------------
@@ -212,12 +285,12 @@ class Model(NpzModel):
         x = pixel_features(as_float_images(images), self.config["sigma"])
         return ((x - self.mean) @ self.components.T).astype(np.float32)
 
-    def queries(self, images: np.ndarray) -> np.ndarray:
-        """[N,V,dims]: each image's features, then those of its moved copies (the config's
-        ``variants``), as ``ExactSearch.search`` takes them."""
+    def queries(self, images: np.ndarray) -> Queries:
+        """Each image's features, then those of its moved copies or its tangents (the
+        config's ``variants``), as ``ExactSearch.search`` takes them."""
         x = pixel_features(as_float_images(images), self.config["sigma"])
-        copies = moved(x, tuple(self.config.get("variants", ())))
-        return np.stack([(c - self.mean) @ self.components.T for c in copies], 1).astype(np.float32)
+        return make_queries(x, self.mean, self.components, tuple(self.config.get("variants", ())),
+                            self.config.get("tangent_blur", 0.0))  # fmt: skip
 
     def index_cache_path(self) -> Path:
         return knn_index.index_cache_path(self.mean, self.components)
@@ -326,10 +399,10 @@ class Model(NpzModel):
         mean, comps = fit_pca(train_f, dim)
         tr = ((train_f - mean) @ comps.T).astype(np.float32)
         val_f = pixel_features(data.val_x, sigma)
-        val_acc, variants, k = choose_variants(tr, data, val_f, mean, comps, hp)
+        val_acc, variants, tangent_blur, k = choose_variants(tr, data, val_f, mean, comps, hp)
         extra = hp["extra"]
         config = {"train_subset": data.subset, "sigma": sigma, "dims": dim, "k": k,
-                  "variants": list(variants),
+                  "variants": list(variants), "tangent_blur": tangent_blur,
                   "val_accuracy": val_acc, "seed": seed, "extra": extra}  # fmt: skip
         extra_x, extra_y = data.extra_examples(extra["styled"], extra["negative"], seed)
         model = cls(mean, comps, config)
