@@ -38,7 +38,7 @@ class Model(NpzModel):
     # probe: the sizes of calibration's validation probe. Small: with no "not a digit" class
     # its thresholds come out the same with any probe (only the plain validation digits set
     # them), and the full one takes ~20 s to make.
-    SMALL_PROBE = {"rendered": 20, "coarse": 10, "styled": 20, "negative": 20}
+    SMALL_PROBE = {"rendered": 20, "coarse": 10, "styled": 20, "negative": 20, "uploads": 0}
     HPARAMS = {"sharpness": 0.5, "probe": SMALL_PROBE}
     ARRAYS = ("centroids",)
 

@@ -100,18 +100,37 @@ def low_confidence_threshold(probabilities: np.ndarray, labels: np.ndarray) -> f
     return float(np.median(wrong)) if len(wrong) else 0.5
 
 
-def not_digit_threshold(digit_scores: np.ndarray, negative_scores: np.ndarray) -> dict:
+# ... and at least this share of validation negatives must be refused, even where holding
+# every kind of upload under the cap above would need a threshold that lets more through.
+MIN_VALIDATION_NEGATIVES_REFUSED = 0.9
+
+
+def not_digit_threshold(
+    digit_scores: np.ndarray, negative_scores: np.ndarray, kinds: dict | None = None
+) -> dict:
     """The not-a-digit score above which an answer is refused, chosen on validation data.
 
-    The threshold refuses at most ``MAX_VALIDATION_DIGITS_REFUSED`` of validation digits (and
-    never sits below 0.5, where "not a digit" would not even be the likeliest answer). Returns
-    it with the shares of validation digits and negatives it refuses.
+    The threshold refuses at most ``MAX_VALIDATION_DIGITS_REFUSED`` of validation digits, and
+    of the digits of each kind of upload in ``kinds`` ({kind: scores}: validation digits
+    rendered as photos, scans, drawings...), so no kind of input pays for the others; but it
+    stays low enough to refuse ``MIN_VALIDATION_NEGATIVES_REFUSED`` of the negatives (a model
+    that cannot do both keeps refusing non-digits, and the shares it returns say what that
+    costs each kind). It never sits below 0.5, where "not a digit" would not even be the
+    likeliest answer. Returns it with the shares of validation digits (per kind too) and
+    negatives it refuses.
     """
-    quantile = float(np.quantile(digit_scores, 1 - MAX_VALIDATION_DIGITS_REFUSED))
-    threshold = max(0.5, quantile)
+    kinds = kinds or {}
+    groups = [digit_scores, *kinds.values()]
+    spare_digits = max(float(np.quantile(g, 1 - MAX_VALIDATION_DIGITS_REFUSED)) for g in groups)
+    if len(negative_scores):
+        floor = float(np.quantile(negative_scores, 1 - MIN_VALIDATION_NEGATIVES_REFUSED))
+        spare_digits = min(spare_digits, np.nextafter(floor, -np.inf))
+    threshold = max(0.5, float(spare_digits))
+    refused = {kind: float(np.mean(scores > threshold)) for kind, scores in kinds.items()}
     return {
         "not_digit_threshold": threshold,
         "val_digits_refused": float(np.mean(digit_scores > threshold)),
+        **({"val_kinds_refused": refused} if refused else {}),
         "val_negatives_refused": float(np.mean(negative_scores > threshold)),
     }
 
@@ -127,7 +146,9 @@ def calibrate(probabilities_all, data, probe: dict | None = None) -> dict:
     plain, _ = split_not_digit(probabilities_all(data.val_x))
     _, digit_scores = split_not_digit(probabilities_all(digits))
     _, negative_scores = split_not_digit(probabilities_all(negatives))
+    kinds = {kind: split_not_digit(probabilities_all(images))[1]
+             for kind, images in data.upload_probe(probe).items()}  # fmt: skip
     return {
         "low_confidence_threshold": low_confidence_threshold(plain, data.val_y),
-        **not_digit_threshold(digit_scores, negative_scores),
+        **not_digit_threshold(digit_scores, negative_scores, kinds),
     }

@@ -16,13 +16,19 @@ from digitlab.contract import NOT_A_DIGIT_CLASS
 from digitlab.data.derived import cached_arrays
 from digitlab.data.mnist import load_mnist
 from digitlab.data.splits import split_positions
-from digitlab.imaging.pipeline import pipeline_version
+from digitlab.errors import DigitLabError
+from digitlab.imaging.pipeline import pipeline_version, preprocess
 from digitlab.synth.augment import AugmentConfig, augment_batch, rendered_pool
 from digitlab.synth.negatives import not_digit_images
 from digitlab.synth.styles import styled_digits
+from digitlab.synth.userlike import KINDS, generate
 
-# The validation digits calibration looks at, in full (``TrainingData.validation_probe``).
-FULL_PROBE = {"rendered": 1000, "coarse": 500, "styled": 1000, "negative": 2000}
+# The validation digits calibration looks at, in full (``TrainingData.validation_probe``),
+# and how many of them are rendered as each kind of upload (``TrainingData.upload_probe``).
+FULL_PROBE = {"rendered": 1000, "coarse": 500, "styled": 1000, "negative": 2000, "uploads": 300}
+# The uploads calibration looks at are made with this seed; the figures of
+# ``benchmarks/bench_refusals.py`` use others (0 and 1), so they are measured on other images.
+UPLOAD_PROBE_SEED = 5
 
 VALIDATION_SEED_OFFSET = 10_000  # validation's styles and negatives never share training's seed
 
@@ -110,6 +116,26 @@ class TrainingData:
 
         return self._once(("probe", *sorted(n.items()), seed), make)
 
+    def upload_probe(self, sizes: dict | None = None) -> dict[str, np.ndarray]:
+        """{kind: validation digits made into that kind of upload (``digitlab.synth.userlike``:
+        photos, desks, scans, drawings...) and read by the pipeline, [n,28,28]}, so a
+        threshold can be held on every kind; {} when ``sizes["uploads"]`` is 0 (quick runs).
+
+        Made from MNIST's validation digits whatever this training set is (a learner's
+        subset too), and cached on disk: reading thousands of made-up uploads takes minutes.
+        """
+        n = (FULL_PROBE | (sizes or {}))["uploads"]
+        if not n:
+            return {}
+
+        def make():
+            return tuple(upload_digits(kind, n, UPLOAD_PROBE_SEED) for kind in KINDS)
+
+        key = f"upload-probe-{n}-{UPLOAD_PROBE_SEED}-{pipeline_version()}"
+        made = self._pools.get(key) or cached_arrays(key, make)
+        self._pools[key] = made
+        return dict(zip(KINDS, made, strict=True))
+
     @staticmethod
     def augmentation(spec: str | dict | None) -> AugmentConfig | None:
         """The augmentation a run asks for: ``"default"``, a dict of ``AugmentConfig``
@@ -128,6 +154,18 @@ class TrainingData:
     def augment(batch: torch.Tensor, config: AugmentConfig, gen: torch.Generator):
         """Augment a float batch [B,1,28,28] (``digitlab.synth.augment``)."""
         return augment_batch(batch, config, gen)
+
+
+def upload_digits(kind: str, n: int, seed: int) -> np.ndarray:
+    """``n`` validation digits made into uploads of ``kind`` and read by the pipeline; an
+    upload in which the pipeline finds no digit is left out (it never reaches a model)."""
+    read = []
+    for item in generate(kind, n, seed, "val"):
+        try:
+            read.append(preprocess(item.data))
+        except DigitLabError:
+            continue
+    return np.stack(read).astype(np.float32) if read else np.zeros((0, 28, 28), np.float32)
 
 
 def training_data(limit: int | None = None, data_dir=None) -> TrainingData:

@@ -80,7 +80,7 @@ PRESETS = {
 DEVICES = ("auto", "cpu", "cuda")
 PIPELINES = ("ours", "naive")
 # What calibration looks at in a run (the shipped models look at more).
-RUN_PROBE = {"rendered": 200, "coarse": 100, "styled": 200, "negative": 400}
+RUN_PROBE = {"rendered": 200, "coarse": 100, "styled": 200, "negative": 400, "uploads": 0}
 
 
 class RunSettingsError(DigitLabError, ValueError):
