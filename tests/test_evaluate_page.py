@@ -136,3 +136,27 @@ def test_the_gallery_sits_beside_the_matrices_and_the_per_digit_report_folds():
     assert gallery.selectbox(key="gallery_model").value == "CNN"
     folded = [e for e in at.expander if e.label == "Precision, recall and F1 per digit"]
     assert len(folded) == len(trained) and all(len(e.table) == 1 for e in folded)
+
+
+def test_the_reliability_diagram_shows_each_models_calibration_and_what_unsure_means():
+    from digitlab.evaluation.calibration import trust
+    from digitlab.evaluation.tables import percent
+    from digitlab.models.registry import model_ids
+
+    at = evaluate_page()
+    assert any(s.value == "How far confidence can be trusted" for s in at.subheader)
+    table = next(t.value for t in at.table if "ECE" in t.value.columns)
+    for model_id in model_ids():
+        figures = trust(model_id)
+        row = table.loc[display_name(model_id)]
+        assert row["ECE"] == percent(figures["ece"], 2)
+        assert row["Sure answers wrong"] == percent(figures["sure_wrong"], 2)
+    assert not at.info  # figures for every shipped model: none is missing
+
+
+def test_without_figures_for_these_weights_the_page_says_how_to_measure_them(tmp_path, monkeypatch):
+    from digitlab.evaluation import report
+
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)  # no calibration.json there
+    at = evaluate_page()
+    assert any("bench_calibration.py" in i.value for i in at.info)

@@ -22,6 +22,7 @@ from digitlab.app import images
 from digitlab.app.loaders import available_model, ink_map, picture, prepare, reads_as_row
 from digitlab.contract import NO_DIGIT, NO_DIGIT_TIP, NO_DIGITS, NOT_A_DIGIT
 from digitlab.errors import ImageError, ModelError, NoDigitError
+from digitlab.evaluation.calibration import trust_sentence
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_spec
 
 logger = logging.getLogger("digitlab.app")
@@ -281,7 +282,8 @@ def show_answer(model_id: str, prediction: Prediction, ms: float) -> None:
     st.caption(f"{name}, answered in {ms:.0f} ms on the server.")
     if prediction.low_confidence:
         st.warning(
-            f"Low confidence: {name} is unsure about this one, so treat the answer with care."
+            f"Low confidence: {name} is unsure about this one, so treat the answer with care. "
+            + trust_sentence(model_id, name)
         )
 
 

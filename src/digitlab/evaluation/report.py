@@ -19,7 +19,9 @@ and is rendered by ``RENDERERS[NAME]`` from JSON that a benchmark wrote:
 * ``profiles``: teaching a profile each writer's digits, ``results/profiles.json``
   (``benchmarks/bench_profiles.py``);
 * ``lab``: the learning lab's quick presets and answers while a run trains,
-  ``results/lab.json`` (``benchmarks/bench_lab.py``).
+  ``results/lab.json`` (``benchmarks/bench_lab.py``);
+* ``refusals``: real digits and non-digits refused as "not a digit", per kind of input,
+  ``results/refusals.json`` (``benchmarks/bench_refusals.py``).
 
 ``.venv/bin/python benchmarks/update_readme.py`` rewrites every table from the JSON;
 ``tests/test_readme_results.py`` fails when the README and the JSON disagree.
@@ -35,6 +37,7 @@ from pathlib import Path
 from digitlab.data.mnist import write_atomic
 from digitlab.evaluation.folder import summary_markdown
 from digitlab.evaluation.mnist import comparison_rows, markdown_table, stored_metrics
+from digitlab.evaluation.refusals import meets_target
 from digitlab.evaluation.renders import format_table
 from digitlab.evaluation.tables import percent
 from digitlab.models.registry import display_name, model_ids, model_spec
@@ -195,15 +198,53 @@ def render_lab() -> str:
 
 def render_calibration() -> str:
     record = read_results("calibration")
-    rows = [
-        {"model": display_name(m), "ECE": percent(r["ece"], 2),
-         "answers shown as sure": percent(r["sure_share"]),
-         "of those, wrong": percent(r["sure_wrong"], 2),
-         "digits refused": percent(r["refused"], 2)}
-        for m, r in record["models"].items()
-    ]  # fmt: skip
+    people = record.get("people_images")
+    rows = []
+    for m, r in record["models"].items():
+        row = {"model": display_name(m), "ECE": percent(r["ece"], 2)}
+        if people:
+            row["ECE on people's images"] = percent(r["people"]["ece"], 2)
+        row |= {"answers shown as sure": percent(r["sure_share"]),
+                "of those, wrong": percent(r["sure_wrong"], 2),
+                "answers flagged unsure, wrong": percent(r.get("unsure_wrong", 0)),
+                "digits refused": percent(r["refused"], 2)}  # fmt: skip
+        rows.append(row)
     details = f" on the {record['digits']:,} validation digits ({record['bins']} confidence bins)"
+    if people:
+        details += f" and on {people} people's images in which a digit was found"
     return measured(record, markdown_table(rows), details)
+
+
+def render_refusals() -> str:
+    record = read_results("refusals")
+    folder_kinds = record.get("folder_kinds") or []
+    rows = []
+    for m, r in record["models"].items():
+        digits = {k: r["userlike"][k]["refused"] for k in record["kinds"]}
+        digits |= {f"folder {k}": r["folder"][k]["refused"] for k in folder_kinds}
+        not_digits = {"non-digits": r["not_digits"]["negatives"]["refused"],
+                      "paper photos": r["not_digits"]["paper_photos"]["refused"]}  # fmt: skip
+        rows.append({
+            "model": display_name(m),
+            **{k: percent(s, 2) for k, s in digits.items()},
+            **{k: percent(s) for k, s in not_digits.items()},
+            "target met": "yes" if meets_target(digits.values(), not_digits.values()) else "no",
+        })  # fmt: skip
+    first = next(iter(record["models"].values()))
+    negatives, photos = first["not_digits"]["negatives"], first["not_digits"]["paper_photos"]
+    details = (
+        f" ({record['n_per_kind'] * len(record['seeds'])} validation renders per kind, seeds "
+        f"{','.join(map(str, record['seeds']))}; {negatives['n']:,} non-digits and "
+        f"{photos['n']:,} paper photos, seed {record['not_digit_seed']}"
+    )
+    if folder_kinds:
+        sizes = ", ".join(f"{k} {first['folder'][k]['n']}" for k in folder_kinds)
+        details += f"; a labelled folder: {sizes}"
+    pipeline = (
+        f"Of the paper photos, the pipeline itself finds no digit in {percent(photos['pipeline'])}"
+        " before any model answers (counted in every model's column, logistic regression's too)."
+    )
+    return measured(record, markdown_table(rows), details + ")") + "\n" + pipeline + "\n"
 
 
 def render_teach_app() -> str:
@@ -229,6 +270,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "lab": render_lab,
     "teach_app": render_teach_app,
     "calibration": render_calibration,
+    "refusals": render_refusals,
 }
 
 

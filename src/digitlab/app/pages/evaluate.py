@@ -18,6 +18,7 @@ from digitlab.app import images
 from digitlab.app.loaders import mnist
 from digitlab.app.text import plain
 from digitlab.errors import DigitLabError
+from digitlab.evaluation.calibration import trust
 from digitlab.evaluation.folder import (
     GALLERY_MAX,
     evaluate_folder,
@@ -64,6 +65,72 @@ def confusion_chart(result: dict) -> alt.Chart:
         color=alt.condition(alt.datum.Shade > 4, alt.value("white"), alt.value("black")),
     )
     return (heat + text).properties(height=380)
+
+
+def reliability_chart(figures: dict[str, dict]) -> alt.Chart:
+    """Each model's reliability diagram on one chart: per bin of confidence, how often its
+    answers were right; a calibrated model's points lie on the diagonal."""
+    points = pd.DataFrame(
+        [
+            {
+                "Model": display_name(m),
+                "Confidence": b["confidence"],
+                "Right": b["accuracy"],
+                "Answers": b["count"],
+            }
+            for m, f in figures.items()
+            for b in f["bins"]
+        ]  # fmt: skip
+    )
+    diagonal = alt.Chart(pd.DataFrame({"Confidence": [0.0, 1.0], "Right": [0.0, 1.0]}))
+    scale = alt.Scale(domain=[0, 1])
+    ideal = diagonal.mark_line(color="grey", strokeDash=[4, 4]).encode(
+        x=alt.X("Confidence:Q", scale=scale, title="Confidence (top probability)"),
+        y=alt.Y("Right:Q", scale=scale, title="Share right"),
+    )
+    lines = (
+        alt.Chart(points)
+        .mark_line(point=True)
+        .encode(
+            x="Confidence:Q",
+            y="Right:Q",
+            color=alt.Color("Model:N", legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                "Model",
+                alt.Tooltip("Confidence:Q", format=".1%"),
+                alt.Tooltip("Right:Q", format=".1%"),
+                "Answers",
+            ],
+        )  # fmt: skip
+    )
+    return (ideal + lines).properties(height=320)
+
+
+def show_reliability(model_ids: list[str]) -> None:
+    """The reliability diagrams and what "unsure" means, from the stored validation figures
+    of the weights loaded now."""
+    st.subheader("How far confidence can be trusted")
+    figures = {m: f for m in model_ids if (f := trust(m)) is not None}
+    if not figures:
+        st.info("No calibration figures are stored for these weights: run "
+                "`.venv/bin/python benchmarks/bench_calibration.py` to measure them.")  # fmt: skip
+        return
+    digits = next(iter(figures.values()))["digits"]
+    left, right = st.columns([1.3, 1])
+    left.altair_chart(reliability_chart(figures), width="stretch")
+    left.caption(f"On the {digits:,} validation digits no shipped model trained on, grouped by "
+                 "confidence: points under the dashed diagonal are overconfident.")  # fmt: skip
+    right.table(pd.DataFrame([
+        {"Model": display_name(m), "ECE": percent(f["ece"], 2),
+         "Sure answers wrong": percent(f["sure_wrong"], 2),
+         "Unsure answers wrong": percent(f["unsure_wrong"], 0)}
+        for m, f in figures.items()
+    ]).set_index("Model"))  # fmt: skip
+    right.caption(
+        "ECE, the expected calibration error: how far confidence is from the share right, on "
+        "average. An answer is flagged unsure when its confidence is below the model's "
+        "threshold; these are the error rates on each side of it."
+    )
 
 
 def filter_gallery(model_id: str) -> None:
@@ -234,4 +301,5 @@ if results:
                     st.table(pd.DataFrame(per_class_rows(result)).set_index("Digit"))
     with gallery:
         show_gallery(results)
+    show_reliability([r["model"] for r in results])
 show_own_digits([r["model"] for r in results])

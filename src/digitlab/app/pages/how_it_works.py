@@ -7,6 +7,7 @@ from digitlab.app.loaders import available_model, prepare
 from digitlab.app.views import STEP_WIDTH, show_steps
 from digitlab.data.splits import VALIDATION_SIZE
 from digitlab.errors import DigitLabError
+from digitlab.evaluation.calibration import trust_sentence
 from digitlab.evaluation.mnist import ratio, stored_metrics
 from digitlab.imaging.pipeline import describe_pipeline
 from digitlab.models.registry import display_name, model_ids, model_spec
@@ -24,7 +25,8 @@ def measured(model_id: str) -> str:
         return "Not trained yet, so nothing measured."
     return (
         f"Measured: **{ratio(r['accuracy'])}** test accuracy (macro F1 {ratio(r['f1_macro'])}), "
-        f"{r['latency_ms']:.2f} ms per image, {r['artifact_bytes'] / 1024:.0f} KiB on disk."
+        f"{r['latency_ms']:.2f} ms per image, {r['artifact_bytes'] / 1024:.0f} KiB on disk. "
+        + trust_sentence(model_id, display_name(model_id))
     )
 
 
