@@ -22,6 +22,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from digitlab.data.mnist import load_mnist, write_atomic
 from digitlab.evaluation.mnist import best_of, evaluate_model, metrics_path, stored_metrics
 from digitlab.evaluation.report import render_mnist
+from digitlab.models import artifacts
 from digitlab.models.registry import load_model, model_ids
 
 COMMAND = ".venv/bin/python benchmarks/bench_models.py"
@@ -48,6 +49,7 @@ def store(result: dict, extra: dict | None = None) -> None:
     path = metrics_path(result["model"])
     record = (stored_metrics(result["model"]) or {}) | result | (extra or {})
     write_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
+    artifacts.record_in_manifest(path.parent, [path.name])  # checked by stored_metrics
 
 
 def main() -> None:

@@ -174,37 +174,38 @@ def load_model(model_id: str, weights: str | Path | None = None) -> DigitModel:
 # Quick-run settings: enough to learn something from 2,000 images in a few seconds (the
 # tests' ``quick_models`` train all four once per session, so every second here is paid there).
 _SMALL_EXTRA = {"styled": 30, "negative": 30}
-_SMALL_PROBE = {"rendered": 50, "coarse": 25, "styled": 50, "negative": 100}
+_SMALL_PROBE = {"rendered": 50, "coarse": 25, "styled": 50, "negative": 100, "uploads": 0}
 _SMALL_POOL = {"pipeline": 20, "coarse": 20, **_SMALL_EXTRA}
 
 # Blends: the distance scale of a taught digit's influence in the model's ``embed`` space, its
 # bound in units of the distance to MNIST's nearest digit of another class, and the prior
 # weight of the base model's answer (``digitlab.profiles.adapt``). Chosen by
 # ``benchmarks/choose_profile_blend.py`` on simulated writers made from MNIST validation
-# digits (fewest errors with 5 taught digits per class, among the choices that cost MNIST's
+# digits, each with a few styled digits, confusable ways and a slant and pen of their own
+# (fewest errors with 5 taught digits per class, among the choices that cost MNIST's
 # validation digits at most 0.1 point for every writer).
 #
-# Bars: the shipped weights' MNIST test accuracy must stay at or above them. The CNN's is
-# 99.5%, below the 99.65% first asked: the CNN that reads people's flagged 1s scores 99.53%
-# (see the README's "Writing styles MNIST lacks").
+# Bars: the shipped weights' MNIST test accuracy must stay at or above them, a little under
+# what they measured (CNN 99.61% and k-NN 98.86% since the weight average and the tangent
+# distance; ANN 99.26%).
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
                    blend={"radius": 2.716, "guard": 0.35, "prior": 0.03},
                    quick={"c_choices": (0.1,), "max_iter": 50, "extra": _SMALL_EXTRA,
                           "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
-                   why=("neighbours",), bar=0.984,
+                   why=("neighbours",), bar=0.9875,
                    blend={"radius": 1.75, "guard": 0.35, "prior": 0.03},
                    quick={"sigmas": (0.75,), "dims": (30,), "ks": (3,),
                           "variant_choices": ((), ("shift",)),
                           "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
-                   why=("gradient",), bar=0.9915,
+                   why=("gradient",), bar=0.992,
                    blend={"radius": 3.601, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
-                   why=("occlusion",), bar=0.995,
-                   blend={"radius": 5.434, "guard": 0.5, "prior": 0.03},
+                   why=("occlusion",), bar=0.996,
+                   blend={"radius": 7.762, "guard": 0.75, "prior": 0.3},
                    quick={"epochs": 2, "width": 8, "hidden": 32, "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
