@@ -186,8 +186,9 @@ _SMALL_POOL = {"pipeline": 20, "coarse": 20, **_SMALL_EXTRA}
 # validation digits at most 0.1 point for every writer).
 #
 # Bars: the shipped weights' MNIST test accuracy must stay at or above them, a little under
-# what they measured (CNN 99.61% and k-NN 98.86% since the weight average and the tangent
-# distance; ANN 99.26%).
+# what they measured (k-NN 98.86% since the tangent distance). The ANN and CNN trained with
+# the weight average scored higher (99.26%, 99.61%) but read a drawn smiley as a sure 0, so
+# the earlier ones ship (99.21%, 99.53%).
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
                    blend={"radius": 2.716, "guard": 0.35, "prior": 0.03},
@@ -200,12 +201,12 @@ register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                           "variant_choices": ((), ("shift",)),
                           "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
-                   why=("gradient",), bar=0.992,
+                   why=("gradient",), bar=0.9915,
                    blend={"radius": 3.601, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
-                   why=("occlusion",), bar=0.996,
+                   why=("occlusion",), bar=0.995,
                    blend={"radius": 7.762, "guard": 0.75, "prior": 0.3},
                    quick={"epochs": 2, "width": 8, "hidden": 32, "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
