@@ -9,6 +9,7 @@ negatives (all made by this module, nothing downloaded):
 * ``word``     short words of such letters;
 * ``scribble`` smooth random pen strokes;
 * ``shape``    triangles, squares, stars, arrows, crosses, grids, zigzags, spirals, smileys;
+* ``face``     faces of every kind: a ring (neat, wobbly or none) with eyes and a mouth inside;
 * ``several``  two or three training digits side by side (a number, not one digit);
 * ``paper``    photos of blank or marked paper (shadows, edges, dark corners, lighting, lines,
   textures, a desk), sent through ``digitlab.preprocess`` so the models see exactly what the
@@ -168,11 +169,58 @@ def shape(rng: np.random.Generator) -> np.ndarray:
         draw.line(list(zip(56 + r * np.cos(t), 56 + r * np.sin(t), strict=True)), fill=255,
                   width=width)  # fmt: skip
     else:  # smiley: a face with eyes and a mouth
-        draw.ellipse((15, 15, 97, 97), outline=255, width=width)
-        for x in (42, 70):
-            draw.ellipse((x - 5, 40, x + 5, 50), fill=255)
-        draw.arc((35, 45, 77, 80), 20, 160, fill=255, width=width)
+        draw_face(draw, rng, width)
     return slanted(np.asarray(canvas) > 127, rng)
+
+
+def face(rng: np.random.Generator) -> np.ndarray:
+    """A drawn face: a ring (round or oval, neat or wobbly, sometimes none) with eyes and a
+    mouth inside. A ring with marks inside is the non-digit most often read as a 0."""
+    canvas, draw, width = pen(rng)
+    draw_face(draw, rng, width)
+    return slanted(np.asarray(canvas) > 127, rng)
+
+
+def draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int) -> None:
+    cx, cy = 56 + rng.uniform(-4, 4, 2)
+    rx, ry = rng.uniform(32, 50), rng.uniform(32, 50)
+    outline = rng.choice(["neat", "wobbly", "none"], p=[0.5, 0.35, 0.15])
+    if outline == "neat":
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), outline=255, width=width)
+    elif outline == "wobbly":  # a hand-drawn loop, a little uneven, closed
+        t = np.linspace(0, 2 * np.pi, 60)
+        wobble = 1 + sum(rng.uniform(-0.06, 0.06) * np.sin(k * t + rng.uniform(0, 6.3))
+                         for k in (2, 3, 5))  # fmt: skip
+        points = list(zip(cx + rx * wobble * np.cos(t), cy + ry * wobble * np.sin(t), strict=True))
+        draw.line(points, fill=255, width=width, joint="curve")
+    eye_dx, eye_y = rng.uniform(0.28, 0.45) * rx, cy - rng.uniform(0.15, 0.4) * ry
+    eye = rng.choice(["dot", "ring", "dash", "cross"])
+    size = rng.uniform(5, 9)  # eyes and mouth plainly drawn: a 0 with a speck inside is a 0
+    for ex in (cx - eye_dx, cx + eye_dx):
+        box = (ex - size, eye_y - size, ex + size, eye_y + size)
+        if eye == "dot":
+            draw.ellipse(box, fill=255)
+        elif eye == "ring":
+            draw.ellipse(box, outline=255, width=max(3, width // 2))
+        elif eye == "dash":
+            draw.line([(ex, eye_y - 1.5 * size), (ex, eye_y + 1.5 * size)], fill=255, width=width)
+        else:
+            draw.line([box[:2], box[2:]], fill=255, width=max(3, width // 2))
+            draw.line([(box[0], box[3]), (box[2], box[1])], fill=255, width=max(3, width // 2))
+    if rng.random() < 0.3:  # a nose
+        draw.line([(cx, cy - 0.1 * ry), (cx, cy + 0.1 * ry)], fill=255, width=width)
+    half, mouth_y = rng.uniform(0.4, 0.65) * rx, cy + rng.uniform(0.2, 0.5) * ry
+    mouth = rng.choice(["smile", "frown", "flat", "open"], p=[0.5, 0.2, 0.15, 0.15])
+    if mouth == "smile":
+        draw.arc((cx - half, mouth_y - half, cx + half, mouth_y + 0.5 * half), 20, 160,
+                 fill=255, width=width)  # fmt: skip
+    elif mouth == "frown":
+        draw.arc((cx - half, mouth_y, cx + half, mouth_y + half), 200, 340, fill=255, width=width)
+    elif mouth == "flat":
+        draw.line([(cx - half, mouth_y), (cx + half, mouth_y)], fill=255, width=width)
+    else:
+        draw.ellipse((cx - 0.4 * half, mouth_y - 0.3 * half, cx + 0.4 * half, mouth_y + 0.3 * half),
+                     outline=255, width=max(3, width // 2))  # fmt: skip
 
 
 def several(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -237,13 +285,15 @@ MAKERS: dict[str, Callable] = {
     "word": word,
     "scribble": scribble,
     "shape": shape,
+    "face": face,
 }
 # Share of each kind among the negatives.
 KIND_WEIGHTS = {
-    "letter": 0.35,
+    "letter": 0.32,
     "word": 0.15,
     "scribble": 0.12,
     "shape": 0.13,
+    "face": 0.03,
     "several": 0.12,
     "paper": 0.13,
 }
