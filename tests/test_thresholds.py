@@ -48,6 +48,18 @@ def test_non_digits_stay_refused_when_a_kind_cannot_be_spared_and_the_cost_is_re
     assert held["val_kinds_refused"]["desk"] == np.mean(desk > held["not_digit_threshold"])
 
 
+def test_a_kind_beyond_reach_does_not_let_more_non_digits_through():
+    rng = np.random.default_rng(2)
+    plain, scan = rng.uniform(0.0, 0.3, 2000), rng.uniform(0.0, 0.7, 400)
+    desk = np.concatenate([rng.uniform(0.0, 0.3, 380), rng.uniform(0.97, 1.0, 20)])  # 5% lost
+    negatives = rng.uniform(0.75, 1.0, 1000)
+    held = not_digit_threshold(plain, negatives, {"scan": scan, "desk": desk})
+    assert held["not_digit_threshold"] == pytest.approx(np.quantile(scan, 0.995))  # scans held
+    assert held["val_kinds_refused"]["scan"] <= MAX_VALIDATION_DIGITS_REFUSED
+    assert held["val_kinds_refused"]["desk"] >= 0.04  # desks pay, and it is said
+    assert held["val_negatives_refused"] > 0.95  # not only the floor of 90%
+
+
 @pytest.fixture(scope="module")
 def data():
     return training_data(limit=2000)

@@ -113,18 +113,22 @@ def not_digit_threshold(
     The threshold refuses at most ``MAX_VALIDATION_DIGITS_REFUSED`` of validation digits, and
     of the digits of each kind of upload in ``kinds`` ({kind: scores}: validation digits
     rendered as photos, scans, drawings...), so no kind of input pays for the others; but it
-    stays low enough to refuse ``MIN_VALIDATION_NEGATIVES_REFUSED`` of the negatives (a model
-    that cannot do both keeps refusing non-digits, and the shares it returns say what that
-    costs each kind). It never sits below 0.5, where "not a digit" would not even be the
-    likeliest answer. Returns it with the shares of validation digits (per kind too) and
-    negatives it refuses.
+    stays low enough to refuse ``MIN_VALIDATION_NEGATIVES_REFUSED`` of the negatives. A kind
+    that no such threshold can hold under the cap (the model cannot tell its digits from
+    non-digits well enough) does not raise it at all: that would let more non-digits through
+    without holding the kind anyway; it keeps paying, and the shares returned say what. It
+    never sits below 0.5, where "not a digit" would not even be the likeliest answer. Returns
+    it with the shares of validation digits (per kind too) and negatives it refuses.
     """
     kinds = kinds or {}
-    groups = [digit_scores, *kinds.values()]
-    spare_digits = max(float(np.quantile(g, 1 - MAX_VALIDATION_DIGITS_REFUSED)) for g in groups)
+    needs = [float(np.quantile(g, 1 - MAX_VALIDATION_DIGITS_REFUSED))
+             for g in (digit_scores, *kinds.values())]  # fmt: skip
+    ceiling = np.inf
     if len(negative_scores):
         floor = float(np.quantile(negative_scores, 1 - MIN_VALIDATION_NEGATIVES_REFUSED))
-        spare_digits = min(spare_digits, np.nextafter(floor, -np.inf))
+        ceiling = float(np.nextafter(floor, -np.inf))
+    held = [need for need in needs if need <= ceiling]
+    spare_digits = max(held) if held else ceiling
     threshold = max(0.5, float(spare_digits))
     refused = {kind: float(np.mean(scores > threshold)) for kind, scores in kinds.items()}
     return {
