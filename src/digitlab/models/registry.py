@@ -186,9 +186,10 @@ _SMALL_POOL = {"pipeline": 20, "coarse": 20, **_SMALL_EXTRA}
 # validation digits at most 0.1 point for every writer).
 #
 # Bars: the shipped weights' MNIST test accuracy must stay at or above them, a little under
-# what they measured (k-NN 98.86% since the tangent distance). The ANN and CNN trained with
-# the weight average scored higher (99.26%, 99.61%) but read a drawn smiley as a sure 0, so
-# the earlier ones ship (99.21%, 99.53%).
+# what they measured (k-NN 98.86% since the tangent distance, ANN 99.26%, CNN 99.64%). The
+# CNN is trained with the weight average and drawn faces among its non-digits (a first
+# weight-averaged CNN, 99.61%, read a drawn smiley as a sure 0); a weight-averaged ANN scored
+# lower (99.17%), so the earlier one ships.
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
                    blend={"radius": 2.716, "guard": 0.35, "prior": 0.03},
@@ -206,7 +207,7 @@ register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", 
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
-                   why=("occlusion",), bar=0.995,
-                   blend={"radius": 7.762, "guard": 0.75, "prior": 0.3},
+                   why=("occlusion",), bar=0.996,
+                   blend={"radius": 5.217, "guard": 0.75, "prior": 0.1},
                    quick={"epochs": 2, "width": 8, "hidden": 32, "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
