@@ -182,6 +182,7 @@ def face(rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int) -> None:
+    """Draw a face centred on the 112-pixel canvas with a pen ``width`` wide."""
     cx, cy = 56 + rng.uniform(-4, 4, 2)
     rx, ry = rng.uniform(32, 50), rng.uniform(32, 50)
     outline = rng.choice(["neat", "wobbly", "none"], p=[0.5, 0.35, 0.15])
@@ -196,17 +197,18 @@ def draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int) -
     eye_dx, eye_y = rng.uniform(0.28, 0.45) * rx, cy - rng.uniform(0.15, 0.4) * ry
     eye = rng.choice(["dot", "ring", "dash", "cross"])
     size = rng.uniform(5, 9)  # eyes and mouth plainly drawn: a 0 with a speck inside is a 0
+    thin = max(3, width // 2)
     for ex in (cx - eye_dx, cx + eye_dx):
         box = (ex - size, eye_y - size, ex + size, eye_y + size)
         if eye == "dot":
             draw.ellipse(box, fill=255)
         elif eye == "ring":
-            draw.ellipse(box, outline=255, width=max(3, width // 2))
+            draw.ellipse(box, outline=255, width=thin)
         elif eye == "dash":
             draw.line([(ex, eye_y - 1.5 * size), (ex, eye_y + 1.5 * size)], fill=255, width=width)
         else:
-            draw.line([box[:2], box[2:]], fill=255, width=max(3, width // 2))
-            draw.line([(box[0], box[3]), (box[2], box[1])], fill=255, width=max(3, width // 2))
+            draw.line([box[:2], box[2:]], fill=255, width=thin)
+            draw.line([(box[0], box[3]), (box[2], box[1])], fill=255, width=thin)
     if rng.random() < 0.3:  # a nose
         draw.line([(cx, cy - 0.1 * ry), (cx, cy + 0.1 * ry)], fill=255, width=width)
     half, mouth_y = rng.uniform(0.4, 0.65) * rx, cy + rng.uniform(0.2, 0.5) * ry
@@ -220,7 +222,7 @@ def draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int) -
         draw.line([(cx - half, mouth_y), (cx + half, mouth_y)], fill=255, width=width)
     else:
         draw.ellipse((cx - 0.4 * half, mouth_y - 0.3 * half, cx + 0.4 * half, mouth_y + 0.3 * half),
-                     outline=255, width=max(3, width // 2))  # fmt: skip
+                     outline=255, width=thin)  # fmt: skip
 
 
 def several(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
