@@ -17,10 +17,10 @@ class Model(TorchModel):
         **TRAINING,
         "hidden": [1024, 1024],
         "dropout": 0.2,
-        "epochs": 20,
+        "epochs": 40,
         "lr": 2e-3,
         "weight_decay": 1e-4,
-        "patience": 5,
+        "patience": 40,
     }
 
     @classmethod
