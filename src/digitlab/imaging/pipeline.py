@@ -133,6 +133,7 @@ PARAMS = {
     "PAGE_SHARE": page_steps.PAGE_SHARE,
     "PAGE_MIN_CONTRAST": page_steps.PAGE_MIN_CONTRAST,
     "PAGE_MAX_HOLES": page_steps.PAGE_MAX_HOLES,
+    "PAGE_HOLE_LEVEL": page_steps.PAGE_HOLE_LEVEL,
     "PAGE_MIN_SHARP": page_steps.PAGE_MIN_SHARP,
     "PAGE_MIN_SOME_SHARP": page_steps.PAGE_MIN_SOME_SHARP,
     "PAGE_MIN_HULL_SHARP": page_steps.PAGE_MIN_HULL_SHARP,
@@ -144,9 +145,9 @@ PARAMS = {
 }
 # Bump when a step's logic changes in a way that changes what a model sees (the values above
 # are fingerprinted on their own).
-ALGORITHM = 1
+ALGORITHM = 2  # 2: the holes in a sheet are only what is darker than the paper
 
-# Version 1's fingerprint, stamped in the shipped nets, predates ``PARAMS``: it hashed every
+# Version 1's fingerprint, stamped in the nets shipped before, predates ``PARAMS``: it hashed every
 # upper-case constant of this module, which also took in the steps' titles and the no-digit
 # sentence as they then read. They are kept here, frozen, so that version 1 hashes the same;
 # editing a title or ``digitlab.contract`` no longer changes the fingerprint.
