@@ -46,6 +46,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else None
     kwargs = {"weights_dir": out} if out else {}
+    if args.join:
+        return join_nets(args, kwargs)
     results = train_models(
         all_model_ids(args.model),
         seed=args.seed,
@@ -62,6 +64,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r['model']}: accuracy {r['accuracy']:.2%}, trained in {r['train_seconds']:.0f} s")
     print(f"total training time: {total:.0f} s")
+    return 0
+
+
+def join_nets(args: argparse.Namespace, kwargs: dict) -> int:
+    from digitlab.training.data import training_data
+    from digitlab.training.train import join_members
+
+    if args.model not in ("ann", "cnn"):
+        print("digitlab: error: --join joins ANN or CNN nets: name one with --model.",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    data = training_data(args.limit, args.data_dir)
+    r = join_members(args.model, [Path(d) for d in args.join], data, **kwargs)
+    print(f"{r['model']}: {len(args.join)} nets joined, accuracy {r['accuracy']:.2%}, "
+          f"validation {r['val_accuracy']:.2%}")  # fmt: skip
     return 0
 
 
@@ -279,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--recalibrate", action="store_true", help="only choose the thresholds again, on validation"
     )
+    p.add_argument(
+        "--join", nargs="+", metavar="DIR",
+        help="join nets trained apart (--out DIR, one per seed: seed, seed + 1, ...) into the "
+        "model's ensemble, calibrated together; its training time is the sum of theirs",
+    )  # fmt: skip
     lab.add_run_options(p)
     p.set_defaults(func=cmd_train)
 

@@ -31,7 +31,7 @@ class Model(TorchModel):
             "with batch norm and dropout. It sees pixels, not shapes, so it is trained on randomly "
             "distorted digits (shifts, rotations, elastic warps, thicker and thinner strokes) to "
             "generalise."
-        )
+        ) + cls.describe_members(config)
 
     @staticmethod
     def build(config: dict) -> nn.Module:

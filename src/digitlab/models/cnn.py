@@ -40,7 +40,7 @@ class Model(TorchModel):
             "channels) with batch norm and pooling, then a small dense layer. Filters look for "
             "strokes and their combinations anywhere in the image; training on distorted digits "
             "makes it hold up on people's own handwriting. It is the default model."
-        )
+        ) + cls.describe_members(config)
 
     @staticmethod
     def build(config: dict) -> nn.Module:

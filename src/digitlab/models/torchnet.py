@@ -26,12 +26,14 @@ from digitlab.errors import ModelError
 from digitlab.imaging.features import as_float_images
 from digitlab.imaging.pipeline import pipeline_version
 from digitlab.models import artifacts
+from digitlab.models.artifacts import RESTORE, unsafe_why
 from digitlab.models.base import DigitModel
 
 if TYPE_CHECKING:  # only a type here: the models never import training or synthesis
     from digitlab.training.data import TrainingData
 
 EVAL_BATCH = 2000
+MAX_MEMBERS = 8  # an ensemble larger than this is not a file we wrote
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -146,7 +148,8 @@ def first_layer_weights(net: nn.Module) -> np.ndarray:
 
 
 def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict:
-    """Train ``net`` in place on ``data.train``; keep the best weights on ``data.val``."""
+    """Train ``net`` in place on ``data.train``; keep the best weights on ``data.val``.
+    Returns their validation accuracy, their epoch and the curves (``history``)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     device = resolve_device(hp.get("device", "cpu"))
@@ -200,13 +203,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             break
     net.load_state_dict(best["state"])
     net.to("cpu")
-    thresholds = calibrate(lambda images: probabilities(net, images), data, hp.get("probe"))
-    return {
-        "val_accuracy": best["val_accuracy"],
-        "best_epoch": best["epoch"],
-        "history": history,
-        **thresholds,
-    }
+    return {"val_accuracy": best["val_accuracy"], "best_epoch": best["epoch"], "history": history}
 
 
 def torch_pool(data: TrainingData, hp: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,9 +217,36 @@ def torch_pool(data: TrainingData, hp: dict, seed: int) -> tuple[torch.Tensor, t
     return torch.from_numpy(x)[:, None], torch.from_numpy(y)
 
 
-def probabilities(net: nn.Module, images: np.ndarray) -> np.ndarray:
-    """[N,11] (or [N,10] for a net without the not-a-digit class) softmax probabilities."""
-    return torch.softmax(logits_in_batches(net, to_tensor(images)).float(), 1).numpy()
+def probabilities(nets: nn.Module | list[nn.Module], images: np.ndarray) -> np.ndarray:
+    """[N,11] (or [N,10] for a net without the not-a-digit class) softmax probabilities; for
+    several nets (an ensemble), the mean of theirs."""
+    nets = nets if isinstance(nets, list) else [nets]
+    x = to_tensor(images)
+    total = sum(torch.softmax(logits_in_batches(net, x).float(), 1) for net in nets)
+    return (total / len(nets)).numpy()
+
+
+MEMBER_PREFIX = "member{}."  # the keys of an ensemble's k-th net (k >= 1) in its weights file
+
+
+def merged_state(nets: list[nn.Module]) -> dict[str, torch.Tensor]:
+    """One state dict for an ensemble's nets: the first net's keys as they are (so a single
+    net's file is the same as ever), the k-th net's prefixed ``member{k}.``."""
+    state = dict(nets[0].state_dict())
+    for k, net in enumerate(nets[1:], start=1):
+        state |= {MEMBER_PREFIX.format(k) + key: v for key, v in net.state_dict().items()}
+    return state
+
+
+def split_state(state: dict[str, torch.Tensor], count: int) -> list[dict[str, torch.Tensor]]:
+    """``merged_state`` undone for ``count`` nets; ``ModelError`` for a key of no net."""
+    parts: list[dict[str, torch.Tensor]] = [{} for _ in range(count)]
+    for key, value in state.items():
+        k = next((k for k in range(1, count) if key.startswith(MEMBER_PREFIX.format(k))), 0)
+        if k == 0 and key.startswith("member"):
+            raise ModelError(f"The weights hold {key!r}, which belongs to none of {count} nets.")
+        parts[k][key.removeprefix(MEMBER_PREFIX.format(k)) if k else key] = value
+    return parts
 
 
 # What the ANN and the CNN train with alike (each adds its own architecture and schedule).
@@ -239,6 +263,8 @@ TRAINING = {
     # Decay of the moving average of the weights that is validated and kept (None: the last
     # step's weights); about the last thousand steps, two epochs of the full training split.
     "ema": 0.999,
+    # Nets trained alike from seeds seed, seed + 1, ... whose probabilities are averaged.
+    "members": 1,
 }
 
 
@@ -265,11 +291,14 @@ class TorchModel(DigitModel):
     patience, ema (the weight average's decay, or None), augment (``"default"``, a dict for
     ``AugmentConfig`` or None), pool (how many rendered, coarse, styled and negative digits
     are swapped into batches), bf16 (use bfloat16 autocast where the CPU does it natively)
-    and classes.
+    and classes; and ``members``: how many such nets, trained from consecutive seeds, answer
+    together (their probabilities averaged). ``net`` is the first of them, the one *Look
+    inside* shows; ``members`` holds them all.
     """
 
-    def __init__(self, net: nn.Module, config: dict):
+    def __init__(self, net: nn.Module, config: dict, others: tuple[nn.Module, ...] = ()):
         self.net, self.config = net.eval(), config
+        self.members = [self.net, *(other.eval() for other in others)]
 
     @staticmethod
     def build(config: dict) -> nn.Module:
@@ -283,39 +312,82 @@ class TorchModel(DigitModel):
             "the validation digits best."
         )
 
+    @staticmethod
+    def describe_members(config: dict) -> str:
+        """A sentence for an ensemble's description ("" for one net)."""
+        count = config.get("members", 1)
+        if count < 2:
+            return ""
+        return (
+            f" The shipped model is {count} such nets, trained alike from different random "
+            "starts, whose answers are averaged: they err on different digits, so together "
+            "they err less and are surer only where both agree."
+        )
+
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
-        """[N,11]: the ten digits, then "not a digit"."""
-        return probabilities(self.net, images)
+        """[N,11]: the ten digits, then "not a digit" (the members' mean)."""
+        return probabilities(self.members, images)
 
     def input_gradient(self, image28: np.ndarray, digit: int) -> np.ndarray:
-        """d logit[digit] / d input for one 28x28 image, as [28,28] float32."""
+        """d logit[digit] / d input for one 28x28 image, as [28,28] float32 (an ensemble's:
+        the mean of its members' logits)."""
         x = to_tensor(image28[None]).requires_grad_(True)
-        self.net.eval()
         with torch.enable_grad():
-            self.net(x)[0, digit].backward()
+            total = 0
+            for net in self.members:
+                net.eval()
+                total = total + net(x)[0, digit]
+            (total / len(self.members)).backward()
         return x.grad[0, 0].numpy().astype(np.float32)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """[N,D] float32: the penultimate layer, the space the last layer decides in
-        (what a profile's taught digits are compared in, ``digitlab.profiles.adapt``)."""
-        body = self.net[:-1]
-        return logits_in_batches(body, to_tensor(images)).float().numpy()
+        (what a profile's taught digits are compared in, ``digitlab.profiles.adapt``); an
+        ensemble's members' side by side, scaled by 1/sqrt(members) so that a squared
+        distance is the mean of theirs."""
+        x = to_tensor(images)
+        parts = [logits_in_batches(net[:-1], x).float().numpy() for net in self.members]
+        joined = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return joined / np.float32(np.sqrt(len(parts))) if len(parts) > 1 else joined
 
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
-        """Train with ``HPARAMS`` (``overrides`` replace some, e.g. ``epochs=1`` in tests)."""
+        """Train with ``HPARAMS`` (``overrides`` replace some, e.g. ``epochs=1`` in tests):
+        ``members`` nets from seeds ``seed``, ``seed + 1``, ..., then calibrate them together."""
         # The digits in its training batches are partly pipeline-rendered: record which pipeline.
         config = cls.hparams(overrides) | {"id": cls.id, "seed": seed,
                                            "preprocessing": pipeline_version()}  # fmt: skip
         config["augment"] = data.augmentation_settings(config.get("augment"))
-        torch.manual_seed(seed)
-        net = cls.build(config)
-        config |= fit_network(net, data, config, seed)
-        return cls(net, config)
+        nets, fits = [], []
+        for k in range(config["members"]):
+            torch.manual_seed(seed + k)
+            net = cls.build(config)
+            fits.append(fit_network(net, data, config, seed + k))
+            nets.append(net)
+        return cls.assemble(nets, fits, config, data)
+
+    @classmethod
+    def assemble(cls, nets: list[nn.Module], fits: list[dict], config: dict, data) -> TorchModel:
+        """The model of ``nets`` (trained with ``config`` from seeds ``config["seed"]``,
+        ``+ 1``, ...; ``fits`` what ``fit_network`` returned for each): their curves, each
+        one's validation accuracy and theirs together, and thresholds calibrated on them
+        together."""
+        config = config | {"members": len(nets)} | fits[0]
+        model = cls(nets[0], config, tuple(nets[1:]))
+        if len(nets) > 1:
+            val = model.predict_proba_all(data.val_x)[:, :10].argmax(1)
+            config["val_accuracy"] = float((val == data.val_y).mean())
+            config["member_fits"] = [
+                {"seed": config["seed"] + k, "val_accuracy": fit["val_accuracy"],
+                 "best_epoch": fit["best_epoch"]}
+                for k, fit in enumerate(fits)
+            ]  # fmt: skip
+        config |= calibrate(model.predict_proba_all, data, config.get("probe"))
+        return model
 
     def save(self, weights_dir: Path) -> list[str]:
         names = [f"{type(self).id}.safetensors", f"{type(self).id}.json"]  # a run: run:NAME
-        artifacts.save_tensors(weights_dir / names[0], self.net.state_dict())
+        artifacts.save_tensors(weights_dir / names[0], merged_state(self.members))
         artifacts.save_json(weights_dir / names[1], self.config)
         artifacts.record_in_manifest(weights_dir, names)
         return names
@@ -324,6 +396,17 @@ class TorchModel(DigitModel):
     def load(cls, weights_dir: Path) -> TorchModel:
         config = artifacts.load_json(weights_dir, f"{cls.id}.json")
         warn_if_pipeline_changed(cls.id, config)
-        net = cls.build(config)
-        net.load_state_dict(artifacts.load_tensors(weights_dir, f"{cls.id}.safetensors"))
-        return cls(net, config)
+        count = config.get("members", 1)
+        if not isinstance(count, int) or not 1 <= count <= MAX_MEMBERS:
+            raise ModelError(f"The {cls.id} settings name {count!r} nets; 1-{MAX_MEMBERS} load.")
+        state = artifacts.load_tensors(weights_dir, f"{cls.id}.safetensors")
+        nets = []
+        for part in split_state(state, count):
+            net = cls.build(config)
+            try:
+                net.load_state_dict(part)
+            except RuntimeError as err:  # missing, extra or misshapen tensors
+                raise ModelError(f"The {cls.id} weights do not fit its settings "
+                                 f"({unsafe_why(err)}); {RESTORE}") from None  # fmt: skip
+            nets.append(net)
+        return cls(nets[0], config, tuple(nets[1:]))

@@ -11,10 +11,12 @@ import torch
 from tqdm import tqdm
 
 from digitlab.contract import calibrate
+from digitlab.errors import ModelError
 from digitlab.evaluation.mnist import evaluate_model, metrics_path
 from digitlab.models import artifacts
 from digitlab.models.artifacts import WEIGHTS_DIR
 from digitlab.models.registry import model_class
+from digitlab.models.torchnet import MAX_MEMBERS
 from digitlab.training.data import training_data
 
 DEFAULT_SEED = 0
@@ -66,6 +68,67 @@ def recalibrate_model(
     artifacts.save_json(metrics, result)
     artifacts.record_in_manifest(weights_dir, [metrics.name])
     tqdm.write(f"{model_id}: thresholds chosen again, test accuracy {result['accuracy']:.2%}")
+    return result
+
+
+def member_train_seconds(model_id: str, folder: Path) -> float | None:
+    """How long a net in ``folder`` took to train, from its stored metrics (None: unknown)."""
+    try:
+        return artifacts.load_json(folder, metrics_path(model_id, folder).name)["train_seconds"]
+    except (ModelError, KeyError, TypeError):
+        return None
+
+
+def join_members(
+    model_id: str, member_dirs: list[Path], data, weights_dir: Path = WEIGHTS_DIR
+) -> dict:
+    """The model's ensemble from single nets trained apart (``digitlab train --model M --seed S
+    --out DIR``, one folder per seed: on several machines, say, or one at a time): the model
+    ``digitlab train`` makes with ``members`` nets, calibrated together on validation, saved
+    and measured on the test set. Its training time is the sum of its members'. Nets trained
+    unlike one another (other settings or preprocessing; a device may differ) or from seeds
+    other than ``seed``, ``seed + 1``, ... are refused with a ``ModelError``."""
+    cls = model_class(model_id)
+    if not hasattr(cls, "assemble"):
+        raise ModelError(f"{model_id} is not made of nets; train it with digitlab train.")
+    if not 2 <= len(member_dirs) <= MAX_MEMBERS:
+        raise ModelError(f"Join 2 to {MAX_MEMBERS} nets, not {len(member_dirs)}.")
+    singles = [cls.load(Path(d)) for d in member_dirs]
+    recipe = [k for k in cls.HPARAMS if k not in ("members", "device")] + ["preprocessing"]
+    first = singles[0].config
+    for k, single in enumerate(singles):
+        config = single.config
+        if config.get("members", 1) != 1:
+            raise ModelError(f"{member_dirs[k]} holds an ensemble, not one net.")
+        if config["seed"] != first["seed"] + k:
+            raise ModelError(f"The nets' seeds must run on from {first['seed']}: "
+                             f"{member_dirs[k]} has seed {config['seed']}.")  # fmt: skip
+        differ = [key for key in recipe if config.get(key) != first.get(key)]
+        if differ:
+            raise ModelError(f"{member_dirs[k]} was trained unlike {member_dirs[0]} "
+                             f"({', '.join(differ)} differ).")  # fmt: skip
+    fits = [{key: s.config[key] for key in ("val_accuracy", "best_epoch", "history")}
+            for s in singles]  # fmt: skip
+    settings = {key: first[key] for key in [*cls.HPARAMS, "id", "seed", "preprocessing"]
+                if key in first}  # fmt: skip
+    model = cls.assemble([s.net for s in singles], fits, settings, data)
+    seconds = [member_train_seconds(model_id, Path(d)) for d in member_dirs]
+    model.save(weights_dir)
+    result = evaluate_model(model_id, weights_dir, model=model)
+    result |= {
+        "train_seconds": None if None in seconds else round(sum(seconds), 1),
+        "member_train_seconds": seconds,
+        "val_accuracy": model.config["val_accuracy"],
+        "low_confidence_threshold": model.config["low_confidence_threshold"],
+        "seed": first["seed"],
+        "train_images": len(data.train_x),
+        "joined_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+    }
+    metrics = metrics_path(model_id, weights_dir)
+    artifacts.save_json(metrics, result)
+    artifacts.record_in_manifest(weights_dir, [metrics.name])
+    tqdm.write(f"{model_id}: {len(singles)} nets joined, test accuracy {result['accuracy']:.2%}")
     return result
 
 

@@ -1,0 +1,200 @@
+"""A net model of several nets (``members``): averaged answers, one weights file, safe loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from digitlab.cli.main import main
+from digitlab.errors import ModelError
+from digitlab.evaluation.mnist import stored_metrics
+from digitlab.imaging.pipeline import pipeline_version
+from digitlab.models import artifacts
+from digitlab.models.cnn import Model as CNN
+from digitlab.models.registry import model_spec
+from digitlab.models.torchnet import merged_state, split_state
+from digitlab.training.data import training_data
+from digitlab.training.runs import overrides_for, run_settings
+from digitlab.training.train import join_members
+
+TINY = {"width": 2, "hidden": 4, "dropout": 0.0}
+
+
+def tiny_cnn(members: int, seed: int = 0) -> CNN:
+    config = CNN.hparams(TINY | {"members": members})
+    config |= {"id": "cnn", "preprocessing": pipeline_version()}
+    nets = []
+    for k in range(members):
+        torch.manual_seed(seed + k)
+        nets.append(CNN.build(config))
+    return CNN(nets[0], config, tuple(nets[1:]))
+
+
+def digits(n: int = 6) -> np.ndarray:
+    return np.random.default_rng(0).random((n, 28, 28), dtype=np.float32)
+
+
+def test_an_ensemble_answers_with_its_members_mean():
+    model = tiny_cnn(3)
+    x = digits()
+    each = [CNN(net, model.config).predict_proba_all(x) for net in model.members]
+    together = model.predict_proba_all(x)
+    assert together.shape == (6, 11)
+    assert np.allclose(together, np.mean(each, axis=0), atol=1e-6)
+    assert np.allclose(together.sum(1), 1, atol=1e-5)
+    assert model.net is model.members[0]  # what Look inside shows
+
+
+def test_an_ensembles_gradient_and_embedding_are_its_members_mean():
+    model = tiny_cnn(2)
+    x = digits(4)
+    singles = [CNN(net, model.config) for net in model.members]
+    grads = [s.input_gradient(x[0], 3) for s in singles]
+    assert np.allclose(model.input_gradient(x[0], 3), np.mean(grads, axis=0), atol=1e-6)
+
+    def d2(e):
+        return ((e[:, None] - e[None]) ** 2).sum(-1)
+
+    each = [d2(s.embed(x)) for s in singles]
+    assert np.allclose(d2(model.embed(x)), np.mean(each, axis=0), rtol=1e-4, atol=1e-6)
+
+
+def test_an_ensemble_saves_to_one_file_and_loads_back(tmp_path):
+    model = tiny_cnn(2)
+    model.save(tmp_path)
+    keys = load_file(tmp_path / "cnn.safetensors").keys()
+    assert "0.weight" in keys and "member1.0.weight" in keys  # the first net's keys unprefixed
+    loaded = CNN.load(tmp_path)
+    assert len(loaded.members) == 2
+    assert np.allclose(loaded.predict_proba_all(digits()), model.predict_proba_all(digits()))
+
+
+def test_one_net_keeps_the_file_it_always_had(tmp_path):
+    model = tiny_cnn(1)
+    model.save(tmp_path)
+    assert set(load_file(tmp_path / "cnn.safetensors")) == set(model.net.state_dict())
+    # A file from before ensembles (no "members" in its settings) loads as one net.
+    config = artifacts.load_json(tmp_path, "cnn.json")
+    del config["members"]
+    artifacts.save_json(tmp_path / "cnn.json", config)
+    artifacts.record_in_manifest(tmp_path, ["cnn.json"])
+    assert len(CNN.load(tmp_path).members) == 1
+
+
+def rewrite(folder, state=None, **config_changes):
+    if state is not None:
+        save_file(state, folder / "cnn.safetensors")
+    config = artifacts.load_json(folder, "cnn.json") | config_changes
+    artifacts.save_json(folder / "cnn.json", config)
+    artifacts.record_in_manifest(folder, ["cnn.safetensors", "cnn.json"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"members": 3}, "do not fit"),  # settings name a net the file lacks
+        ({"members": 1}, "none of 1 nets"),  # the file holds a net the settings do not name
+        ({"members": 9}, "1-8 load"),
+        ({"members": "2"}, "1-8 load"),
+    ],
+)
+def test_weights_that_disagree_with_their_settings_are_one_sentence(tmp_path, change, message):
+    tiny_cnn(2).save(tmp_path)
+    rewrite(tmp_path, **change)
+    with pytest.raises(ModelError, match=message):
+        CNN.load(tmp_path)
+
+
+def test_a_misshapen_member_is_refused(tmp_path):
+    model = tiny_cnn(2)
+    model.save(tmp_path)
+    state = {k: v.clone() for k, v in merged_state(model.members).items()}
+    state["member1.0.weight"] = torch.zeros(5, 1, 3, 3)
+    rewrite(tmp_path, state)
+    with pytest.raises(ModelError, match="do not fit"):
+        CNN.load(tmp_path)
+
+
+def test_split_state_undoes_merged_state():
+    nets = tiny_cnn(3).members
+    parts = split_state(merged_state(nets), 3)
+    for net, part in zip(nets, parts, strict=True):
+        assert part.keys() == net.state_dict().keys()
+        assert all(torch.equal(part[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_learners_run_trains_one_net():
+    for family in ("ann", "cnn"):
+        assert overrides_for(run_settings(family, preset="full"))["members"] == 1
+
+
+@pytest.fixture(scope="module")
+def quick_nets(tmp_path_factory):
+    """Three quick single CNNs (seeds 0, 1, 2) on 2,000 images, each in its own folder with a
+    stored training time, as ``digitlab train --seed S --out DIR`` leaves them."""
+    data = training_data(limit=2000)
+    quick = model_spec("cnn").quick | {"members": 1}
+    folders = []
+    for seed in range(3):
+        folder = tmp_path_factory.mktemp(f"net{seed}")
+        CNN.train(data, seed=seed, **quick).save(folder)
+        artifacts.save_json(folder / "cnn.metrics.json", {"train_seconds": 10.0 + seed})
+        artifacts.record_in_manifest(folder, ["cnn.metrics.json"])
+        folders.append(folder)
+    return data, folders
+
+
+def test_nets_trained_apart_join_into_the_ensemble(quick_nets, tmp_path):
+    data, folders = quick_nets
+    result = join_members("cnn", folders[:2], data, tmp_path)
+    joined = CNN.load(tmp_path)
+    singles = [CNN.load(f) for f in folders[:2]]
+    x = data.val_x[:30]
+    mean = np.mean([s.predict_proba_all(x) for s in singles], axis=0)
+    assert np.allclose(joined.predict_proba_all(x), mean, atol=1e-6)
+    config = joined.config
+    assert config["members"] == 2 and config["seed"] == 0
+    assert [f["seed"] for f in config["member_fits"]] == [0, 1]
+    assert config["member_fits"][1]["val_accuracy"] == singles[1].config["val_accuracy"]
+    assert config["history"] == singles[0].config["history"]
+    together = (mean[:, :10].argmax(1) == data.val_y[:30]).mean()
+    assert 0 < config["val_accuracy"] <= 1 and together > 0.5
+    assert 0.5 <= config["not_digit_threshold"] <= 1  # calibrated on the two together
+    assert result["train_seconds"] == 21.0 and result["member_train_seconds"] == [10.0, 11.0]
+    assert stored_metrics("cnn", tmp_path)["accuracy"] == result["accuracy"] > 0.5
+
+
+def test_only_nets_of_one_recipe_and_running_seeds_join(quick_nets, tmp_path):
+    data, folders = quick_nets
+    with pytest.raises(ModelError, match="seeds must run on from 0"):
+        join_members("cnn", [folders[0], folders[2]], data, tmp_path / "a")
+    with pytest.raises(ModelError, match="Join 2 to 8 nets"):
+        join_members("cnn", folders[:1], data, tmp_path / "b")
+    with pytest.raises(ModelError, match="not made of nets"):
+        join_members("knn", folders[:2], data, tmp_path / "c")
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in folders[1].iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    rewrite(other, dropout=0.5)
+    with pytest.raises(ModelError, match="dropout differ"):
+        join_members("cnn", [folders[0], other], data, tmp_path / "d")
+    join_members("cnn", folders[:2], data, tmp_path / "e")
+    with pytest.raises(ModelError, match="holds an ensemble"):
+        join_members("cnn", [tmp_path / "e", folders[1]], data, tmp_path / "f")
+    assert not any((tmp_path / x).exists() for x in "abcdf")  # nothing written when refused
+
+
+def test_join_from_the_command_line(quick_nets, tmp_path, capsys):
+    _, folders = quick_nets
+    argv = ["train", "--model", "cnn", "--limit", "2000", "--out", str(tmp_path), "--join"]
+    assert main([*argv, *map(str, folders[:2])]) == 0
+    assert "2 nets joined" in capsys.readouterr().out
+    assert len(CNN.load(tmp_path).members) == 2
+    assert main(["train", "--model", "knn", "--join", *map(str, folders[:2])]) == 2
+    assert "--join joins ANN or CNN nets" in capsys.readouterr().err
+    assert main([*argv, str(folders[0]), str(folders[2])]) == 2
+    err = capsys.readouterr().err
+    assert "seeds must run on" in err and "Traceback" not in err
