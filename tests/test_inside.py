@@ -16,6 +16,7 @@ from digitlab.answers import inside
 from digitlab.app.inside import NO_IMAGE
 from digitlab.errors import ModelError
 from digitlab.models import artifacts, runs
+from digitlab.models.registry import load_model
 
 TIMEOUT = 120  # s per AppTest run: the first one loads torch and the model
 
@@ -216,6 +217,11 @@ def test_the_app_shows_the_cnns_stages_and_filters_for_a_digit(digit):
     assert shown[0].startswith("Block 1: 32 maps of 28x28 (32x28x28).")
     assert any(c.startswith("Each square is one filter of the first layer") for c in shown)
     assert not at.info
+    # The shipped CNN may be several nets: the page says whose pictures these are.
+    count = len(load_model("cnn").members)
+    said = [c.value for c in at.caption if "nets trained alike" in c.value]
+    assert len(said) == (count > 1)
+    assert all(note.startswith(f"CNN is {count} nets trained alike") for note in said)
 
 
 @pytest.mark.parametrize("model_id", ["cnn", "ann", "logreg"])

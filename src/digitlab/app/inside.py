@@ -18,6 +18,10 @@ from digitlab.models.runs import is_run_id, run_name
 MOSAIC_WIDTH = 720  # px: every mosaic is blown up to about this width
 GAP_COLOUR = np.array([0.20, 0.42, 0.75], np.float32)  # blue: apart from any grey of a tile
 NO_IMAGE = "Draw or upload a digit to see what each stage of the network makes of it."
+SEVERAL_NETS = (
+    "{name} is {count} nets trained alike from different random starts, whose answers are "
+    "averaged; these pictures are of the first of them."
+)
 NOTHING_INSIDE = (
     "{name} has no layers of weights to show: it keeps the training digits themselves. "
     "The *Why* view shows the ones nearest to your digit."
@@ -133,6 +137,9 @@ def show_inside(model_id: str, image28: np.ndarray | None, key: str = "inside") 
         st.info(NOTHING_INSIDE.format(name=display_name(model_id)))
     if image28 is None and any(view in inside.NEEDS_IMAGE for view in views):
         st.info(NO_IMAGE)
+    count = len(getattr(model, "members", ()))
+    if views and count > 1:
+        st.caption(SEVERAL_NETS.format(name=display_name(model_id), count=count))
     for view in views:
         if image28 is not None or view not in inside.NEEDS_IMAGE:
             VIEWS[view](model, image28)

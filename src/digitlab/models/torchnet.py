@@ -375,7 +375,8 @@ class TorchModel(DigitModel):
         config = config | {"members": len(nets)} | fits[0]
         model = cls(nets[0], config, tuple(nets[1:]))
         if len(nets) > 1:
-            val = model.predict_proba_all(data.val_x)[:, :10].argmax(1)
+            # As ``fit_network`` measures one net: "not a digit" counts as a wrong answer.
+            val = model.predict_proba_all(data.val_x).argmax(1)
             config["val_accuracy"] = float((val == data.val_y).mean())
             config["member_fits"] = [
                 {"seed": config["seed"] + k, "val_accuracy": fit["val_accuracy"],
