@@ -192,7 +192,7 @@ def test_shipped_nets_were_trained_with_today_s_pipeline(model_id, tmp_path):
 
     from digitlab.imaging.pipeline import pipeline_version
     from digitlab.models.artifacts import WEIGHTS_DIR
-    from digitlab.models.torchnet import PipelineChangedWarning
+    from digitlab.models.torchnet import PipelineChangedWarning, merged_state
 
     cls = model_class(model_id)
     with warnings.catch_warnings():
@@ -200,7 +200,7 @@ def test_shipped_nets_were_trained_with_today_s_pipeline(model_id, tmp_path):
         model = cls.load(WEIGHTS_DIR)
     assert model.config["preprocessing"] == pipeline_version()
     names = [f"{model_id}.safetensors", f"{model_id}.json"]
-    artifacts.save_tensors(tmp_path / names[0], model.net.state_dict())
+    artifacts.save_tensors(tmp_path / names[0], merged_state(model.members))
     artifacts.save_json(tmp_path / names[1], model.config | {"preprocessing": "0123456789ab"})
     artifacts.record_in_manifest(tmp_path, names)
     with pytest.warns(PipelineChangedWarning, match="retrain"):

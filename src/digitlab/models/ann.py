@@ -21,6 +21,10 @@ class Model(TorchModel):
         "lr": 2e-3,
         "weight_decay": 1e-4,
         "patience": 40,
+        # Two nets (seeds seed and seed + 1) answer together: on the validation split the pair
+        # read 99.20% of the digits against 99.14% and 99.04% for each alone, with a lower
+        # log-loss (0.0298 against 0.0307) and more negatives refused (93% against 92%).
+        "members": 2,
     }
 
     @classmethod

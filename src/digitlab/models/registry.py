@@ -186,11 +186,11 @@ _SMALL_POOL = {"pipeline": 20, "coarse": 20, **_SMALL_EXTRA}
 # validation digits at most 0.1 point for every writer).
 #
 # Bars: the shipped weights' MNIST test accuracy must stay at or above them, a little under
-# what they measured (k-NN 98.86% since the tangent distance, ANN 99.30%, CNN 99.64%). The
+# what they measured (k-NN 98.86% since the tangent distance, ANN 99.35%, CNN 99.64%). The
 # CNN is trained with the weight average and drawn faces among its non-digits (a first
 # weight-averaged CNN, 99.61%, read a drawn smiley as a sure 0). The ANN is weight-averaged
 # too, over 40 epochs: at 20 it read 98.84% of the validation digits (98.9% averaged), at 40
-# and at 60 epochs 99.14%, so the shorter of the two ships.
+# and at 60 epochs 99.14%, so the shorter of the two; two such nets answer together (99.20%).
 register(ModelSpec("logreg", "Logistic Regression", "digitlab.models.logreg", "Log. Regr.",
                    why=("template",), bar=0.950,
                    blend={"radius": 2.716, "guard": 0.35, "prior": 0.03},
@@ -203,8 +203,8 @@ register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                           "variant_choices": ((), ("shift",)),
                           "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
-                   why=("gradient",), bar=0.9925,
-                   blend={"radius": 2.831, "guard": 0.5, "prior": 0.03},
+                   why=("gradient",), bar=0.993,
+                   blend={"radius": 2.894, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
