@@ -321,7 +321,7 @@ class TorchModel(DigitModel):
         return (
             f" The shipped model is {count} such nets, trained alike from different random "
             "starts, whose answers are averaged: they err on different digits, so together "
-            "they err less and are surer only where both agree."
+            "they err less and are surer only where all agree."
         )
 
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
@@ -347,8 +347,7 @@ class TorchModel(DigitModel):
         distance is the mean of theirs."""
         x = to_tensor(images)
         parts = [logits_in_batches(net[:-1], x).float().numpy() for net in self.members]
-        joined = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        return joined / np.float32(np.sqrt(len(parts))) if len(parts) > 1 else joined
+        return np.concatenate(parts, axis=1) / np.float32(np.sqrt(len(parts)))
 
     @classmethod
     def train(cls, data: TrainingData, seed: int = 0, **overrides) -> TorchModel:
