@@ -191,10 +191,11 @@ def show_batch(files: list[tuple[str, bytes]], model_ids: list[str]) -> None:
     with st.container(horizontal=True):
         st.download_button("Download answers (CSV)", safe_csv(table), "digitlab-answers.csv",
                            "text/csv", help="One row per file: each model's digit, confidence "
-                           "and ten probabilities")  # fmt: skip
+                           "and ten probabilities", on_click="ignore")  # fmt: skip
         st.download_button("Download accuracy (CSV)", safe_csv(summary),
                            "digitlab-accuracy.csv", "text/csv",
-                           help="How many marked files each model got right")  # fmt: skip
+                           help="How many marked files each model got right",
+                           on_click="ignore")  # fmt: skip
 
 
 def offer_teaching(

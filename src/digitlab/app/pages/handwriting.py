@@ -133,7 +133,8 @@ def download_and_upload(profile) -> None:
     st.subheader("Keep it, bring it back")
     left, right = st.columns(2)
     left.download_button("Download this profile", profile.export_bytes(),
-                         file_name=f"{profile.name}.npz", key="download")  # fmt: skip
+                         file_name=f"{profile.name}.npz", key="download",
+                         on_click="ignore")  # a download changes nothing: no rerun  # fmt: skip
     upload = right.file_uploader("Upload a profile (.npz)", type=["npz"], key="profile_upload")
     if upload is not None and right.button("Load it", key="load_profile"):
         try:

@@ -332,7 +332,11 @@ def experiments(records: list[dict], complete: list[dict]) -> None:
     frame = lab.experiments_frame(records)
     st.dataframe(frame, hide_index=True, key="experiments")
     st.download_button(
-        "Download as CSV", lab.csv_bytes(frame), file_name="digitlab-runs.csv", mime="text/csv"
+        "Download as CSV",
+        lab.csv_bytes(frame),
+        file_name="digitlab-runs.csv",
+        mime="text/csv",
+        on_click="ignore",  # a download changes nothing on the page: no rerun
     )
     names = [r["name"] for r in complete]
     picked = st.multiselect(
