@@ -198,3 +198,32 @@ def test_join_from_the_command_line(quick_nets, tmp_path, capsys):
     assert main([*argv, str(folders[0]), str(folders[2])]) == 2
     err = capsys.readouterr().err
     assert "seeds must run on" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_label_smoothing_is_the_loss_a_net_trains_on(smoothing):
+    """``label_smoothing`` (0 in the shipped recipes) reaches the loss of each training step."""
+    import copy
+
+    from digitlab.models.torchnet import TRAINING, train_one_epoch
+
+    assert TRAINING["label_smoothing"] == 0.0
+    torch.manual_seed(0)
+    net = CNN.build(CNN.hparams(TINY))
+    x = torch.rand(8, 1, 28, 28)
+    y = torch.arange(8) % 11
+    with torch.no_grad():
+        logits = copy.deepcopy(net).train()(x)
+    expected = float(torch.nn.functional.cross_entropy(logits, y, label_smoothing=smoothing))
+    plain = float(torch.nn.functional.cross_entropy(logits, y))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+    class Bar:
+        def update(self, n: int) -> None:
+            pass
+
+    loss, _ = train_one_epoch(net, [(x, y)], optimizer, scheduler, False, Bar(),
+                              label_smoothing=smoothing)  # fmt: skip
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert (loss == pytest.approx(plain, rel=1e-5)) == (smoothing == 0.0)

@@ -112,11 +112,12 @@ class WeightAverage:
 
 def train_one_epoch(
     net, batches, optimizer, scheduler, use_bf16: bool, bar, device=None, on_batch=None,
-    average: WeightAverage | None = None,
+    average: WeightAverage | None = None, label_smoothing: float = 0.0,
 ) -> tuple[float, float]:  # fmt: skip
     """One pass over ``batches``; returns the mean training loss and accuracy (on the
-    batches as trained, augmented). ``on_batch(images_seen)`` is called after each batch, and
-    ``average`` (if any) is updated after each step."""
+    batches as trained, augmented). ``on_batch(images_seen)`` is called after each batch,
+    ``average`` (if any) is updated after each step, and ``label_smoothing`` spreads that
+    share of each target over all classes (0: plain cross-entropy)."""
     net.train()
     total, right, count = 0.0, 0, 0
     for xb, yb in batches:
@@ -125,7 +126,7 @@ def train_one_epoch(
         # bfloat16 autocast halves the time on CPUs with native bf16; weights stay float32.
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             logits = net(xb)
-            loss = F.cross_entropy(logits, yb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -176,6 +177,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             loss, train_acc = train_one_epoch(
                 net, batches, optimizer, scheduler, use_bf16, bar, device,
                 lambda seen, epoch=epoch: data.on_batch(epoch, seen, len(x)), average,
+                hp.get("label_smoothing", 0.0),
             )  # fmt: skip
         judged = net if average is None else average.averaged(net)  # the weights we would keep
         val_acc = accuracy(judged, vx, vy)
@@ -265,6 +267,8 @@ TRAINING = {
     "ema": 0.999,
     # Nets trained alike from seeds seed, seed + 1, ... whose probabilities are averaged.
     "members": 1,
+    # Share of each training target spread over all classes (0: plain cross-entropy).
+    "label_smoothing": 0.0,
 }
 
 
