@@ -205,6 +205,8 @@ def test_label_smoothing_is_the_loss_a_net_trains_on(smoothing):
     """``label_smoothing`` (0 in the shipped recipes) reaches the loss of each training step."""
     import copy
 
+    from tqdm import tqdm
+
     from digitlab.models.torchnet import TRAINING, train_one_epoch
 
     assert TRAINING["label_smoothing"] == 0.0
@@ -219,11 +221,7 @@ def test_label_smoothing_is_the_loss_a_net_trains_on(smoothing):
     optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
-    class Bar:
-        def update(self, n: int) -> None:
-            pass
-
-    loss, _ = train_one_epoch(net, [(x, y)], optimizer, scheduler, False, Bar(),
+    loss, _ = train_one_epoch(net, [(x, y)], optimizer, scheduler, False, tqdm(disable=True),
                               label_smoothing=smoothing)  # fmt: skip
     assert loss == pytest.approx(expected, rel=1e-5)
     assert (loss == pytest.approx(plain, rel=1e-5)) == (smoothing == 0.0)
