@@ -91,8 +91,28 @@ def test_thresholds_are_chosen_again_without_training(data, quick_models, tmp_pa
     result = recalibrate_model("cnn", data, weights, SMALL_PROBE)
     again = model_class("cnn").load(weights)  # its files still match the manifest
     assert set(again.config["val_kinds_refused"]) == set(KINDS)
+    assert 0.05 <= again.config["temperature"] <= 20.0  # fitted first, on the same digits
     for name, tensor in again.net.state_dict().items():
         assert (tensor == trained[name]).all(), name  # the weights themselves are untouched
     stored = artifacts.load_json(weights, metrics.name)
     assert stored["seed"] == 7 and "recalibrated_at" in stored  # what training wrote is kept
     assert stored["accuracy"] == result["accuracy"]
+
+
+def test_a_trained_net_has_its_temperature_fitted_on_validation(data, quick_models):
+    """Training ends by fitting the net's temperature: at it, the validation digits' log-loss
+    is no higher than at the softmax as trained, or at any temperature a little off it."""
+    from digitlab.models.torchnet import member_logits, softened
+
+    model, _ = quick_models["cnn"]
+    t = model.config["temperature"]
+    logits = member_logits(model.members, data.val_x)
+    labels = np.asarray(data.val_y, np.int64)
+
+    def loss(temperature: float) -> float:
+        p = softened(logits, temperature)[np.arange(len(labels)), labels]
+        return float(-np.mean(np.log(p)))
+
+    assert loss(t) <= min(loss(1.0), loss(t * 1.1), loss(t / 1.1)) + 1e-9
+    assert np.allclose(model.predict_proba_all(data.val_x[:5]), softened(logits[:, :5], t),
+                       atol=1e-5)  # fmt: skip

@@ -294,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="weights directory (default: the package's shipped weights)")
     p.add_argument("--data-dir", help="a directory with the IDX files (raw or .gz)")
     p.add_argument(
-        "--recalibrate", action="store_true", help="only choose the thresholds again, on validation"
+        "--recalibrate",
+        action="store_true",
+        help="only fit the temperature and choose the thresholds again, on validation",
     )
     p.add_argument(
         "--join", nargs="+", metavar="DIR",

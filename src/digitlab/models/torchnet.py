@@ -219,13 +219,67 @@ def torch_pool(data: TrainingData, hp: dict, seed: int) -> tuple[torch.Tensor, t
     return torch.from_numpy(x)[:, None], torch.from_numpy(y)
 
 
-def probabilities(nets: nn.Module | list[nn.Module], images: np.ndarray) -> np.ndarray:
-    """[N,11] (or [N,10] for a net without the not-a-digit class) softmax probabilities; for
-    several nets (an ensemble), the mean of theirs."""
-    nets = nets if isinstance(nets, list) else [nets]
+def member_logits(nets: list[nn.Module], images: np.ndarray) -> np.ndarray:
+    """[M,N,C] float32: each of ``nets``' logits for ``images``."""
     x = to_tensor(images)
-    total = sum(torch.softmax(logits_in_batches(net, x).float(), 1) for net in nets)
-    return (total / len(nets)).numpy()
+    return np.stack([logits_in_batches(net, x).float().numpy() for net in nets])
+
+
+def softened(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """[M,N,C] logits -> [N,C]: the mean of the members' softmax of logits / temperature."""
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(-1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(-1, keepdims=True)).mean(0)
+
+
+def probabilities(
+    nets: nn.Module | list[nn.Module], images: np.ndarray, temperature: float = 1.0
+) -> np.ndarray:
+    """[N,11] (or [N,10] for a net without the not-a-digit class) softmax probabilities of
+    the logits divided by ``temperature``; for several nets (an ensemble), the mean of theirs."""
+    nets = nets if isinstance(nets, list) else [nets]
+    return softened(member_logits(nets, images), temperature).astype(np.float32)
+
+
+# The temperatures ``fit_temperature`` chooses among (and the ones a config may hold).
+TEMPERATURES = (0.05, 20.0)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature scaling (Guo et al., 2017): the T in ``TEMPERATURES`` that minimises the
+    log-loss of ``softened(logits, T)`` on ``labels`` (validation data the nets never trained
+    on). It divides every logit alike, so one net's answers stay the same digits and only how
+    sure they are changes (an ensemble's mean may lean another way where its nets disagree):
+    T > 1 softens an overconfident net, T < 1 sharpens an underconfident one (label smoothing
+    makes one). A search on a log grid, then golden-section refinement around the best one."""
+    rows = np.arange(len(labels))
+
+    def loss(log_t: float) -> float:
+        p = softened(logits, float(np.exp(log_t)))[rows, labels]
+        return float(-np.mean(np.log(np.maximum(p, 1e-12))))
+
+    lo, hi = np.log(TEMPERATURES)
+    grid = np.linspace(lo, hi, 41)
+    best = int(np.argmin([loss(t) for t in grid]))
+    a, b = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(30):
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        a, b = (a, d) if loss(c) < loss(d) else (c, b)
+    return float(np.exp((a + b) / 2))
+
+
+def checked_temperature(model_id: str, config: dict) -> float:
+    """A config's temperature (1.0 where it has none); ``ModelError`` for one no fit gives."""
+    t = config.get("temperature", 1.0)
+    lo, hi = TEMPERATURES
+    if isinstance(t, bool) or not isinstance(t, int | float) or not lo <= t <= hi:
+        raise ModelError(
+            f"The {model_id} settings hold temperature {t!r}, not a number from {lo} to {hi}; "
+            f"{RESTORE}"
+        )
+    return float(t)
 
 
 MEMBER_PREFIX = "member{}."  # the keys of an ensemble's k-th net (k >= 1) in its weights file
@@ -329,8 +383,19 @@ class TorchModel(DigitModel):
         )
 
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray:
-        """[N,11]: the ten digits, then "not a digit" (the members' mean)."""
-        return probabilities(self.members, images)
+        """[N,11]: the ten digits, then "not a digit" (the members' mean), at the config's
+        temperature (1: the softmax as trained)."""
+        return probabilities(self.members, images, self.config.get("temperature", 1.0))
+
+    def calibrate(self, data, probe: dict | None = None) -> dict:
+        """Fit the temperature on the validation digits, then choose the thresholds on them
+        (``contract.calibrate``); returns both, already in the config."""
+        logits = member_logits(self.members, data.val_x)
+        chosen = {"temperature": fit_temperature(logits, np.asarray(data.val_y, np.int64))}
+        self.config |= chosen
+        chosen |= calibrate(self.predict_proba_all, data, probe)
+        self.config |= chosen
+        return chosen
 
     def input_gradient(self, image28: np.ndarray, digit: int) -> np.ndarray:
         """d logit[digit] / d input for one 28x28 image, as [28,28] float32 (an ensemble's:
@@ -386,7 +451,7 @@ class TorchModel(DigitModel):
                  "best_epoch": fit["best_epoch"]}
                 for k, fit in enumerate(fits)
             ]  # fmt: skip
-        config |= calibrate(model.predict_proba_all, data, config.get("probe"))
+        model.calibrate(data, config.get("probe"))
         return model
 
     def save(self, weights_dir: Path) -> list[str]:
@@ -400,6 +465,7 @@ class TorchModel(DigitModel):
     def load(cls, weights_dir: Path) -> TorchModel:
         config = artifacts.load_json(weights_dir, f"{cls.id}.json")
         warn_if_pipeline_changed(cls.id, config)
+        checked_temperature(cls.id, config)
         count = config.get("members", 1)
         if not isinstance(count, int) or not 1 <= count <= MAX_MEMBERS:
             raise ModelError(f"The {cls.id} settings name {count!r} nets; 1-{MAX_MEMBERS} load.")
