@@ -14,7 +14,7 @@ from digitlab.imaging.pipeline import pipeline_version
 from digitlab.models import artifacts
 from digitlab.models.cnn import Model as CNN
 from digitlab.models.registry import model_spec
-from digitlab.models.torchnet import merged_state, split_state
+from digitlab.models.torchnet import merged_state, probabilities, split_state
 from digitlab.training.data import training_data
 from digitlab.training.runs import overrides_for, run_settings
 from digitlab.training.train import join_members
@@ -152,7 +152,9 @@ def test_nets_trained_apart_join_into_the_ensemble(quick_nets, tmp_path):
     joined = CNN.load(tmp_path)
     singles = [CNN.load(f) for f in folders[:2]]
     x = data.val_x[:30]
-    mean = np.mean([s.predict_proba_all(x) for s in singles], axis=0)
+    # The joined nets answer together at a temperature fitted to the pair: the mean of the
+    # two nets' softmax of their logits divided by it (each net alone had its own).
+    mean = np.mean([probabilities(s.net, x, joined.config["temperature"]) for s in singles], 0)
     assert np.allclose(joined.predict_proba_all(x), mean, atol=1e-6)
     config = joined.config
     assert config["members"] == 2 and config["seed"] == 0

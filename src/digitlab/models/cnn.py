@@ -27,6 +27,11 @@ class Model(TorchModel):
         "epochs": 20,
         "lr": 3e-3,
         "weight_decay": 5e-4,
+        # Label smoothing 0.1 read more validation digits than plain cross-entropy (99.42%
+        # against 99.34%) and, once its temperature was fitted (0.50: it sharpens a net that
+        # smoothing left unsure), with a lower log-loss (0.0246 against 0.0255 for the plain
+        # net at its own temperature) and fewer wrong answers shown as sure (0.26% against 0.30%).
+        "label_smoothing": 0.1,
         # All epochs run: with a one-cycle schedule the validation accuracy of the eleven
         # classes swings while the learning rate is high, and the best epoch comes late.
         "patience": 20,
