@@ -11,7 +11,9 @@ For each model, through ``predict_preprocessed_batch`` as every answer is made
   digit is right, in 15 equal bins of confidence, weighted by how many answers fall in each;
 - the share of answers shown as sure (a digit, not flagged unsure) and how often those are
   wrong, and the same for the answers flagged unsure: what the "unsure" flag means;
-- the share of these real digits refused as "not a digit".
+- the share of these real digits refused as "not a digit";
+- for a net with a fitted temperature (``temperature`` in its config), the ECE it would have
+  at temperature 1, the softmax as trained: what the scaling fixed.
 
 DIR (for the README, ``../shared/realworld-dev``: lent for measuring only, never trained or
 tuned on) adds the ECE on those images, read by our pipeline; images with no digit found are
@@ -22,6 +24,7 @@ renders it. Measurement only: nothing is tuned here.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import sys
 from pathlib import Path
@@ -47,6 +50,13 @@ def people_images(folder: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return [image for image, _ in kept], np.array([label for _, label in kept])
 
 
+def untempered(model):
+    """The same model at temperature 1 (its nets shared; the loaded model left as it is)."""
+    raw = copy.copy(model)
+    raw.config = model.config | {"temperature": 1.0}
+    return raw
+
+
 def main() -> None:
     if len(sys.argv) > 2:
         sys.exit(f"usage: {COMMAND}")
@@ -59,6 +69,14 @@ def main() -> None:
         m["weights"] = weights_digest(model_id)
         if people is not None:
             m["people"] = measure(predict_preprocessed_batch(people[0], model), people[1])
+        if "temperature" in model.config:
+            raw = untempered(model)
+            before = measure(predict_preprocessed_batch(list(images), raw), labels)
+            m["temperature"] = model.config["temperature"]
+            m["untempered"] = {"ece": before["ece"], "bins": before["bins"]}
+            if people is not None:
+                after = predict_preprocessed_batch(people[0], raw)
+                m["untempered"]["people_ece"] = measure(after, people[1])["ece"]
         models[model_id] = m
         print(f"{model_id}: ECE {m['ece']:.2%}, shown as sure {m['sure_share']:.1%} "
               f"(wrong {m['sure_wrong']:.2%}), unsure wrong {m['unsure_wrong']:.1%}, "

@@ -141,7 +141,7 @@ def test_the_gallery_sits_beside_the_matrices_and_the_per_digit_report_folds():
 def test_the_reliability_diagram_shows_each_models_calibration_and_what_unsure_means():
     from digitlab.evaluation.calibration import trust
     from digitlab.evaluation.tables import percent
-    from digitlab.models.registry import model_ids
+    from digitlab.models.registry import load_model, model_ids
 
     at = evaluate_page()
     assert any(s.value == "How far confidence can be trusted" for s in at.subheader)
@@ -151,6 +151,10 @@ def test_the_reliability_diagram_shows_each_models_calibration_and_what_unsure_m
         row = table.loc[display_name(model_id)]
         assert row["ECE"] == percent(figures["ece"], 2)
         assert row["Sure answers wrong"] == percent(figures["sure_wrong"], 2)
+        temperature = load_model(model_id).config.get("temperature")  # the nets' only
+        assert row["Temperature"] == ("none" if temperature is None else f"{temperature:.2f}")
+        if temperature is not None:  # what the scaling fixed, measured at temperature 1
+            assert row["ECE at temperature 1"] == percent(figures["untempered"]["ece"], 2)
     assert not at.info  # figures for every shipped model: none is missing
 
 

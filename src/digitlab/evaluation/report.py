@@ -201,9 +201,14 @@ def render_calibration() -> str:
     people = record.get("people_images")
     rows = []
     for m, r in record["models"].items():
-        row = {"model": display_name(m), "ECE": percent(r["ece"], 2)}
+        before = r.get("untempered")
+        row = {"model": display_name(m),
+               "temperature": f"{r['temperature']:.2f}" if "temperature" in r else "none",
+               "ECE": percent(r["ece"], 2),
+               "ECE at temperature 1": percent(before["ece"], 2) if before else "same"}  # fmt: skip
         if people:
             row["ECE on people's images"] = percent(r["people"]["ece"], 2)
+            row["at temperature 1"] = percent(before["people_ece"], 2) if before else "same"
         row |= {"answers shown as sure": percent(r["sure_share"]),
                 "of those, wrong": percent(r["sure_wrong"], 2),
                 "answers flagged unsure, wrong": percent(r.get("unsure_wrong", 0)),
