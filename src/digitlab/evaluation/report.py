@@ -196,18 +196,25 @@ def render_lab() -> str:
     return measured(record, markdown_table(rows), details) + "\n" + answers + "\n"
 
 
+def temperature_cells(figures: dict) -> tuple[str, str]:
+    """A model's stored calibration figures -> (its temperature, its validation ECE at
+    temperature 1), as a table shows them ("none", "same" for a model without one)."""
+    if "temperature" not in figures:
+        return "none", "same"
+    return f"{figures['temperature']:.2f}", percent(figures["untempered"]["ece"], 2)
+
+
 def render_calibration() -> str:
     record = read_results("calibration")
     people = record.get("people_images")
     rows = []
     for m, r in record["models"].items():
-        before = r.get("untempered")
-        row = {"model": display_name(m),
-               "temperature": f"{r['temperature']:.2f}" if "temperature" in r else "none",
-               "ECE": percent(r["ece"], 2),
-               "ECE at temperature 1": percent(before["ece"], 2) if before else "same"}  # fmt: skip
+        temperature, untempered = temperature_cells(r)
+        row = {"model": display_name(m), "temperature": temperature,
+               "ECE": percent(r["ece"], 2), "ECE at temperature 1": untempered}  # fmt: skip
         if people:
             row["ECE on people's images"] = percent(r["people"]["ece"], 2)
+            before = r.get("untempered")
             row["at temperature 1"] = percent(before["people_ece"], 2) if before else "same"
         row |= {"answers shown as sure": percent(r["sure_share"]),
                 "of those, wrong": percent(r["sure_wrong"], 2),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from digitlab.contract import split_not_digit
+from digitlab.contract import calibrate, split_not_digit
 
 if TYPE_CHECKING:  # only a type here: the models never import training or synthesis
     from digitlab.training.data import TrainingData
@@ -74,6 +74,12 @@ class DigitModel(ABC):
 
     @abstractmethod
     def predict_proba_all(self, images: np.ndarray) -> np.ndarray: ...
+
+    def calibrate(self, data: TrainingData, probe: dict | None = None) -> None:
+        """Choose the thresholds on the validation data of ``data`` (``contract.calibrate``)
+        and keep them in the config; ``probe``: the probe's sizes (the full one unless given).
+        A model whose probabilities are fitted there too (a net's temperature) does that first."""
+        self.config |= calibrate(self.predict_proba_all, data, probe)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """[N,10]: the ten digits' probabilities (renormalised without "not a digit")."""

@@ -30,7 +30,7 @@ import torch
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from digitlab.contract import NOT_A_DIGIT_CLASS, calibrate
+from digitlab.contract import NOT_A_DIGIT_CLASS
 from digitlab.data.mnist import SPLIT_SIZES
 from digitlab.data.splits import split_positions, stratified_subset
 from digitlab.imaging.features import as_float_images, deskew, gaussian_blur
@@ -408,6 +408,6 @@ class Model(NpzModel):
         model = cls(mean, comps, config)
         model = cls(mean, comps, config, model.features(extra_x), extra_y)
         model._index = (tr, data.train_y)
-        model.config |= calibrate(model.predict_proba_all, data, hp.get("probe"))
+        model.calibrate(data, hp.get("probe"))
         model._index = model._digits = model._searches = None  # the index comes from the cache
         return model

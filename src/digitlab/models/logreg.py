@@ -16,7 +16,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from digitlab.contract import calibrate
 from digitlab.imaging.features import as_float_images, deskew
 from digitlab.models.base import NpzModel, softmax
 
@@ -99,5 +98,5 @@ class Model(NpzModel):
         config = {"C": c, "max_iter": hp["max_iter"], "val_accuracy": val_acc, "seed": seed,
                   "extra": extra}  # fmt: skip
         model = cls(fitted.coef_.astype(np.float32), fitted.intercept_.astype(np.float32), config)
-        model.config |= calibrate(model.predict_proba_all, data, hp.get("probe"))
+        model.calibrate(data, hp.get("probe"))
         return model

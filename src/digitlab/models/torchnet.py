@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from digitlab.contract import calibrate
 from digitlab.errors import ModelError
 from digitlab.imaging.features import as_float_images
 from digitlab.imaging.pipeline import pipeline_version
@@ -387,15 +386,11 @@ class TorchModel(DigitModel):
         temperature (1: the softmax as trained)."""
         return probabilities(self.members, images, self.config.get("temperature", 1.0))
 
-    def calibrate(self, data, probe: dict | None = None) -> dict:
-        """Fit the temperature on the validation digits, then choose the thresholds on them
-        (``contract.calibrate``); returns both, already in the config."""
+    def calibrate(self, data: TrainingData, probe: dict | None = None) -> None:
+        """Fit the temperature on the validation digits, then choose the thresholds at it."""
         logits = member_logits(self.members, data.val_x)
-        chosen = {"temperature": fit_temperature(logits, np.asarray(data.val_y, np.int64))}
-        self.config |= chosen
-        chosen |= calibrate(self.predict_proba_all, data, probe)
-        self.config |= chosen
-        return chosen
+        self.config["temperature"] = fit_temperature(logits, np.asarray(data.val_y, np.int64))
+        super().calibrate(data, probe)
 
     def input_gradient(self, image28: np.ndarray, digit: int) -> np.ndarray:
         """d logit[digit] / d input for one 28x28 image, as [28,28] float32 (an ensemble's:

@@ -10,13 +10,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from digitlab.contract import calibrate
 from digitlab.errors import ModelError
 from digitlab.evaluation.mnist import evaluate_model, metrics_path
 from digitlab.models import artifacts
 from digitlab.models.artifacts import WEIGHTS_DIR
 from digitlab.models.registry import model_class
-from digitlab.models.torchnet import MAX_MEMBERS, TorchModel
+from digitlab.models.torchnet import MAX_MEMBERS
 from digitlab.training.data import training_data
 
 DEFAULT_SEED = 0
@@ -56,10 +55,7 @@ def recalibrate_model(
     measure its test metrics again (a refused digit counts as wrong, so they can change).
     ``probe``: the sizes of the validation probe (the full one unless given)."""
     model = model_class(model_id).load(weights_dir)
-    if isinstance(model, TorchModel):  # a net: its temperature first, then its thresholds
-        model.calibrate(data, probe)
-    else:
-        model.config |= calibrate(model.predict_proba_all, data, probe)
+    model.calibrate(data, probe)  # a net's temperature first, then the thresholds
     model.save(weights_dir)
     metrics = metrics_path(model_id, weights_dir)
     result = artifacts.load_json(weights_dir, metrics.name)

@@ -27,6 +27,7 @@ from digitlab.evaluation.folder import (
     summary_rows,
 )
 from digitlab.evaluation.mnist import comparison_rows, per_class_rows, stored_metrics
+from digitlab.evaluation.report import temperature_cells
 from digitlab.evaluation.tables import percent
 from digitlab.evaluation.uploads import labelled_uploads
 from digitlab.models.registry import DEFAULT_MODEL, display_name, model_ids
@@ -122,9 +123,7 @@ def show_reliability(model_ids: list[str]) -> None:
                  "confidence: points under the dashed diagonal are overconfident.")  # fmt: skip
     right.table(pd.DataFrame([
         {"Model": display_name(m), "ECE": percent(f["ece"], 2),
-         "Temperature": f"{f['temperature']:.2f}" if "temperature" in f else "none",
-         "ECE at temperature 1": percent(f["untempered"]["ece"], 2)
-         if "untempered" in f else "same",
+         **dict(zip(("Temperature", "ECE at temperature 1"), temperature_cells(f), strict=True)),
          "Sure answers wrong": percent(f["sure_wrong"], 2),
          "Unsure answers wrong": percent(f["unsure_wrong"], 0)}
         for m, f in figures.items()
