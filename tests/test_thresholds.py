@@ -97,6 +97,11 @@ def test_thresholds_are_chosen_again_without_training(data, quick_models, tmp_pa
     stored = artifacts.load_json(weights, metrics.name)
     assert stored["seed"] == 7 and "recalibrated_at" in stored  # what training wrote is kept
     assert stored["accuracy"] == result["accuracy"]
+    # Again: the temperature is fitted to the raw logits, never on top of the last one.
+    recalibrate_model("cnn", data, weights, SMALL_PROBE)
+    twice = model_class("cnn").load(weights).config
+    for key in ("temperature", "not_digit_threshold", "low_confidence_threshold"):
+        assert twice[key] == pytest.approx(again.config[key], rel=1e-6), key
 
 
 def test_a_trained_net_has_its_temperature_fitted_on_validation(data, quick_models):
