@@ -62,8 +62,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
-        default="cpu",
-        help="auto: CUDA when present; the same code on CPU",
+        default="auto",
+        help="where the ANN and CNN train (default auto: CUDA when present, else the CPU; the "
+        "same code on either)",
     )
     p.add_argument("--time-limit", type=float, metavar="S", help=TIME_LIMIT_HELP)
     p.add_argument("--replace", action="store_true", help="replace a run of the same name")

@@ -54,6 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         limit=args.limit,
         data_dir=args.data_dir,
         recalibrate=args.recalibrate,
+        device=args.device,
         **kwargs,
     )
     if args.recalibrate:

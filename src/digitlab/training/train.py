@@ -15,17 +15,32 @@ from digitlab.evaluation.mnist import evaluate_model, metrics_path
 from digitlab.models import artifacts
 from digitlab.models.artifacts import WEIGHTS_DIR
 from digitlab.models.registry import model_class
-from digitlab.models.torchnet import MAX_MEMBERS
+from digitlab.models.torchnet import MAX_MEMBERS, resolve_device
 from digitlab.training.data import training_data
 
 DEFAULT_SEED = 0
 
 
-def train_model(model_id: str, data, weights_dir: Path = WEIGHTS_DIR, seed: int = DEFAULT_SEED):
-    """Train one model, save it, evaluate it on the test set and store the metrics JSON."""
+def device_overrides(model_id: str, device: str | None) -> dict:
+    """What ``train`` is told of the device: only nets (whose settings hold a ``device``) train
+    on one; logistic regression and k-NN train on the CPU whatever is asked."""
+    hparams = getattr(model_class(model_id), "HPARAMS", {})
+    return {"device": device} if device is not None and "device" in hparams else {}
+
+
+def train_model(
+    model_id: str,
+    data,
+    weights_dir: Path = WEIGHTS_DIR,
+    seed: int = DEFAULT_SEED,
+    device: str | None = None,
+):
+    """Train one model, save it, evaluate it on the test set and store the metrics JSON.
+    ``device`` (``auto``, ``cpu`` or ``cuda``) is where a net trains; the other models ignore it.
+    A net comes back to the CPU to be calibrated, saved and measured."""
     torch.manual_seed(seed)
     start = time.perf_counter()
-    model = model_class(model_id).train(data, seed=seed)
+    model = model_class(model_id).train(data, seed=seed, **device_overrides(model_id, device))
     train_seconds = time.perf_counter() - start
     model.save(weights_dir)  # records the files' SHA-256s in the manifest
     result = evaluate_model(model_id, weights_dir, model=model)
@@ -138,11 +153,15 @@ def train_models(
     limit: int | None = None,
     data_dir=None,
     recalibrate: bool = False,
+    device: str | None = None,
 ) -> list[dict]:
     """Train each model in turn on one fixed train/validation split of MNIST's training set
-    (or, with ``recalibrate``, only choose the trained models' thresholds again)."""
+    (or, with ``recalibrate``, only choose the trained models' thresholds again). ``device``:
+    where the nets train (``resolve_device``: a missing CUDA is one sentence, before any work)."""
+    if device is not None:
+        resolve_device(device)
     weights_dir.mkdir(parents=True, exist_ok=True)
     data = training_data(limit, data_dir)
     if recalibrate:
         return [recalibrate_model(m, data, weights_dir) for m in model_ids]
-    return [train_model(m, data, weights_dir, seed) for m in model_ids]
+    return [train_model(m, data, weights_dir, seed, device) for m in model_ids]
