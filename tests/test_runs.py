@@ -207,6 +207,10 @@ def test_the_cli_lists_removes_and_predicts_with_runs(capsys, tmp_path):
 def test_learner_settings_need_a_run_name(capsys):
     assert main(["train", "--model", "cnn", "--epochs", "2"]) == 2
     assert "--epochs only go with --run NAME" in capsys.readouterr().err
+    # A run's switches too: training the shipped models would ignore them without a word.
+    for given in (["--pipeline", "naive"], ["--json"], ["--replace"], ["--progress"]):
+        assert main(["train", "--model", "cnn", *given]) == 2
+        assert f"{given[0]} only go with --run NAME" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["predict", "x.png", "--model", "run:nothing"])
 

@@ -11,7 +11,8 @@ import time
 from digitlab.errors import ModelError
 
 RUN_OPTIONS = ("train_size", "epochs", "C", "max_iter", "k", "hidden", "width", "lr", "batch",
-               "preset", "augment", "time_limit")  # fmt: skip
+               "preset", "augment", "time_limit", "pipeline")  # fmt: skip
+RUN_FLAGS = ("replace", "json", "progress")  # a learner run's switches: off unless given
 TIME_LIMIT_HELP = "stop the run after this many seconds (nothing is saved)"
 
 
@@ -56,8 +57,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pipeline",
         choices=("ours", "naive"),
-        default="ours",
-        help="measure the run on user-like images through ours or the naive one",
+        help="measure the run on user-like images through ours (the default) or the naive one",
     )
     p.add_argument(
         "--device",
@@ -78,11 +78,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def learner_options_given(args: argparse.Namespace) -> list[str]:
-    return [
-        "--" + name.replace("_", "-")
-        for name in RUN_OPTIONS
-        if getattr(args, name, None) is not None
-    ]
+    """The learner-run options given without ``--run`` (training the shipped models would
+    silently ignore them)."""
+    given = [name for name in RUN_OPTIONS if getattr(args, name, None) is not None]
+    given += [name for name in RUN_FLAGS if getattr(args, name, False)]
+    return ["--" + name.replace("_", "-") for name in given]
 
 
 def cmd_train_run(args: argparse.Namespace) -> int:
@@ -97,7 +97,7 @@ def cmd_train_run(args: argparse.Namespace) -> int:
     settings = run_settings(
         args.model, args.preset or "quick", train_size=args.train_size, epochs=args.epochs,
         augment=True if args.augment is None else args.augment, device=args.device,
-        seed=args.seed, pipeline=args.pipeline, **knobs,
+        seed=args.seed, pipeline=args.pipeline or "ours", **knobs,
     )  # fmt: skip
 
     def say(line: dict) -> None:
