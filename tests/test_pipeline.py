@@ -381,6 +381,18 @@ def test_fingerprint_follows_parameters_and_algorithm_not_sentences(monkeypatch)
     assert P.pipeline_version() != before
 
 
+def test_refusals_change_what_caches_hold_not_the_fingerprint(monkeypatch):
+    """A refusal leaves every image a model still sees as it was: the nets' stamps stay valid,
+    but caches of the pipeline's output are made again."""
+    fingerprint, output = P.pipeline_version(), P.output_version()
+    monkeypatch.setattr(P, "REFUSALS", P.REFUSALS + 1)
+    assert (P.pipeline_version(), P.output_version() != output) == (fingerprint, True)
+    monkeypatch.undo()
+    monkeypatch.setitem(P.REFUSAL_PARAMS, "EDGE_MAX_WIDTH", 0.1)
+    assert (P.pipeline_version(), P.output_version() != output) == (fingerprint, True)
+    assert P.REFUSAL_PARAMS["EDGE_MIN_BRIGHT_SIDE"] == components.EDGE_MIN_BRIGHT_SIDE
+
+
 def test_params_hold_the_steps_own_values():
     """``PARAMS`` names each value the steps use, from the module that uses it."""
     assert P.PARAMS["FINE_SIDE"] == render.FINE_SIDE
@@ -454,3 +466,48 @@ def test_thin_ones_stay_ones():
     uploads += [make_photo(d, 1, rng).data for d in ones[3:]] + thin_strokes()
     digits = np.stack([P.preprocess(upload) for upload in uploads])
     assert (load_model("cnn").predict_proba(digits).argmax(axis=1) == 1).all()
+
+
+# The edge of a sheet or of a shadow is no "1"
+
+
+def sheet_edge_photo(tilt: float, desk: float, seed: int = 0) -> bytes:
+    """A phone photo of blank paper whose right part is a darker desk beyond the sheet's
+    straight edge (or a sharp shadow), with noise and JPEG."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:220, 0:180] / 220
+    grey = np.where(xx + tilt * yy > 0.62, desk, 0.85 - 0.1 * yy)
+    grey = np.clip(grey + rng.normal(0, 0.01, grey.shape), 0, 1)
+    buffer = io.BytesIO()
+    Image.fromarray((grey * 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("tilt", "desk"), [(0.0, 0.3), (0.15, 0.45), (-0.2, 0.2), (0.3, 0.6)])
+def test_the_edge_of_a_sheet_on_a_desk_is_no_digit(tilt, desk):
+    with pytest.raises(NoDigitError, match="No digit found"):
+        P.preprocess(sheet_edge_photo(tilt, desk))
+
+
+def tight_one(width: int, shadow: bool) -> np.ndarray:
+    """A "1" cropped tightly, from the image's top edge to its bottom, maybe under a shadow."""
+    page = Image.new("L", (60, 120), 235)
+    ImageDraw.Draw(page).line([(27, 0), (33, 119)], fill=30, width=width)
+    grey = np.asarray(page, np.float32) / 255
+    return grey * np.linspace(1.0, 0.75, 60)[None, :] if shadow else grey
+
+
+@pytest.mark.parametrize("width", [3, 8])
+@pytest.mark.parametrize("shadow", [False, True])
+def test_a_one_touching_the_frame_is_still_a_digit(width, shadow):
+    rows = np.flatnonzero((P.preprocess(tight_one(width, shadow)) > 0.5).any(axis=1))
+    assert rows[-1] - rows[0] >= 15  # a tall stroke
+
+
+def test_the_edge_test_leaves_strokes_alone():
+    ink = P.find_ink(tight_one(4, shadow=False))
+    mask = components.find_digit_components(ink.candidates, ink.foreground)
+    assert not components.is_light_edge(mask, ink.white_on_black, ink.candidates)
+    edge = P.find_ink(sheet_edge_photo(0.1, 0.3))
+    mask = components.find_digit_components(edge.candidates, edge.foreground)
+    assert components.is_light_edge(mask, edge.white_on_black, edge.candidates)

@@ -18,7 +18,7 @@ from digitlab.contract import decide
 from digitlab.data.derived import cached_arrays
 from digitlab.data.splits import validation_digits
 from digitlab.evaluation.renders import read_kind
-from digitlab.imaging.pipeline import naive_preprocess, pipeline_version
+from digitlab.imaging.pipeline import naive_preprocess, output_version
 from digitlab.synth.examples import NAMES as EXAMPLE_NAMES
 from digitlab.synth.examples import example
 from digitlab.synth.userlike import KINDS
@@ -53,7 +53,7 @@ def _renders(pipeline: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kinds = np.repeat(np.array(KINDS), RENDERS_PER_KIND)
         return np.concatenate(xs), np.concatenate(ys), kinds
 
-    key = f"lab-renders2-{pipeline}-{RENDERS_PER_KIND}-{RENDER_SEED}-{pipeline_version()}"
+    key = f"lab-renders2-{pipeline}-{RENDERS_PER_KIND}-{RENDER_SEED}-{output_version()}"
     return cached_arrays(key, make)
 
 
@@ -69,7 +69,7 @@ def _examples(pipeline: str) -> tuple[np.ndarray, np.ndarray]:
         singles = [e for e in (example(n) for n in EXAMPLE_NAMES) if not e.is_number]
         return np.stack([read(e.data) for e in singles]), np.array([int(e.text) for e in singles])
 
-    return cached_arrays(f"lab-examples-{pipeline}-{pipeline_version()}", make)
+    return cached_arrays(f"lab-examples-{pipeline}-{output_version()}", make)
 
 
 def result_card(model, pipeline: str = "ours") -> dict:

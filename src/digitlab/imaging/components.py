@@ -12,6 +12,13 @@ from digitlab.contract import NO_DIGIT
 from digitlab.errors import NoDigitError
 
 MIN_DIGIT_SIDE = 5  # pixels of the upload: anything smaller is a speck (8x8 scans are 8)
+# A straight line from one side of the photo to another, paper on one side of it and something
+# as bright as the line itself after the ink is made white (a darker desk, a shadow) on the
+# other, is the edge of a sheet or of a shadow, not a "1". On generated photos of blank paper
+# such edges measure a width under 0.05 of their length and half of their surroundings on the
+# bright side; a stroke's surroundings are paper (a tenth or less on the bright side).
+EDGE_MAX_WIDTH = 0.08  # the line's spread across over its spread along
+EDGE_MIN_BRIGHT_SIDE = 0.35  # share of its surroundings as bright as halfway to the line
 
 Box = tuple[int, int, int, int]
 
@@ -113,6 +120,35 @@ def find_digit_components(candidates: np.ndarray, foreground: np.ndarray) -> np.
     if not chosen:
         raise NoDigitError(NO_DIGIT)
     return np.isin(labels, [c.label for c in chosen])
+
+
+def is_light_edge(mask: np.ndarray, white: np.ndarray, candidates: np.ndarray) -> bool:
+    """Whether the digit found (``mask``) is only the edge of a sheet or a shadow: a straight
+    line touching two sides of the image with a bright region on one side (in ``white``, the
+    image with its ink made white; ``candidates`` are the pixels that may be ink).
+
+    It is a refusal only: an image it does not refuse is read exactly as before.
+    """
+    rows, cols = np.nonzero(mask)
+    if len(rows) < 3:
+        return False
+    height, width = mask.shape
+    sides = [cols.min() == 0, rows.min() == 0, cols.max() == width - 1, rows.max() == height - 1]
+    if sum(sides) < 2:
+        return False
+    variances = np.linalg.eigvalsh(np.cov(np.stack([cols, rows]).astype(float)))
+    spread = np.sqrt(np.maximum(variances, 0.0))  # across, along
+    if spread[0] > EDGE_MAX_WIDTH * spread[1]:
+        return False
+    depth = ndi.distance_transform_edt(mask)
+    line_width = max(1.0, 2 * float(np.percentile(depth[mask], 90)))
+    away = ndi.distance_transform_edt(~mask)
+    around = (away > 1.5) & (away <= 1.5 + 2 * line_width) & ~candidates
+    if not around.any():
+        return False
+    paper = float(np.percentile(white[around], 10))
+    halfway = (paper + float(np.median(white[mask]))) / 2
+    return float(np.mean(white[around] >= halfway)) >= EDGE_MIN_BRIGHT_SIDE
 
 
 def mask_box(mask: np.ndarray) -> Box:

@@ -28,6 +28,7 @@ from PIL import Image
 
 from digitlab.contract import NO_DIGIT
 from digitlab.errors import NoDigitError
+from digitlab.imaging import components
 from digitlab.imaging import ink as ink_steps
 from digitlab.imaging import page as page_steps
 from digitlab.imaging import render as render_steps
@@ -35,6 +36,7 @@ from digitlab.imaging.components import (
     MIN_DIGIT_SIDE,
     Box,
     find_digit_components,
+    is_light_edge,
     mask_box,
     scale_box,
 )
@@ -93,7 +95,8 @@ PIPELINE = (
     Step("Digit found",
          "threshold relative to the noise and the ink's contrast, keep the digit's connected "
          f"pieces, drop specks (under {MIN_DIGIT_SIDE} px across) and border artefacts "
-         "(scanner edges, paper edges)"),
+         "(scanner edges, paper edges); a lone straight line across the image, darker paper or "
+         "desk on one side of it, is the edge of a sheet or of a shadow, not a 1"),
     Step("Cropped", "crop the digit with a small margin"),
     Step("Binarised finely",
          f"binarise it at {FINE_SIDE} px, as NIST's digits were binary; a tiny upload (a coarse "
@@ -147,6 +150,15 @@ PARAMS = {
 # are fingerprinted on their own).
 ALGORITHM = 2  # 2: the holes in a sheet are only what is darker than the paper
 
+# A refusal that never changes an image the models still see (it only stops some before they
+# reach a model) leaves the fingerprint, and the nets' stamps, as they are; what the pipeline
+# makes does change, so caches of its output hash these too (``output_version``).
+REFUSALS = 1  # 1: a straight edge of a sheet or a shadow is no digit (``is_light_edge``)
+REFUSAL_PARAMS = {
+    "EDGE_MAX_WIDTH": components.EDGE_MAX_WIDTH,
+    "EDGE_MIN_BRIGHT_SIDE": components.EDGE_MIN_BRIGHT_SIDE,
+}
+
 # Version 1's fingerprint, stamped in the nets shipped before, predates ``PARAMS``: it hashed every
 # upper-case constant of this module, which also took in the steps' titles and the no-digit
 # sentence as they then read. They are kept here, frozen, so that version 1 hashes the same;
@@ -181,6 +193,13 @@ def pipeline_version() -> str:
     if ALGORITHM != 1:
         hashed.append(ALGORITHM)
     text = json.dumps(hashed, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def output_version() -> str:
+    """What caches of the pipeline's output are keyed by: the fingerprint, and the refusals
+    that leave it as it is (``REFUSALS``, ``REFUSAL_PARAMS``)."""
+    text = json.dumps([pipeline_version(), REFUSALS, REFUSAL_PARAMS], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -227,6 +246,8 @@ def preprocess_ink(ink: InkMap, steps: bool = False) -> np.ndarray | Preprocesse
     """The second half of ``preprocess``, on ``find_ink``'s result (callers that also read the
     upload as a number find the ink once). Raises ``NoDigitError`` when no digit is visible."""
     digit_mask = find_digit_components(ink.candidates, ink.foreground)
+    if not ink.coarse and is_light_edge(digit_mask, ink.white_on_black, ink.candidates):
+        raise NoDigitError(NO_DIGIT)
     box = scale_box(mask_box(digit_mask), ink.to_input)
     if max(box[2] - box[0], box[3] - box[1]) < MIN_DIGIT_SIDE:
         raise NoDigitError(NO_DIGIT)

@@ -17,7 +17,7 @@ from digitlab.data.derived import cached_arrays
 from digitlab.data.mnist import load_mnist
 from digitlab.data.splits import split_positions
 from digitlab.errors import DigitLabError
-from digitlab.imaging.pipeline import pipeline_version, preprocess
+from digitlab.imaging.pipeline import output_version, preprocess
 from digitlab.synth.augment import AugmentConfig, augment_batch, rendered_pool
 from digitlab.synth.negatives import not_digit_images
 from digitlab.synth.styles import styled_digits
@@ -67,7 +67,7 @@ class TrainingData:
                 self._pools[key] = make()
             else:
                 flat = [str(v) for k in key for v in (k if isinstance(k, tuple) else (k,))]
-                name = "-".join([self.disk_key, *flat, pipeline_version()])
+                name = "-".join([self.disk_key, *flat, output_version()])
                 self._pools[key] = cached_arrays(name, make)
         return self._pools[key]
 
@@ -131,7 +131,7 @@ class TrainingData:
         def make():
             return tuple(upload_digits(kind, n, UPLOAD_PROBE_SEED) for kind in KINDS)
 
-        key = f"upload-probe-{n}-{UPLOAD_PROBE_SEED}-{pipeline_version()}"
+        key = f"upload-probe-{n}-{UPLOAD_PROBE_SEED}-{output_version()}"
         made = self._pools.get(key) or cached_arrays(key, make)
         self._pools[key] = made
         return dict(zip(KINDS, made, strict=True))
