@@ -316,6 +316,39 @@ def test_light_strokes_on_dark_are_not_a_page():
     assert page_steps.find_page(1.0 - image) is None  # the same "1" in dark ink on paper
 
 
+@pytest.mark.parametrize("angle", [12.0, -5.0, 30.0])
+def test_a_sheet_the_page_step_missed_is_found_from_what_was_taken_for_ink(angle, monkeypatch):
+    """When ``find_page`` misses the sheet (a hand over it, its tilt), the dark desk makes the
+    paper read as ink: the digit found was the sheet, refused by every model. The sheet is
+    then the "ink" with its holes filled, and the digit on it is read in dark ink."""
+    image = sheet_on_desk(angle)
+    monkeypatch.setattr(P, "isolate_page", lambda grey: grey)  # the sheet is missed
+    x0, y0, x1, y1 = P.preprocess(image, steps=True).bbox
+    assert x1 - x0 < 120 and y1 - y0 < 150  # the digit, not the whole sheet
+    monkeypatch.setattr(P, "sheet_taken_for_ink", lambda grey, ink: None)
+    x0, y0, x1, y1 = P.preprocess(image, steps=True).bbox
+    assert x1 - x0 > 150 and y1 - y0 > 200  # without it: the sheet itself
+
+
+def test_light_digits_on_dark_are_no_sheet_taken_for_ink():
+    ring = thick_zero()
+    bright_one = np.zeros((200, 200), np.float32)
+    bright_one[40:160, 85:115] = 1.0
+    for image in (0.05 + 0.9 * ring, bright_one):
+        ink = P.find_ink(image)
+        assert page_steps.sheet_taken_for_ink(ink.working, P.digit_pixels(ink)) is None
+
+
+@pytest.mark.parametrize("make", ["canvas", "photo", "dark", "scan", "lowres", "thick"])
+def test_other_uploads_are_read_as_before(make, monkeypatch):
+    for item in generate(make, 4, seed=5):
+        with_it = P.preprocess(item.data, steps=True)
+        monkeypatch.setattr(P, "sheet_taken_for_ink", lambda grey, ink: None)
+        without_it = P.preprocess(item.data, steps=True)
+        monkeypatch.undo()
+        assert np.array_equal(with_it.image, without_it.image)
+
+
 @pytest.mark.slow
 def test_desk_photos_are_read_right_by_the_cnn():
     from digitlab.models.registry import load_model

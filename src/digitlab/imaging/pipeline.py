@@ -53,7 +53,7 @@ from digitlab.imaging.ink import (
     to_working_size,
     undo_pixel_replication,
 )
-from digitlab.imaging.page import isolate_page
+from digitlab.imaging.page import isolate_page, paint_off_page, sheet_taken_for_ink
 from digitlab.imaging.render import (
     FINE_SIDE,
     MNIST_BOX,
@@ -86,7 +86,11 @@ PIPELINE = (
          "find the sheet of paper when the photo shows one lying on a darker desk, lap or "
          "clipboard (the largest bright region that looks like a sheet: straight, steep edges, "
          "evenly lit) and paint everything off it in the paper's shade, so the sheet's outline "
-         "is not kept as ink; most images have no such sheet and skip this"),
+         "is not kept as ink; most images have no such sheet and skip this. A sheet missed "
+         "here (a hand over it, its tilt) makes the darker desk look like the paper: what the "
+         "next steps then find is the sheet itself, so it is found again from that \"ink\" "
+         "(its holes filled: a bright, nearly rectangular region with writing inside) and the "
+         "image read again with the sheet isolated"),
     Step("Ink made white",
          "find the polarity (ink darker or lighter than the paper?) and make the ink white"),
     Step("Background removed",
@@ -145,10 +149,17 @@ PARAMS = {
     "PAGE_LIGHT_WINDOW": page_steps.PAGE_LIGHT_WINDOW,
     "PAGE_EDGE": page_steps.PAGE_EDGE,
     "PAGE_MAX_OVERLAP": page_steps.PAGE_MAX_OVERLAP,
+    "TAKEN_INSIDE": page_steps.TAKEN_INSIDE,
+    "TAKEN_WRITING": page_steps.TAKEN_WRITING,
+    "TAKEN_MAX_CONTRAST": page_steps.TAKEN_MAX_CONTRAST,
+    "TAKEN_MIN_SOLIDITY": page_steps.TAKEN_MIN_SOLIDITY,
+    "TAKEN_MIN_RECTANGULAR": page_steps.TAKEN_MIN_RECTANGULAR,
 }
 # Bump when a step's logic changes in a way that changes what a model sees (the values above
 # are fingerprinted on their own).
-ALGORITHM = 2  # 2: the holes in a sheet are only what is darker than the paper
+# 2: the holes in a sheet are only what is darker than the paper; 3: a sheet the page step
+# missed, which a light-on-dark reading took for ink, is found again from that ink.
+ALGORITHM = 3
 
 # A refusal that never changes an image the models still see (it only stops some before they
 # reach a model) leaves the fingerprint, and the nets' stamps, as they are; what the pipeline
@@ -277,15 +288,40 @@ def find_ink(image: ImageSource) -> InkMap:
     grey, block = undo_pixel_replication(decoded.grey)
     small_upload = max(grey.shape) <= SMALL_UPLOAD_SIDE
     working, factor = to_working_size(grey)
-    page = working if small_upload else isolate_page(working)
-    # Writing on a sheet found lying on a desk is darker than the sheet.
-    white = to_white_on_black(page, page is not working or detect_ink_is_dark(page))
-    foreground = remove_flat_background(white) if small_upload else remove_background(white)
-    candidates = threshold_ink(foreground)
-    if not small_upload:  # a tiny scan, enlarged smoothly, has soft edges of its own
-        candidates = drop_soft_blobs(foreground, candidates)
     to_input = factor * block * decoded.scale
-    return InkMap(working, page, white, foreground, candidates, to_input, coarse=small_upload)
+    if small_upload:  # a tiny scan: no sheet, and a flat background
+        white = to_white_on_black(working, detect_ink_is_dark(working))
+        foreground = remove_flat_background(white)
+        candidates = threshold_ink(foreground)
+        return InkMap(working, working, white, foreground, candidates, to_input, coarse=True)
+    page = isolate_page(working)
+    # Writing on a sheet found lying on a desk is darker than the sheet.
+    ink_is_dark = page is not working or detect_ink_is_dark(page)
+    ink = ink_on(working, page, ink_is_dark, to_input)
+    if ink_is_dark:
+        return ink
+    sheet = sheet_taken_for_ink(working, digit_pixels(ink))
+    if sheet is None:
+        return ink
+    on_sheet = ink_on(working, paint_off_page(working, sheet), True, to_input)
+    return on_sheet if digit_pixels(on_sheet).any() else ink
+
+
+def ink_on(working: np.ndarray, page: np.ndarray, ink_is_dark: bool, to_input: float) -> InkMap:
+    """``find_ink``'s steps after the sheet and the polarity are settled."""
+    white = to_white_on_black(page, ink_is_dark)
+    foreground = remove_background(white)
+    # A tiny scan, enlarged smoothly, has soft edges of its own; nothing else here does.
+    candidates = drop_soft_blobs(foreground, threshold_ink(foreground))
+    return InkMap(working, page, white, foreground, candidates, to_input)
+
+
+def digit_pixels(ink: InkMap) -> np.ndarray:
+    """The pixels the pipeline would keep as the digit (none when it finds no digit)."""
+    try:
+        return find_digit_components(ink.candidates, ink.foreground)
+    except NoDigitError:
+        return np.zeros(ink.candidates.shape, bool)
 
 
 def render_digit(
