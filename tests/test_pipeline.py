@@ -458,6 +458,19 @@ def blank_sheet_with_soft_shadow(softness: float, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blob_maxima_are_scipys(seed):
+    """The fast per-blob maximum gives what ``ndi.maximum`` gives, negative values too."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    labels, count = ndi.label(rng.random((120, 160)) > 0.6)
+    values = rng.normal(0, 1, labels.shape).astype(np.float32)
+    expected = ndi.maximum(values, labels, np.arange(1, count + 1))
+    assert count > 100
+    assert np.array_equal(ink_steps.blob_maxima(values, labels, count), expected)
+
+
 @pytest.mark.parametrize("power", [1.0, 0.5, 2.5])
 def test_a_smooth_grey_gradient_has_no_digit(power):
     with pytest.raises(NoDigitError, match="No digit found"):

@@ -163,6 +163,18 @@ def threshold_ink(foreground: np.ndarray) -> np.ndarray:
     return foreground > level
 
 
+def blob_maxima(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """[count]: the largest of ``values`` on each blob 1..count of ``labels`` (``ndi.label``'s).
+
+    What ``ndi.maximum(values, labels, index)`` gives, without its sort of the whole image:
+    that took 4-8 ms an upload, twice, a third of the pipeline's time; this takes 0.1 ms.
+    """
+    found = np.full(count + 1, -np.inf, values.dtype)
+    on_blob = labels > 0
+    np.maximum.at(found, labels[on_blob], values[on_blob])
+    return found[1:]
+
+
 def drop_soft_blobs(foreground: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """``candidates`` without the blobs whose edges are too soft to be ink.
 
@@ -178,9 +190,8 @@ def drop_soft_blobs(foreground: np.ndarray, candidates: np.ndarray) -> np.ndarra
         return candidates
     smooth = ndi.gaussian_filter(foreground, 1.0)
     rows, cols = np.gradient(smooth)
-    index = np.arange(1, count + 1)
-    slope = np.asarray(ndi.maximum(np.hypot(rows, cols), labels, index))
-    peak = np.asarray(ndi.maximum(smooth, labels, index))
+    slope = blob_maxima(np.hypot(rows, cols), labels, count)
+    peak = blob_maxima(smooth, labels, count)
     sharp = slope >= MIN_INK_SHARPNESS * np.maximum(peak, 1e-6)
     # Light comes from beyond the page and is faint after background removal: its residue
     # reaches the image's edge or stays weak. A soft blob inside the image and clearly
