@@ -336,7 +336,7 @@ def test_light_digits_on_dark_are_no_sheet_taken_for_ink():
     bright_one[40:160, 85:115] = 1.0
     for image in (0.05 + 0.9 * ring, bright_one):
         ink = P.find_ink(image)
-        assert page_steps.sheet_taken_for_ink(ink.working, P.digit_pixels(ink)) is None
+        assert page_steps.sheet_taken_for_ink(ink.working, ink.digit_mask) is None
 
 
 @pytest.mark.parametrize("make", ["canvas", "photo", "dark", "scan", "lowres", "thick"])

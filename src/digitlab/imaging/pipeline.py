@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -244,6 +245,15 @@ class InkMap:
     to_input: float
     coarse: bool = False
 
+    @cached_property
+    def digit_mask(self) -> np.ndarray | None:
+        """The pixels kept as the digit (``find_digit_components``), None when there is none;
+        found once, though ``find_ink`` looks at them before ``preprocess_ink`` does."""
+        try:
+            return find_digit_components(self.candidates, self.foreground)
+        except NoDigitError:
+            return None
+
 
 def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preprocessed:
     """Turn any upload into an MNIST-like float32 [28, 28] image in [0, 1], white on black.
@@ -256,7 +266,9 @@ def preprocess(image: ImageSource, steps: bool = False) -> np.ndarray | Preproce
 def preprocess_ink(ink: InkMap, steps: bool = False) -> np.ndarray | Preprocessed:
     """The second half of ``preprocess``, on ``find_ink``'s result (callers that also read the
     upload as a number find the ink once). Raises ``NoDigitError`` when no digit is visible."""
-    digit_mask = find_digit_components(ink.candidates, ink.foreground)
+    digit_mask = ink.digit_mask
+    if digit_mask is None:
+        raise NoDigitError(NO_DIGIT)
     if not ink.coarse and is_light_edge(digit_mask, ink.white_on_black, ink.candidates):
         raise NoDigitError(NO_DIGIT)
     box = scale_box(mask_box(digit_mask), ink.to_input)
@@ -298,13 +310,13 @@ def find_ink(image: ImageSource) -> InkMap:
     # Writing on a sheet found lying on a desk is darker than the sheet.
     ink_is_dark = page is not working or detect_ink_is_dark(page)
     ink = ink_on(working, page, ink_is_dark, to_input)
-    if ink_is_dark:
+    if ink_is_dark or ink.digit_mask is None:
         return ink
-    sheet = sheet_taken_for_ink(working, digit_pixels(ink))
+    sheet = sheet_taken_for_ink(working, ink.digit_mask)
     if sheet is None:
         return ink
     on_sheet = ink_on(working, paint_off_page(working, sheet), True, to_input)
-    return on_sheet if digit_pixels(on_sheet).any() else ink
+    return ink if on_sheet.digit_mask is None else on_sheet
 
 
 def ink_on(working: np.ndarray, page: np.ndarray, ink_is_dark: bool, to_input: float) -> InkMap:
@@ -314,14 +326,6 @@ def ink_on(working: np.ndarray, page: np.ndarray, ink_is_dark: bool, to_input: f
     # A tiny scan, enlarged smoothly, has soft edges of its own; nothing else here does.
     candidates = drop_soft_blobs(foreground, threshold_ink(foreground))
     return InkMap(working, page, white, foreground, candidates, to_input)
-
-
-def digit_pixels(ink: InkMap) -> np.ndarray:
-    """The pixels the pipeline would keep as the digit (none when it finds no digit)."""
-    try:
-        return find_digit_components(ink.candidates, ink.foreground)
-    except NoDigitError:
-        return np.zeros(ink.candidates.shape, bool)
 
 
 def render_digit(
