@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 from digitlab.contract import NO_DIGIT
 from digitlab.errors import NoDigitError
 
+GRAINY_PIECES = 5  # a digit kept in this many separate pieces or more has grainy strokes
 MIN_DIGIT_SIDE = 5  # pixels of the upload: anything smaller is a speck (8x8 scans are 8)
 # A straight line from one side of the photo to another, paper on one side of it and something
 # as bright as the line itself after the ink is made white (a darker desk, a shadow) on the
@@ -120,6 +121,12 @@ def find_digit_components(candidates: np.ndarray, foreground: np.ndarray) -> np.
     if not chosen:
         raise NoDigitError(NO_DIGIT)
     return np.isin(labels, [c.label for c in chosen])
+
+
+def is_grainy(mask: np.ndarray) -> bool:
+    """Whether the digit's pixels fall apart into ``GRAINY_PIECES`` or more pieces: strokes
+    of chalk on a board, not a pen's (a pen's digit is one to three)."""
+    return ndi.label(mask, structure=np.ones((3, 3), bool))[1] >= GRAINY_PIECES
 
 
 def is_light_edge(mask: np.ndarray, white: np.ndarray, candidates: np.ndarray) -> bool:

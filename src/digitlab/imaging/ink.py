@@ -27,6 +27,7 @@ MIN_INK_SHARPNESS = 0.14
 # the steepest generated gradients).
 MIN_ENLARGED_CONTRAST = 0.25  # for a blob clear of the image's edge
 MAX_LIGHT_CONTRAST = 0.45  # for any blob
+GRAIN_BLUR = 1.5  # px at working size: a blur that joins a chalk or pencil stroke's grains
 
 
 def undo_pixel_replication(grey: np.ndarray) -> tuple[np.ndarray, int]:
@@ -206,3 +207,10 @@ def drop_soft_blobs(foreground: np.ndarray, candidates: np.ndarray) -> np.ndarra
     if not sharp.any() or peak[sharp].max() < 1.5 * MIN_INK_CONTRAST:
         return np.zeros_like(candidates)
     return candidates & np.concatenate([[False], sharp])[labels]
+
+
+def join_grains(foreground: np.ndarray) -> np.ndarray:
+    """``foreground`` blurred just enough (``GRAIN_BLUR``) to join the grains of a textured
+    stroke: chalk on a board breaks a small digit's strokes into specks, which a model sees as
+    blobs, not strokes, and refuses."""
+    return ndi.gaussian_filter(foreground, GRAIN_BLUR).astype(np.float32)

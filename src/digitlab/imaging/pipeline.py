@@ -34,9 +34,11 @@ from digitlab.imaging import ink as ink_steps
 from digitlab.imaging import page as page_steps
 from digitlab.imaging import render as render_steps
 from digitlab.imaging.components import (
+    GRAINY_PIECES,
     MIN_DIGIT_SIDE,
     Box,
     find_digit_components,
+    is_grainy,
     is_light_edge,
     mask_box,
     scale_box,
@@ -47,6 +49,7 @@ from digitlab.imaging.ink import (
     WORKING_SIDE,
     detect_ink_is_dark,
     drop_soft_blobs,
+    join_grains,
     remove_background,
     remove_flat_background,
     threshold_ink,
@@ -101,7 +104,9 @@ PIPELINE = (
          "threshold relative to the noise and the ink's contrast, keep the digit's connected "
          f"pieces, drop specks (under {MIN_DIGIT_SIDE} px across) and border artefacts "
          "(scanner edges, paper edges); a lone straight line across the image, darker paper or "
-         "desk on one side of it, is the edge of a sheet or of a shadow, not a 1"),
+         "desk on one side of it, is the edge of a sheet or of a shadow, not a 1. Light ink that "
+         f"falls apart into {GRAINY_PIECES} or more grains (chalk on a board) is found again on "
+         "the background-removed image blurred slightly, where its grains join into strokes"),
     Step("Cropped", "crop the digit with a small margin"),
     Step("Binarised finely",
          f"binarise it at {FINE_SIDE} px, as NIST's digits were binary; a tiny upload (a coarse "
@@ -155,12 +160,15 @@ PARAMS = {
     "TAKEN_MAX_CONTRAST": page_steps.TAKEN_MAX_CONTRAST,
     "TAKEN_MIN_SOLIDITY": page_steps.TAKEN_MIN_SOLIDITY,
     "TAKEN_MIN_RECTANGULAR": page_steps.TAKEN_MIN_RECTANGULAR,
+    "GRAINY_PIECES": components.GRAINY_PIECES,
+    "GRAIN_BLUR": ink_steps.GRAIN_BLUR,
 }
 # Bump when a step's logic changes in a way that changes what a model sees (the values above
 # are fingerprinted on their own).
 # 2: the holes in a sheet are only what is darker than the paper; 3: a sheet the page step
-# missed, which a light-on-dark reading took for ink, is found again from that ink.
-ALGORITHM = 3
+# missed, which a light-on-dark reading took for ink, is found again from that ink; 4: a digit
+# found in grains (chalk) is read again from a slightly blurred foreground.
+ALGORITHM = 4
 
 # A refusal that never changes an image the models still see (it only stops some before they
 # reach a model) leaves the fingerprint, and the nets' stamps, as they are; what the pipeline
@@ -323,6 +331,20 @@ def ink_on(working: np.ndarray, page: np.ndarray, ink_is_dark: bool, to_input: f
     """``find_ink``'s steps after the sheet and the polarity are settled."""
     white = to_white_on_black(page, ink_is_dark)
     foreground = remove_background(white)
+    ink = ink_in(working, page, white, foreground, to_input)
+    if ink_is_dark or ink.digit_mask is None or not is_grainy(ink.digit_mask):
+        return ink
+    # Chalk on a board left the digit in grains: read it again slightly blurred, where the
+    # grains join into strokes. (Dark ink is left as it is: a pencil's grains on paper read
+    # well enough, and blank paper's texture would join into digit-like blobs.)
+    return ink_in(working, page, white, join_grains(foreground), to_input)
+
+
+def ink_in(
+    working: np.ndarray, page: np.ndarray, white: np.ndarray, foreground: np.ndarray,
+    to_input: float,
+) -> InkMap:  # fmt: skip
+    """The ink map of a ``foreground``: its candidate ink pixels found."""
     # A tiny scan, enlarged smoothly, has soft edges of its own; nothing else here does.
     candidates = drop_soft_blobs(foreground, threshold_ink(foreground))
     return InkMap(working, page, white, foreground, candidates, to_input)

@@ -203,7 +203,7 @@ register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                           "variant_choices": ((), ("shift",)),
                           "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
-                   why=("gradient",), bar=0.993,
+                   why=("gradient",), bar=0.9935,
                    blend={"radius": 2.894, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
