@@ -29,11 +29,12 @@ from PIL import Image
 
 from digitlab.contract import NO_DIGIT
 from digitlab.errors import NoDigitError
-from digitlab.imaging import components
 from digitlab.imaging import ink as ink_steps
 from digitlab.imaging import page as page_steps
 from digitlab.imaging import render as render_steps
 from digitlab.imaging.components import (
+    EDGE_MAX_WIDTH,
+    EDGE_MIN_BRIGHT_SIDE,
     GRAINY_PIECES,
     MIN_DIGIT_SIDE,
     Box,
@@ -160,7 +161,7 @@ PARAMS = {
     "TAKEN_MAX_CONTRAST": page_steps.TAKEN_MAX_CONTRAST,
     "TAKEN_MIN_SOLIDITY": page_steps.TAKEN_MIN_SOLIDITY,
     "TAKEN_MIN_RECTANGULAR": page_steps.TAKEN_MIN_RECTANGULAR,
-    "GRAINY_PIECES": components.GRAINY_PIECES,
+    "GRAINY_PIECES": GRAINY_PIECES,
     "GRAIN_BLUR": ink_steps.GRAIN_BLUR,
 }
 # Bump when a step's logic changes in a way that changes what a model sees (the values above
@@ -175,8 +176,8 @@ ALGORITHM = 4
 # makes does change, so caches of its output hash these too (``output_version``).
 REFUSALS = 1  # 1: a straight edge of a sheet or a shadow is no digit (``is_light_edge``)
 REFUSAL_PARAMS = {
-    "EDGE_MAX_WIDTH": components.EDGE_MAX_WIDTH,
-    "EDGE_MIN_BRIGHT_SIDE": components.EDGE_MIN_BRIGHT_SIDE,
+    "EDGE_MAX_WIDTH": EDGE_MAX_WIDTH,
+    "EDGE_MIN_BRIGHT_SIDE": EDGE_MIN_BRIGHT_SIDE,
 }
 
 # Version 1's fingerprint, stamped in the nets shipped before, predates ``PARAMS``: it hashed every
