@@ -27,7 +27,7 @@ MIN_INK_SHARPNESS = 0.14
 # the steepest generated gradients).
 MIN_ENLARGED_CONTRAST = 0.25  # for a blob clear of the image's edge
 MAX_LIGHT_CONTRAST = 0.45  # for any blob
-GRAIN_BLUR = 1.5  # px at working size: a blur that joins a chalk or pencil stroke's grains
+GRAIN_BLUR = 1.5  # px at working size: a blur that joins the grains of a chalk stroke
 
 
 def undo_pixel_replication(grey: np.ndarray) -> tuple[np.ndarray, int]:

@@ -332,16 +332,16 @@ def ink_on(working: np.ndarray, page: np.ndarray, ink_is_dark: bool, to_input: f
     """``find_ink``'s steps after the sheet and the polarity are settled."""
     white = to_white_on_black(page, ink_is_dark)
     foreground = remove_background(white)
-    ink = ink_in(working, page, white, foreground, to_input)
+    ink = ink_from_foreground(working, page, white, foreground, to_input)
     if ink_is_dark or ink.digit_mask is None or not is_grainy(ink.digit_mask):
         return ink
     # Chalk on a board left the digit in grains: read it again slightly blurred, where the
     # grains join into strokes. (Dark ink is left as it is: a pencil's grains on paper read
     # well enough, and blank paper's texture would join into digit-like blobs.)
-    return ink_in(working, page, white, join_grains(foreground), to_input)
+    return ink_from_foreground(working, page, white, join_grains(foreground), to_input)
 
 
-def ink_in(
+def ink_from_foreground(
     working: np.ndarray, page: np.ndarray, white: np.ndarray, foreground: np.ndarray,
     to_input: float,
 ) -> InkMap:  # fmt: skip
