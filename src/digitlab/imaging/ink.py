@@ -213,4 +213,4 @@ def join_grains(foreground: np.ndarray) -> np.ndarray:
     """``foreground`` blurred just enough (``GRAIN_BLUR``) to join the grains of a textured
     stroke: chalk on a board breaks a small digit's strokes into specks, which a model sees as
     blobs, not strokes, and refuses."""
-    return ndi.gaussian_filter(foreground, GRAIN_BLUR).astype(np.float32)
+    return ndi.gaussian_filter(foreground, GRAIN_BLUR).astype(np.float32, copy=False)

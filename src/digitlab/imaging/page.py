@@ -121,10 +121,9 @@ def sheet_taken_for_ink(grey: np.ndarray, ink: np.ndarray) -> Page | None:
     page = fill_holes(found)
     area = int(page.sum())
     inside = page & ~found
-    if not PAGE_SHARE[0] <= area / page.size <= PAGE_SHARE[1] or inside.sum() < TAKEN_INSIDE * area:
+    if not sheet_sized(page) or inside.sum() < TAKEN_INSIDE * area:
         return None
-    contrast = contrast_around(copy.paper, page)
-    halfway = PAGE_HOLE_LEVEL * contrast + desk_level(copy.paper, page)
+    contrast, halfway = sheet_levels(copy, page)
     dark = page & (copy.paper < halfway)
     if not PAGE_MIN_CONTRAST <= contrast <= TAKEN_MAX_CONTRAST:
         return None
@@ -255,6 +254,18 @@ def fill_holes(region: np.ndarray) -> np.ndarray:
     return ~np.isin(outside, edge[edge > 0])
 
 
+def sheet_sized(page: np.ndarray) -> bool:
+    """Whether a region covers a sheet's share of the image (a good share, not all of it)."""
+    return PAGE_SHARE[0] <= int(page.sum()) / page.size <= PAGE_SHARE[1]
+
+
+def sheet_levels(copy: SmallCopy, page: np.ndarray) -> tuple[float, float]:
+    """How much brighter a candidate sheet is than what surrounds it, and the level between
+    the desk's and the sheet's below which a pixel inside it is a hole or writing."""
+    contrast = contrast_around(copy.paper, page)
+    return contrast, PAGE_HOLE_LEVEL * contrast + desk_level(copy.paper, page)
+
+
 def looks_like_sheet(
     copy: SmallCopy, region: np.ndarray, page: np.ndarray, around: np.ndarray | None = None
 ) -> bool:
@@ -267,12 +278,10 @@ def looks_like_sheet(
     its outline there must be a sharp step too, not a shadow across the sheet.
     """
     area = int(page.sum())
-    if not PAGE_SHARE[0] <= area / page.size <= PAGE_SHARE[1]:
+    if not sheet_sized(page):
         return False
-    contrast = contrast_around(copy.paper, page)
-    holes = (
-        page & ~region & (copy.paper < PAGE_HOLE_LEVEL * contrast + desk_level(copy.paper, page))
-    )
+    contrast, halfway = sheet_levels(copy, page)
+    holes = page & ~region & (copy.paper < halfway)
     if contrast < PAGE_MIN_CONTRAST or holes.sum() > PAGE_MAX_HOLES * area:
         return False
     outline = outline_of(page)
