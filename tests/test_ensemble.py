@@ -227,3 +227,66 @@ def test_label_smoothing_is_the_loss_a_net_trains_on(smoothing):
                               label_smoothing=smoothing)  # fmt: skip
     assert loss == pytest.approx(expected, rel=1e-5)
     assert (loss == pytest.approx(plain, rel=1e-5)) == (smoothing == 0.0)
+
+
+def test_distillation_adds_the_teachers_answers_to_the_loss():
+    """``Teacher.loss``: (1 - weight) of the labels' loss and weight of the KL divergence from
+    the teachers' mean answer, both at ``temperature`` (scaled by its square)."""
+    from digitlab.models.torchnet import Teacher
+
+    teachers = [tiny_cnn(2, seed=0), tiny_cnn(1, seed=5)]
+    for t, model in zip((0.5, 2.0), teachers, strict=True):
+        model.config["temperature"] = t
+    x = torch.from_numpy(digits(5))[:, None]
+    mean = np.mean([m.predict_proba_all(x[:, 0].numpy()) for m in teachers], axis=0)
+    logits = torch.randn(5, 11)
+    labels = torch.tensor([3, 10, 0, 10, 7])
+    hard = torch.tensor(0.7)
+    for weight, temperature in ((0.0, 2.0), (0.5, 1.0), (0.3, 3.0)):
+        target = np.exp(np.log(mean) / temperature)
+        target /= target.sum(1, keepdims=True)
+        student = torch.log_softmax(logits / temperature, -1).numpy()
+        kl = np.sum(target * (np.log(target) - student), 1)
+        for digits_only, rows in ((False, slice(None)), (True, [0, 2, 4])):
+            teacher = Teacher(teachers, weight, temperature, digits_only)
+            expected = (1 - weight) * 0.7 + weight * temperature**2 * float(np.mean(kl[rows]))
+            got = float(teacher.loss(logits, hard, x, labels))
+            assert got == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("weight,temperature", [(-0.1, 2.0), (1.5, 2.0), (0.5, 0.0)])
+def test_a_distillation_setting_out_of_range_is_one_sentence(weight, temperature):
+    from digitlab.models.torchnet import Teacher
+
+    with pytest.raises(ModelError, match="distillation weight is from 0 to 1"):
+        Teacher([tiny_cnn(1)], weight, temperature)
+
+
+def test_only_a_network_teaches():
+    from digitlab.models.torchnet import Teacher
+
+    spec = {"teachers": ["knn"], "weight": 0.5, "temperature": 2.0}
+    with pytest.raises(ModelError, match="Only a network can teach"):
+        Teacher.from_settings(spec, torch.device("cpu"))
+
+
+def test_a_distilled_net_records_what_it_learnt_from():
+    """The shipped CNN's recipe learns from the shipped CNN and ANN; its settings keep their
+    files' SHA-256s. A learner's run and the tests' quick nets learn from the labels alone."""
+    spec = CNN.HPARAMS["distill"]
+    assert spec["teachers"] == ["cnn", "ann"] and spec["digits_only"]
+    shipped = artifacts.load_json(artifacts.WEIGHTS_DIR, "cnn.json")
+    assert shipped["distill"] == spec
+    assert sorted(shipped["distilled_from"]) == ["ann.safetensors", "cnn.safetensors"]
+    assert all(len(sha) == 64 for sha in shipped["distilled_from"].values())
+    data = training_data(limit=2000)
+    quick = model_spec("cnn").quick | {"distill": spec, "epochs": 1, "patience": 1}
+    model = CNN.train(data, seed=0, **quick)
+    manifest = artifacts.read_manifest(artifacts.WEIGHTS_DIR)
+    assert model.config["distilled_from"] == {
+        name: manifest[name] for name in ("cnn.safetensors", "ann.safetensors")
+    }
+    assert 0 < model.config["val_accuracy"] <= 1
+    assert model_spec("cnn").quick["distill"] is None
+    for preset in ("quick", "full"):
+        assert overrides_for(run_settings("cnn", preset=preset))["distill"] is None

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from digitlab.contract import NOT_A_DIGIT_CLASS
 from digitlab.errors import ModelError
 from digitlab.imaging.features import as_float_images
 from digitlab.imaging.pipeline import pipeline_version
@@ -109,14 +110,83 @@ class WeightAverage:
         return copy_
 
 
+class Teacher:
+    """Trained models whose averaged answers a net learns from (knowledge distillation,
+    Hinton, Vinyals and Dean, 2015): ``models`` (TorchModels with the same classes) answer
+    each training batch as augmented, at their own temperatures; the student's loss is
+    ``(1 - weight)`` of the usual cross-entropy and ``weight`` of the KL divergence from the
+    teachers' answers, both softened by ``temperature`` (the loss scaled by its square). With
+    ``digits_only``, the divergence is averaged over the batch's digits only.
+
+    The teachers are the weights that ship in the package (``artifacts.WEIGHTS_DIR``) when
+    training starts, whatever folder the student is saved to; the student's settings record
+    their files' SHA-256s (``distilled_from``)."""
+
+    def __init__(self, models: list, weight: float, temperature: float, digits_only=False):
+        if not 0 <= weight <= 1 or temperature <= 0:
+            raise ModelError("A distillation weight is from 0 to 1 and its temperature above 0.")
+        self.models, self.weight, self.temperature = models, weight, temperature
+        self.digits_only = digits_only
+
+    @torch.no_grad()
+    def log_probabilities(self, xb: torch.Tensor) -> torch.Tensor:
+        """[B,C] float32: the log of the teachers' mean probabilities (each one's members'
+        mean at its own temperature)."""
+        total = 0
+        for model in self.models:
+            t = model.config.get("temperature", 1.0)
+            for member in model.members:
+                total = total + F.softmax(member.eval()(xb).float() / t, -1) / len(model.members)
+        return torch.log((total / len(self.models)).clamp_min(1e-12))
+
+    def loss(self, logits: torch.Tensor, hard: torch.Tensor, xb: torch.Tensor,
+             yb: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The student's loss for ``logits`` of images ``xb`` labelled ``yb``, given the
+        labels' loss ``hard``. With ``digits_only``, the teachers' answers count for the
+        digits only: what is not a digit, its label alone says."""
+        t = self.temperature
+        target = F.log_softmax(self.log_probabilities(xb) / t, -1)
+        student = F.log_softmax(logits.float() / t, -1)
+        per_row = (target.exp() * (target - student)).sum(-1)  # KL(teachers || student)
+        keep = (yb != NOT_A_DIGIT_CLASS) if self.digits_only else torch.ones_like(yb, dtype=bool)
+        soft = (per_row * keep).sum() / keep.sum().clamp_min(1)
+        return (1 - self.weight) * hard + self.weight * t * t * soft
+
+    @classmethod
+    def from_settings(cls, spec: dict | None, device) -> Teacher | None:
+        """The teachers ``spec`` names (``{"teachers": [model ids], "weight", "temperature"}``),
+        loaded from the shipped weights and moved to ``device``; None without a spec."""
+        if not spec:
+            return None
+        from digitlab.models.registry import model_class  # the registry imports this module
+
+        models = [model_class(t).load(artifacts.WEIGHTS_DIR) for t in spec["teachers"]]
+        for model in models:
+            if not isinstance(model, TorchModel):
+                raise ModelError(f"Only a network can teach another; {model.id} is not one.")
+            for member in model.members:
+                member.to(device, memory_format=torch.channels_last)
+        return cls(models, spec["weight"], spec["temperature"], spec.get("digits_only", False))
+
+
+def teacher_files(spec: dict | None) -> dict:
+    """{file: SHA-256} of the shipped weights a distilled net learnt from (from the manifest)."""
+    if not spec:
+        return {}
+    hashes = artifacts.read_manifest(artifacts.WEIGHTS_DIR)
+    return {f"{t}.safetensors": hashes.get(f"{t}.safetensors") for t in spec["teachers"]}
+
+
 def train_one_epoch(
     net, batches, optimizer, scheduler, use_bf16: bool, bar, device=None, on_batch=None,
     average: WeightAverage | None = None, label_smoothing: float = 0.0,
+    teacher: Teacher | None = None,
 ) -> tuple[float, float]:  # fmt: skip
     """One pass over ``batches``; returns the mean training loss and accuracy (on the
     batches as trained, augmented). ``on_batch(images_seen)`` is called after each batch,
-    ``average`` (if any) is updated after each step, and ``label_smoothing`` spreads that
-    share of each target over all classes (0: plain cross-entropy)."""
+    ``average`` (if any) is updated after each step, ``label_smoothing`` spreads that
+    share of each target over all classes (0: plain cross-entropy), and a ``teacher`` (if
+    any) adds what it answers to the loss."""
     net.train()
     total, right, count = 0.0, 0, 0
     for xb, yb in batches:
@@ -126,6 +196,8 @@ def train_one_epoch(
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             logits = net(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+            if teacher is not None:
+                loss = teacher.loss(logits, loss, xb, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -166,6 +238,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     use_bf16 = hp["bf16"] and device.type == "cpu" and fast_bf16_available()
     best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
     average = WeightAverage(net, hp["ema"]) if hp.get("ema") else None
+    teacher = Teacher.from_settings(hp.get("distill"), device)
     history = []
     for epoch in range(1, hp["epochs"] + 1):
         start = time.perf_counter()
@@ -176,7 +249,7 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
             loss, train_acc = train_one_epoch(
                 net, batches, optimizer, scheduler, use_bf16, bar, device,
                 lambda seen, epoch=epoch: data.on_batch(epoch, seen, len(x)), average,
-                hp.get("label_smoothing", 0.0),
+                hp.get("label_smoothing", 0.0), teacher,
             )  # fmt: skip
         judged = net if average is None else average.averaged(net)  # the weights we would keep
         val_acc = accuracy(judged, vx, vy)
@@ -322,6 +395,9 @@ TRAINING = {
     "members": 1,
     # Share of each training target spread over all classes (0: plain cross-entropy).
     "label_smoothing": 0.0,
+    # Knowledge distillation: {"teachers": [shipped model ids], "weight", "temperature",
+    # "digits_only"} (``Teacher``), or None to learn from the labels alone.
+    "distill": None,
 }
 
 
@@ -421,6 +497,8 @@ class TorchModel(DigitModel):
         config = cls.hparams(overrides) | {"id": cls.id, "seed": seed,
                                            "preprocessing": pipeline_version()}  # fmt: skip
         config["augment"] = data.augmentation_settings(config.get("augment"))
+        if config.get("distill"):  # which weights it learnt from
+            config["distilled_from"] = teacher_files(config["distill"])
         nets, fits = [], []
         for k in range(config["members"]):
             torch.manual_seed(seed + k)

@@ -204,6 +204,7 @@ def overrides_for(settings: RunSettings) -> dict:
             "augment": "default" if settings.augment else None,
             "pool": _scaled(hp["pool"], share),
             "members": 1,  # a learner's run is one net, whose curves the page draws
+            "distill": None,  # and learns from the labels alone
         }
         out |= {"hidden": [knobs["hidden"]]} if family == "ann" else {"width": knobs["width"]}
     return {k: v for k, v in out.items() if k in hp}
