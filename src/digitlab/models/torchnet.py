@@ -154,7 +154,8 @@ class Teacher:
 
     @classmethod
     def from_settings(cls, spec: dict | None, device) -> Teacher | None:
-        """The teachers ``spec`` names (``{"teachers": [model ids], "weight", "temperature"}``),
+        """The teachers ``spec`` names (``{"teachers": [model ids], "weight", "temperature",
+        "digits_only"}``),
         loaded from the shipped weights and moved to ``device``; None without a spec."""
         if not spec:
             return None
