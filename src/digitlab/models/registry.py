@@ -205,12 +205,12 @@ register(ModelSpec("knn", "k-Nearest Neighbours", "digitlab.models.knn", "k-NN",
                           "extra": _SMALL_EXTRA, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("ann", "ANN (multilayer perceptron)", "digitlab.models.ann", "ANN",
                    why=("gradient",), bar=0.9935,
-                   blend={"radius": 2.894, "guard": 0.5, "prior": 0.03},
+                   blend={"radius": 2.878, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "hidden": [64], "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE}))  # fmt: skip
 register(ModelSpec("cnn", "CNN", "digitlab.models.cnn",
                    why=("occlusion",), bar=0.9970,
-                   blend={"radius": 4.365, "guard": 0.35, "prior": 0.03},
+                   blend={"radius": 4.365, "guard": 0.5, "prior": 0.03},
                    quick={"epochs": 2, "width": 8, "hidden": 32, "patience": 2,
                           "pool": _SMALL_POOL, "probe": _SMALL_PROBE,
                           "distill": None}))  # fmt: skip

@@ -1,0 +1,32 @@
+"""``benchmarks/choose_profile_blend.py``: the MNIST cost bound is kept in digits."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "choose_profile_blend.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("choose_profile_blend", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exactly_the_allowed_cost_is_allowed():
+    """4 of 4,000 digits lost is 0.1 point exactly, allowed, though 3962/4000 - 3958/4000 is
+    a hair above 0.001 in floating point; 5 of 4,000 is not."""
+    tool = load_script()
+    assert tool.MAX_COST < 3962 / 4000 - 3958 / 4000  # why shares are not compared
+    assert tool.within_cost(4 / 4000, 4000)
+    assert not tool.within_cost(5 / 4000, 4000)
+    rows = [
+        {"k=5": 0.05, "radius": 0.0, "worst_cost": 0.0, "back": None},  # no profile: never
+        {"k=5": 0.007, "radius": 1.4, "worst_cost": 0.0007, "back": 1.0},
+        {"k=5": 0.003, "radius": 1.4, "worst_cost": 4 / 4000, "back": 1.0},
+        {"k=5": 0.001, "radius": 1.4, "worst_cost": 5 / 4000, "back": 1.0},
+        {"k=5": 0.002, "radius": 2.0, "worst_cost": 0.0, "back": 0.999},
+    ]
+    assert tool.choose(rows, 4000) is rows[2]
