@@ -9,6 +9,7 @@ whole session, so the servers and commands that tests start use the copy too.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,20 @@ def quick_models(tmp_path_factory, session_cache) -> dict:
         model.save(weights_dir)
         out[model_id] = (model, weights_dir)
     return out
+
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def benchmark_script():
+    """``load(name)``: the script ``benchmarks/NAME.py`` as a module (the scripts are not a
+    package), for testing the pieces a benchmark adds."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

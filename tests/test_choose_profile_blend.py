@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "choose_profile_blend.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("choose_profile_blend", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_exactly_the_allowed_cost_is_allowed():
+def test_exactly_the_allowed_cost_is_allowed(benchmark_script):
     """4 of 4,000 digits lost is 0.1 point exactly, allowed, though 3962/4000 - 3958/4000 is
     a hair above 0.001 in floating point; 5 of 4,000 is not."""
-    tool = load_script()
+    tool = benchmark_script("choose_profile_blend")
     assert tool.MAX_COST < 3962 / 4000 - 3958 / 4000  # why shares are not compared
     assert tool.within_cost(4 / 4000, 4000)
     assert not tool.within_cost(5 / 4000, 4000)

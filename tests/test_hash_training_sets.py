@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "hash_training_sets.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("hash_training_sets", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_item_digests_tell_which_items_changed():
-    tool = load_script()
+def test_item_digests_tell_which_items_changed(benchmark_script):
+    tool = benchmark_script("hash_training_sets")
     x = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
     y = np.array([0, 1, 2, 10, 10])
     before = tool.item_digests(x, y)
