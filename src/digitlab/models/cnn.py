@@ -38,12 +38,11 @@ class Model(TorchModel):
         # The distilled CNN read 99.46% (99.40-99.46% from its sixth epoch on, against 99.22-
         # 99.30% for the CNN it learnt from), log-loss 0.0203 against 0.0254, but refuses fewer
         # validation negatives (94.2% against 97.1%). Also tried, on the same split: the same
-        # teachers for every row (99.38%, 93.5% of negatives refused) and the CNN alone as
-        # teacher (99.42%, 94.9%); and, learning from the distilled CNN and the ANN, a
-        # non-digit's label loss kept at full weight instead of half (99.36%, best at epoch 7,
-        # log-loss 0.0237, 93.4% of negatives refused: no negatives won back); and a second
-        # generation, this recipe learning from the distilled CNN and the ANN (99.48% at its
-        # best epoch but 99.32-99.38% from epoch 12 on, log-loss 0.0215, 93.3% refused).
+        # teachers for every row (99.38%, 93.5% of negatives refused); the CNN alone as teacher
+        # (99.42%, 94.9%); and, with the distilled CNN and the ANN as teachers, this recipe
+        # again (99.48% at its best epoch but 99.32-99.38% from epoch 12 on, log-loss 0.0215,
+        # 93.3%) and with a non-digit's label loss at full weight instead of half (99.36%,
+        # log-loss 0.0237, 93.4%: no negatives won back).
         # Training costs about 40% more (the teachers' passes).
         "distill": {
             "teachers": ["cnn", "ann"],

@@ -127,6 +127,9 @@ class Teacher:
             raise ModelError("A distillation weight is from 0 to 1 and its temperature above 0.")
         self.models, self.weight, self.temperature = models, weight, temperature
         self.digits_only = digits_only
+        for model in models:  # they answer, never learn
+            for member in model.members:
+                member.eval()
 
     @torch.no_grad()
     def log_probabilities(self, xb: torch.Tensor) -> torch.Tensor:
@@ -136,7 +139,7 @@ class Teacher:
         for model in self.models:
             t = model.config.get("temperature", 1.0)
             for member in model.members:
-                total = total + F.softmax(member.eval()(xb).float() / t, -1) / len(model.members)
+                total = total + F.softmax(member(xb).float() / t, -1) / len(model.members)
         return torch.log((total / len(self.models)).clamp_min(1e-12))
 
     def loss(self, logits: torch.Tensor, hard: torch.Tensor, xb: torch.Tensor,
@@ -155,8 +158,8 @@ class Teacher:
     @classmethod
     def from_settings(cls, spec: dict | None, device) -> Teacher | None:
         """The teachers ``spec`` names (``{"teachers": [model ids], "weight", "temperature",
-        "digits_only"}``),
-        loaded from the shipped weights and moved to ``device``; None without a spec."""
+        "digits_only"}``), loaded from the shipped weights and moved to ``device``; None
+        without a spec."""
         if not spec:
             return None
         from digitlab.models.registry import model_class  # the registry imports this module
@@ -220,9 +223,12 @@ def first_layer_weights(net: nn.Module) -> np.ndarray:
     return layer.weight.detach().float().cpu().numpy()
 
 
-def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict:
-    """Train ``net`` in place on ``data.train``; keep the best weights on ``data.val``.
-    Returns their validation accuracy, their epoch and the curves (``history``)."""
+def fit_network(
+    net: nn.Module, data: TrainingData, hp: dict, seed: int, teacher: Teacher | None = None
+) -> dict:
+    """Train ``net`` in place on ``data.train``; keep the best weights on ``data.val``; a
+    ``teacher`` (if any) adds its answers to the loss. Returns their validation accuracy,
+    their epoch and the curves (``history``)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     device = resolve_device(hp.get("device", "cpu"))
@@ -239,7 +245,6 @@ def fit_network(net: nn.Module, data: TrainingData, hp: dict, seed: int) -> dict
     use_bf16 = hp["bf16"] and device.type == "cpu" and fast_bf16_available()
     best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
     average = WeightAverage(net, hp["ema"]) if hp.get("ema") else None
-    teacher = Teacher.from_settings(hp.get("distill"), device)
     history = []
     for epoch in range(1, hp["epochs"] + 1):
         start = time.perf_counter()
@@ -500,11 +505,14 @@ class TorchModel(DigitModel):
         config["augment"] = data.augmentation_settings(config.get("augment"))
         if config.get("distill"):  # which weights it learnt from
             config["distilled_from"] = teacher_files(config["distill"])
+        # The teachers are loaded once, whatever the number of nets that learn from them.
+        device = resolve_device(config.get("device", "cpu"))
+        teacher = Teacher.from_settings(config.get("distill"), device)
         nets, fits = [], []
         for k in range(config["members"]):
             torch.manual_seed(seed + k)
             net = cls.build(config)
-            fits.append(fit_network(net, data, config, seed + k))
+            fits.append(fit_network(net, data, config, seed + k, teacher))
             nets.append(net)
         return cls.assemble(nets, fits, config, data)
 
