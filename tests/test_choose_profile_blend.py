@@ -1,4 +1,5 @@
-"""``benchmarks/choose_profile_blend.py``: the MNIST cost bound is kept in digits."""
+"""``benchmarks/choose_profile_blend.py``: the MNIST cost bound is kept in digits, and no
+writer may end up worse off."""
 
 from __future__ import annotations
 
@@ -17,4 +18,8 @@ def test_exactly_the_allowed_cost_is_allowed(benchmark_script):
         {"k=5": 0.001, "radius": 1.4, "worst_cost": 5 / 4000, "back": 1.0},
         {"k=5": 0.002, "radius": 2.0, "worst_cost": 0.0, "back": 0.999},
     ]
+    for row in rows:
+        row["worst_writer"] = 0
     assert tool.choose(rows, 4000) is rows[2]
+    rows[2]["worst_writer"] = 1  # one writer gets one digit more wrong with it
+    assert tool.choose(rows, 4000) is rows[1]
